@@ -1,0 +1,49 @@
+//! Which app a server API call acts for, proven by its API key.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use switchboard_hub::{App, Hub};
+use switchboard_protocol::ErrorCode;
+
+use crate::ApiError;
+
+/// The app named in the path, after its API key checked out.
+pub struct AppAccess(pub Arc<App>);
+
+#[derive(serde::Deserialize)]
+struct AppPath {
+    app: String,
+}
+
+impl FromRequestParts<Hub> for AppAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, hub: &Hub) -> Result<Self, Self::Rejection> {
+        let Path(AppPath { app: slug }) = Path::<AppPath>::from_request_parts(parts, hub)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let key = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>"))?;
+        let app = hub.app(&slug);
+        if let Some(app) = app.filter(|a| a.spec.api_keys.accepts(key)) {
+            return Ok(Self(app));
+        }
+        // Another app's key is a different mistake from a wrong key, and gets its own status.
+        if hub.apps().iter().any(|a| a.spec.api_keys.accepts(key)) {
+            return Err(ApiError::new(ErrorCode::Forbidden, format!("this API key belongs to another app, not `{slug}`")));
+        }
+        if hub.app(&slug).is_none() {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")));
+        }
+        Err(ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")))
+    }
+}

@@ -1,0 +1,54 @@
+//! JSON request bodies whose errors name the field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use switchboard_protocol::ErrorCode;
+
+use crate::ApiError;
+
+/// A JSON body. Malformed JSON, a missing or ill-typed field answer 400 naming the field;
+/// a body over the limit answers 413.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+            } else {
+                ApiError::bad_request(rejection.body_text())
+            }
+        })?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// Deserializes with the path of the failing field in the message.
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if path == "." { inner.to_string() } else { format!("field `{path}`: {inner}") };
+        ApiError::bad_request(message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_protocol::api::PublishRequest;
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = super::parse::<PublishRequest>(br#"{"channels":["user:1"]}"#).unwrap_err();
+        assert!(e.message.contains("missing field `type`"), "{}", e.message);
+        let e = super::parse::<PublishRequest>(br#"{"channels":"user:1","type":"x"}"#).unwrap_err();
+        assert!(e.message.starts_with("field `channels`"), "{}", e.message);
+        let e = super::parse::<PublishRequest>(b"{oops").unwrap_err();
+        assert!(e.message.contains("line 1"), "{}", e.message);
+    }
+}

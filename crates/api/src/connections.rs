@@ -1,0 +1,35 @@
+//! Live connections: counts, a user's devices, and disconnecting a user everywhere.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use switchboard_hub::Hub;
+
+use crate::{ApiError, AppAccess};
+
+pub(crate) fn router() -> Router<Hub> {
+    Router::new()
+        .route("/api/v1/apps/{app}/connections", get(counts))
+        .route("/api/v1/apps/{app}/users/{user}/connections", get(list).delete(disconnect))
+}
+
+#[derive(serde::Deserialize)]
+struct UserPath {
+    user: String,
+}
+
+async fn counts(State(hub): State<Hub>, AppAccess(app): AppAccess) -> Result<Json<Value>, ApiError> {
+    Ok(Json(hub.connection_counts(&app)))
+}
+
+async fn list(State(hub): State<Hub>, AppAccess(app): AppAccess, Path(p): Path<UserPath>) -> Result<Json<Value>, ApiError> {
+    let connections = hub.user_connections(&app, &p.user);
+    Ok(Json(json!({ "user": p.user, "connections": connections })))
+}
+
+async fn disconnect(State(hub): State<Hub>, AppAccess(app): AppAccess, Path(p): Path<UserPath>) -> Result<Json<Value>, ApiError> {
+    let disconnected = hub.disconnect_user(&app, &p.user);
+    tracing::info!(app = %app.slug, user = %p.user, disconnected, "disconnected user");
+    Ok(Json(json!({ "user": p.user, "disconnected": disconnected })))
+}

@@ -1,0 +1,51 @@
+//! The HTTP edge's error type.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use switchboard_hub::HubError;
+use switchboard_protocol::ErrorCode;
+
+/// An error answered as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The machine-readable code; also decides the status.
+    pub code: ErrorCode,
+    /// What went wrong, for a person; names the field for bad input.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// 400 naming what is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        let code = e.code();
+        match e {
+            HubError::BadRequest(message) => Self::new(code, message),
+            other => {
+                // Details stay in the log; the caller learns only that it may retry.
+                tracing::error!(error = %other, "server API request failed");
+                Self::new(code, "internal error; retry later")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({ "error": { "code": self.code.as_str(), "message": self.message } });
+        (status, Json(body)).into_response()
+    }
+}

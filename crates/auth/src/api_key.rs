@@ -1,0 +1,55 @@
+//! App API keys for the server API.
+
+/// The keys that may act for one app. Several keys allow rotation without downtime.
+#[derive(Clone, Default)]
+pub struct ApiKeys {
+    keys: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material, even in debug output.
+        write!(f, "ApiKeys({} configured)", self.keys.len())
+    }
+}
+
+impl ApiKeys {
+    /// Keys from their string form; empty strings are ignored.
+    pub fn new<I: IntoIterator<Item = String>>(keys: I) -> Self {
+        let keys = keys.into_iter().filter(|k| !k.is_empty()).map(String::into_bytes).collect();
+        Self { keys }
+    }
+
+    /// Whether any key is configured; with none, the app's server API refuses every call.
+    pub fn is_configured(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Whether `presented` is one of the keys, compared in constant time per key.
+    pub fn accepts(&self, presented: &str) -> bool {
+        let presented = presented.as_bytes();
+        self.keys.iter().fold(false, |found, key| found | constant_time_eq(key, presented))
+    }
+}
+
+/// Compares without an early exit, so timing does not tell how much of a key matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_only_configured_keys() {
+        let keys = ApiKeys::new(["k1".to_owned(), String::new(), "k2".to_owned()]);
+        assert!(keys.accepts("k1") && keys.accepts("k2"));
+        assert!(!keys.accepts("k3") && !keys.accepts("") && !keys.accepts("k1x"));
+        assert!(!ApiKeys::default().accepts(""));
+        assert_eq!(format!("{keys:?}"), "ApiKeys(2 configured)");
+    }
+}

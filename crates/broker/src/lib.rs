@@ -1,0 +1,83 @@
+//! The broker seam: how one node's publishes reach every node that has subscribers.
+//!
+//! # Layout
+//! - [`Broker`]: the contract every implementation keeps (below).
+//! - [`Deliver`]: what a node gives its broker to receive envelopes; the hub implements it.
+//! - [`memory`]: the default, in-process implementation. A [`memory::MemoryBus`] can hold
+//!   several nodes, which is how the conformance suite tests cross-node behaviour without
+//!   a server. Redis and NATS implementations come later behind cargo features.
+//! - [`testing`]: the conformance suite every implementation must pass.
+//!
+//! # The contract
+//! - **Delivery**: a publish reaches every node subscribed to its topic at the time of the
+//!   publish, including the publishing node, at most once per node.
+//! - **Order**: envelopes of one topic published from one node arrive at every node in
+//!   publish order.
+//! - **Interest**: a node receives envelopes only for topics it subscribed to; the hub
+//!   subscribes on its first local subscriber and unsubscribes after its last.
+//! - **Atomicity**: none across topics; a publish to several channels is several envelopes.
+//! - **Non-blocking delivery**: [`Deliver::deliver`] must not block; the hub only queues.
+
+pub mod memory;
+pub mod testing;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// One event for one channel of one app, encoded once by the publishing node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The app's slug.
+    pub app: Arc<str>,
+    /// The channel name.
+    pub channel: Arc<str>,
+    /// The frame every subscriber receives, byte for byte.
+    pub payload: Bytes,
+}
+
+/// A topic: one channel of one app.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Topic {
+    /// The app's slug.
+    pub app: Arc<str>,
+    /// The channel name.
+    pub channel: Arc<str>,
+}
+
+/// Why a broker call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The broker was closed.
+    #[error("broker is closed")]
+    Closed,
+    /// The broker's server could not be reached or answered an error.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Receives envelopes for this node. Implemented by the hub.
+pub trait Deliver: Send + Sync {
+    /// Hands one envelope to local subscribers. Must not block.
+    fn deliver(&self, envelope: Envelope);
+}
+
+/// Node-to-node pub/sub. See the crate docs for the contract.
+#[async_trait]
+pub trait Broker: Send + Sync {
+    /// Connects this node's receiving side. Called once, before any subscribe.
+    fn attach(&self, deliver: Arc<dyn Deliver>);
+    /// Sends an envelope to every node subscribed to its topic.
+    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError>;
+    /// Starts receiving a topic. Idempotent, and never blocks: the hub calls it while it
+    /// holds the topic's registry lock, so that interest changes apply in the order the
+    /// hub made them. A remote broker queues the command and applies it in order.
+    fn subscribe(&self, topic: Topic);
+    /// Stops receiving a topic. Idempotent and non-blocking, like [`Broker::subscribe`].
+    fn unsubscribe(&self, topic: Topic);
+    /// Releases connections. Later publishes fail with [`BrokerError::Closed`].
+    async fn close(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+}

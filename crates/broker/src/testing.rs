@@ -1,0 +1,101 @@
+//! The conformance suite every [`Broker`] implementation must pass.
+//!
+//! Call [`conformance`] with a factory that returns a new node on the same cluster each time
+//! (the same memory bus, or the same Redis server).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::{Broker, BrokerError, Deliver, Envelope, Topic};
+
+/// Records what a node received.
+#[derive(Default)]
+pub struct Recorder {
+    received: Mutex<Vec<Envelope>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Deliver for Recorder {
+    fn deliver(&self, envelope: Envelope) {
+        self.received.lock().unwrap_or_else(|e| e.into_inner()).push(envelope);
+        self.notify.notify_waiters();
+    }
+}
+
+impl Recorder {
+    /// Payloads received so far.
+    pub fn payloads(&self) -> Vec<Bytes> {
+        let received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        received.iter().map(|e| e.payload.clone()).collect()
+    }
+
+    /// Waits (bounded) until `n` envelopes have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Bytes> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let notified = self.notify.notified();
+            let got = self.payloads();
+            if got.len() >= n || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+fn topic(channel: &str) -> Topic {
+    Topic { app: "conformance".into(), channel: channel.into() }
+}
+
+fn envelope(channel: &str, payload: &str) -> Envelope {
+    Envelope { app: "conformance".into(), channel: channel.into(), payload: Bytes::from(payload.to_owned()) }
+}
+
+fn node(make: &impl Fn() -> Arc<dyn Broker>) -> (Arc<dyn Broker>, Arc<Recorder>) {
+    let broker = make();
+    let recorder = Arc::new(Recorder::default());
+    broker.attach(recorder.clone());
+    (broker, recorder)
+}
+
+/// Runs every check of the contract in the crate docs. Panics on the first broken rule.
+pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
+    let (a, a_rx) = node(&make);
+    let (b, b_rx) = node(&make);
+    let (c, c_rx) = node(&make);
+
+    // Interest: only subscribed nodes receive, the publisher included when subscribed.
+    a.subscribe(topic("room:1"));
+    b.subscribe(topic("room:1"));
+    b.subscribe(topic("room:1"));
+    c.subscribe(topic("room:2"));
+    a.publish(envelope("room:1", "first")).await.unwrap();
+    assert_eq!(b_rx.wait_for(1).await, vec![Bytes::from("first")], "subscriber node receives once");
+    assert_eq!(a_rx.wait_for(1).await, vec![Bytes::from("first")], "publisher node receives its own");
+
+    // Order: many envelopes of one topic arrive in publish order.
+    for i in 0..100 {
+        a.publish(envelope("room:1", &i.to_string())).await.unwrap();
+    }
+    let got = b_rx.wait_for(101).await;
+    let expected: Vec<Bytes> = std::iter::once("first".to_owned())
+        .chain((0..100).map(|i| i.to_string()))
+        .map(Bytes::from)
+        .collect();
+    assert_eq!(got, expected, "order within a topic");
+
+    // A node that unsubscribed receives nothing more; the others still do.
+    b.unsubscribe(topic("room:1"));
+    a.publish(envelope("room:1", "after")).await.unwrap();
+    c.publish(envelope("room:2", "marker")).await.unwrap();
+    assert_eq!(c_rx.wait_for(1).await, vec![Bytes::from("marker")]);
+    assert_eq!(a_rx.wait_for(102).await.len(), 102);
+    assert_eq!(b_rx.payloads().len(), 101, "unsubscribed node received nothing more");
+    assert!(c_rx.payloads().iter().all(|p| p == "marker"), "other topics do not leak");
+
+    // Close: publishes fail afterwards.
+    a.close().await.unwrap();
+    assert!(matches!(a.publish(envelope("room:1", "x")).await, Err(BrokerError::Closed)));
+}

@@ -1,0 +1,285 @@
+//! From a manifest to the hub's [`AppSpec`]: defaults applied, secrets loaded.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_auth::{Algorithm, ApiKeys, ClaimNames, JwtSettings, KeyMaterial, Verifier};
+use switchboard_hub::{AppSpec, EndpointSpec, Limits, NamespaceSpec, Policy, Protocol};
+
+use crate::manifest::{Jwt, OneOrMany};
+use crate::{LoadedManifest, ManifestError};
+
+/// Where secrets come from: the environment and key files.
+pub trait Secrets {
+    /// The value of an environment variable.
+    fn env(&self, name: &str) -> Option<String>;
+    /// The bytes of a key file.
+    fn file(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+}
+
+/// The process environment and the file system, with optional overrides (the demo's
+/// generated credentials).
+#[derive(Default)]
+pub struct EnvSecrets {
+    /// Values used when the variable is not set in the environment.
+    pub fallbacks: HashMap<String, String>,
+}
+
+impl Secrets for EnvSecrets {
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty()).or_else(|| self.fallbacks.get(name).cloned())
+    }
+
+    fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+}
+
+/// A resolved app and what the operator should know about it.
+pub struct Resolved {
+    /// The spec the hub runs.
+    pub spec: AppSpec,
+    /// Things that work but deserve a look (no API key, ignored settings).
+    pub warnings: Vec<String>,
+}
+
+/// `my-app` -> `MY_APP`, for default env var names.
+pub(crate) fn env_prefix(slug: &str) -> String {
+    slug.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+/// Applies defaults and loads secrets.
+pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolved, ManifestError> {
+    let m = &loaded.manifest;
+    let mut warnings = Vec::new();
+    let endpoints = endpoints(loaded, &mut warnings);
+    let needs_auth = endpoints.iter().any(|e| e.auth_required);
+    let verifier = verifier(loaded, secrets, needs_auth, &mut warnings)?;
+    let api_keys = api_keys(loaded, secrets, &mut warnings)?;
+    let mut namespaces: HashMap<String, NamespaceSpec> = m
+        .channels
+        .iter()
+        .map(|(name, ns)| (name.clone(), NamespaceSpec { subscribe: policy(&ns.subscribe) }))
+        .collect();
+    namespaces.entry("room".into()).or_insert(NamespaceSpec { subscribe: Policy::Server });
+    let spec = AppSpec {
+        slug: m.slug.clone(),
+        verifier,
+        api_keys,
+        cookie: m.auth_policy.as_ref().and_then(|a| a.cookie.clone()),
+        endpoints,
+        namespaces,
+        limits: limits(loaded),
+    };
+    Ok(Resolved { spec, warnings })
+}
+
+fn policy(name: &str) -> Policy {
+    match name {
+        "public" => Policy::Public,
+        "authenticated" => Policy::Authenticated,
+        "claim" => Policy::Claim,
+        "proxy" => Policy::Proxy,
+        _ => Policy::Server,
+    }
+}
+
+fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<EndpointSpec>> {
+    let m = &loaded.manifest;
+    let app_required = m.auth_policy.as_ref().and_then(|a| a.required).or(m.auth_required).unwrap_or(true);
+    m.websockets
+        .iter()
+        .map(|(name, e)| {
+            let auth = e.auth.as_ref();
+            let required = auth
+                .and_then(|a| a.required.or(a.allow_anonymous.map(|anon| !anon)))
+                .unwrap_or(app_required);
+            let protocol = match e.protocol.as_deref() {
+                Some("socket.io") => Protocol::SocketIo,
+                Some("echo") => Protocol::Echo,
+                _ => Protocol::Native,
+            };
+            if protocol == Protocol::SocketIo {
+                warnings.push(format!("endpoint `{name}`: the socket.io protocol is not served by this build yet"));
+            }
+            if e.handler_url.is_some() {
+                warnings.push(format!("endpoint `{name}`: handler_url is not called by this build yet; unknown types answer unknown_type"));
+            }
+            Arc::new(EndpointSpec {
+                name: name.clone(),
+                path: e.path.clone(),
+                protocol,
+                auth_required: required,
+                ping_interval: e.ping_interval.map_or(Duration::from_secs(30), |d| d.0),
+                description: e.description.clone(),
+                allowed_origins: e.allowed_origins.clone(),
+            })
+        })
+        .collect()
+}
+
+fn limits(loaded: &LoadedManifest) -> Limits {
+    let l = &loaded.manifest.limits;
+    let d = Limits::default();
+    Limits {
+        messages_per_second: l.messages_per_second.unwrap_or(d.messages_per_second),
+        burst: l.burst.unwrap_or(d.burst),
+        max_message_bytes: l.max_message_bytes.unwrap_or(d.max_message_bytes),
+        max_connections_per_user: l.max_connections_per_user.unwrap_or(d.max_connections_per_user),
+        outbox_max_bytes: l.outbox_max_bytes.unwrap_or(d.outbox_max_bytes),
+        auth_timeout: l.auth_timeout.map_or(d.auth_timeout, |t| t.0),
+    }
+}
+
+fn relative(loaded: &LoadedManifest, file: &str) -> PathBuf {
+    let dir = Path::new(&loaded.file).parent().unwrap_or(Path::new("."));
+    dir.join(file)
+}
+
+fn verifier(
+    loaded: &LoadedManifest,
+    secrets: &dyn Secrets,
+    needs_auth: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Arc<Verifier>>, ManifestError> {
+    let policy = loaded.manifest.auth_policy.as_ref();
+    let default_jwt = Jwt {
+        algorithms: None,
+        secret_env: None,
+        secret_file: None,
+        public_key_file: None,
+        jwks_url: None,
+        issuer: None,
+        audience: None,
+        leeway: None,
+        secret: None,
+    };
+    let jwt = policy.and_then(|p| p.jwt.as_ref()).unwrap_or(&default_jwt);
+    let keys = match key_material(loaded, secrets, jwt)? {
+        Some(keys) => keys,
+        None if needs_auth => {
+            let var = jwt.secret_env.clone().unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
+            let message = format!("auth is required but no JWT key is available: set the environment variable {var}, or name a secret_file, public_key_file or jwks_url");
+            return Err(loaded.error(&["auth_policy", "jwt", "secret_env"], message));
+        }
+        None => {
+            warnings.push("no JWT key configured: only anonymous connections are possible".into());
+            return Ok(None);
+        }
+    };
+    let algorithms = algorithms(loaded, jwt, &keys)?;
+    let claims = policy.and_then(|p| p.claims.as_ref());
+    let defaults = ClaimNames::default();
+    let pick = |v: Option<&String>, d: String| v.cloned().unwrap_or(d);
+    let claims = ClaimNames {
+        user_id: pick(claims.and_then(|c| c.user_id.as_ref()), defaults.user_id),
+        email: pick(claims.and_then(|c| c.email.as_ref()), defaults.email),
+        groups: pick(claims.and_then(|c| c.groups.as_ref()), defaults.groups),
+        channels: pick(claims.and_then(|c| c.channels.as_ref()), defaults.channels),
+        device: pick(claims.and_then(|c| c.device.as_ref()), defaults.device),
+    };
+    let settings = JwtSettings {
+        algorithms,
+        keys,
+        issuer: jwt.issuer.clone(),
+        audience: match &jwt.audience {
+            Some(OneOrMany::One(a)) => vec![a.clone()],
+            Some(OneOrMany::Many(a)) => a.clone(),
+            None => Vec::new(),
+        },
+        leeway_secs: jwt.leeway.map_or(10, |l| l.0.as_secs()),
+        claims,
+    };
+    let verifier = Verifier::new(settings).map_err(|e| loaded.error(&["auth_policy", "jwt", "public_key_file"], e.to_string()))?;
+    Ok(Some(Arc::new(verifier)))
+}
+
+/// The HS secret tokens of this app are signed with, for minting test tokens.
+pub fn signing_secret(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Option<Vec<u8>>, ManifestError> {
+    let policy = loaded.manifest.auth_policy.as_ref();
+    let Some(jwt) = policy.and_then(|p| p.jwt.as_ref()) else {
+        let var = format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug));
+        return Ok(secrets.env(&var).map(String::into_bytes));
+    };
+    let keys = key_material(loaded, secrets, jwt)?.unwrap_or_default();
+    Ok(keys.into_iter().find_map(|k| match k {
+        KeyMaterial::Secret(s) => Some(s),
+        _ => None,
+    }))
+}
+
+fn key_material(loaded: &LoadedManifest, secrets: &dyn Secrets, jwt: &Jwt) -> Result<Option<Vec<KeyMaterial>>, ManifestError> {
+    let at = |field: &str| ["auth_policy", "jwt", field].map(str::to_owned);
+    let read = |field: &str, file: &str| {
+        secrets.file(&relative(loaded, file)).map_err(|e| {
+            let path = at(field);
+            loaded.error(&path.iter().map(String::as_str).collect::<Vec<_>>(), format!("cannot read `{file}`: {e}"))
+        })
+    };
+    let mut keys = Vec::new();
+    let secret_env = jwt.secret_env.clone().unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
+    if let Some(secret) = secrets.env(&secret_env) {
+        keys.push(KeyMaterial::Secret(secret.into_bytes()));
+    }
+    if let Some(file) = &jwt.secret_file {
+        let mut secret = read("secret_file", file)?;
+        while secret.last().is_some_and(u8::is_ascii_whitespace) {
+            secret.pop(); // editors add a trailing newline
+        }
+        keys.push(KeyMaterial::Secret(secret));
+    }
+    if let Some(file) = &jwt.public_key_file {
+        let pem = read("public_key_file", file)?;
+        let ec = jwt.algorithms.iter().flatten().any(|a| a.starts_with("ES"));
+        keys.push(if ec { KeyMaterial::EcPem(pem) } else { KeyMaterial::RsaPem(pem) });
+    }
+    if let Some(url) = &jwt.jwks_url {
+        keys.push(KeyMaterial::Jwks(url.clone()));
+    }
+    Ok((!keys.is_empty()).then_some(keys))
+}
+
+fn algorithms(loaded: &LoadedManifest, jwt: &Jwt, keys: &[KeyMaterial]) -> Result<Vec<Algorithm>, ManifestError> {
+    let Some(names) = &jwt.algorithms else {
+        let asymmetric = keys.iter().any(|k| !matches!(k, KeyMaterial::Secret(_)));
+        let ec = keys.iter().any(|k| matches!(k, KeyMaterial::EcPem(_)));
+        return Ok(match (asymmetric, ec) {
+            (false, _) => vec![Algorithm::HS256],
+            (true, true) => vec![Algorithm::ES256],
+            (true, false) => vec![Algorithm::RS256],
+        });
+    };
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            "HS256" => Ok(Algorithm::HS256),
+            "HS384" => Ok(Algorithm::HS384),
+            "HS512" => Ok(Algorithm::HS512),
+            "RS256" => Ok(Algorithm::RS256),
+            "ES256" => Ok(Algorithm::ES256),
+            other => Err(loaded.error(&["auth_policy", "jwt", "algorithms"], format!("unsupported algorithm `{other}`; use HS256, HS384, HS512, RS256 or ES256"))),
+        })
+        .collect()
+}
+
+fn api_keys(loaded: &LoadedManifest, secrets: &dyn Secrets, warnings: &mut Vec<String>) -> Result<ApiKeys, ManifestError> {
+    let m = &loaded.manifest;
+    if let Some(file) = &m.api_key_file {
+        let bytes = secrets
+            .file(&relative(loaded, file))
+            .map_err(|e| loaded.error(&["api_key_file"], format!("cannot read `{file}`: {e}")))?;
+        let text = String::from_utf8_lossy(&bytes);
+        return Ok(ApiKeys::new(text.lines().map(|l| l.trim().to_owned())));
+    }
+    let var = m.api_key_env.clone().unwrap_or_else(|| format!("{}_API_KEY", env_prefix(&m.slug)));
+    match secrets.env(&var) {
+        // A comma-separated list lets an operator rotate keys without downtime.
+        Some(value) => Ok(ApiKeys::new(value.split(',').map(|k| k.trim().to_owned()))),
+        None => {
+            warnings.push(format!("no API key: set {var} to enable the server API for this app"));
+            Ok(ApiKeys::default())
+        }
+    }
+}

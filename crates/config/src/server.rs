@@ -1,0 +1,38 @@
+//! The optional TOML config file of `switchboard serve` (`--config`).
+//!
+//! Sources layer as file, then environment (`SWITCHBOARD_*`), then flags: each later
+//! source wins. The binary does the layering; this is the file's shape.
+
+use serde::Deserialize;
+
+use crate::duration::DurationText;
+
+/// `switchboard.toml`. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub bind: Option<String>,
+    /// Manifest files; none means the demo app.
+    pub manifests: Option<Vec<String>>,
+    /// `sqlite://path` or `postgres://...`.
+    pub store: Option<String>,
+    /// `memory`, `redis://...` or `nats://...`.
+    pub broker: Option<String>,
+    /// This node's id in a cluster.
+    pub node_id: Option<String>,
+    /// `text` or `json` logs.
+    pub log_format: Option<String>,
+    /// How long /readyz fails before sockets close, so load balancers notice.
+    pub drain_grace: Option<DurationText>,
+    /// How long sessions get to flush their queues at shutdown.
+    pub drain_timeout: Option<DurationText>,
+}
+
+/// Parses the file's text, with `file:line:column` in the error.
+pub fn parse(file: &str, text: &str) -> Result<ServerFile, String> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |span| crate::locate::line_column(text, span.start));
+        format!("{file}:{line}:{column}: {}", e.message())
+    })
+}

@@ -1,0 +1,308 @@
+//! The [`Hub`] handle: apps, publishing, members and connection queries.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use switchboard_broker::{Broker, Deliver, Envelope};
+use switchboard_protocol::api::{ConnectionInfo, PublishRequest, PublishResponse};
+use switchboard_protocol::{encode_event, Channel, Disconnect, EventMeta};
+use switchboard_store::Store;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::{clock, policy, AppSpec, HubError, Registry};
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Most channels one publish may name.
+pub const MAX_CHANNELS_PER_PUBLISH: usize = 100;
+
+/// One app at run time: its spec and its live connections.
+pub struct App {
+    /// The validated manifest.
+    pub spec: AppSpec,
+    /// Its connections and subscriptions.
+    pub registry: Registry,
+    /// The slug, shared by every envelope.
+    pub slug: Arc<str>,
+}
+
+/// A live connection's metadata (seed 004's fields plus where it came from).
+#[derive(Debug)]
+pub struct ConnMeta {
+    /// Process-unique number, the registry key.
+    pub id: crate::ConnId,
+    /// The public id, unique across nodes.
+    pub connection_id: String,
+    /// The app's slug.
+    pub app_slug: Arc<str>,
+    /// The token's user; `None` when anonymous.
+    pub user_id: Option<String>,
+    /// The token's email.
+    pub user_email: Option<String>,
+    /// Unix milliseconds of authentication.
+    pub connected_at_ms: u64,
+    /// The endpoint's manifest name.
+    pub endpoint: String,
+    /// The endpoint's protocol name.
+    pub protocol: &'static str,
+    /// The peer address.
+    pub remote_addr: String,
+}
+
+impl ConnMeta {
+    /// The API view of this connection.
+    pub fn info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            connection_id: self.connection_id.clone(),
+            app_slug: self.app_slug.to_string(),
+            user_id: self.user_id.clone(),
+            user_email: self.user_email.clone(),
+            connected_at: clock::rfc3339(self.connected_at_ms),
+            endpoint: self.endpoint.clone(),
+            protocol: self.protocol.to_owned(),
+            remote_addr: self.remote_addr.clone(),
+        }
+    }
+}
+
+/// The hub: a cheap, clonable handle over shared state.
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    apps: HashMap<String, Arc<App>>,
+    broker: Arc<dyn Broker>,
+    store: Arc<dyn Store>,
+    node_id: String,
+    next_conn: AtomicU64,
+    ready: AtomicBool,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+}
+
+/// Routes envelopes from the broker into local outboxes. Holds the hub weakly, because the
+/// broker is owned by the hub.
+struct Inbound(Weak<Shared>);
+
+impl Deliver for Inbound {
+    fn deliver(&self, envelope: Envelope) {
+        if let Some(shared) = self.0.upgrade() {
+            if let Some(app) = shared.apps.get(&*envelope.app) {
+                app.registry.deliver(&envelope.channel, &envelope.payload);
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// A hub serving `apps`, attached to `broker`, keeping durable state in `store`.
+    pub fn new(apps: Vec<AppSpec>, broker: Arc<dyn Broker>, store: Arc<dyn Store>, node_id: String) -> Self {
+        let apps = apps
+            .into_iter()
+            .map(|spec| {
+                let slug: Arc<str> = spec.slug.as_str().into();
+                let registry = Registry::new(slug.clone(), broker.clone());
+                (spec.slug.clone(), Arc::new(App { spec, registry, slug }))
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            apps,
+            broker: broker.clone(),
+            store,
+            node_id,
+            next_conn: AtomicU64::new(1),
+            ready: AtomicBool::new(true),
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+        });
+        broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
+        Self { shared }
+    }
+
+    /// An app by slug.
+    pub fn app(&self, slug: &str) -> Option<Arc<App>> {
+        self.shared.apps.get(slug).cloned()
+    }
+
+    /// Every app, sorted by slug.
+    pub fn apps(&self) -> Vec<Arc<App>> {
+        let mut apps: Vec<_> = self.shared.apps.values().cloned().collect();
+        apps.sort_by(|a, b| a.slug.cmp(&b.slug));
+        apps
+    }
+
+    /// The durable store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.shared.node_id
+    }
+
+    /// A new process-unique connection number and its public id.
+    pub(crate) fn next_connection(&self) -> (crate::ConnId, String) {
+        let n = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        (n, format!("{}-{}", self.shared.node_id, uuid::Uuid::now_v7().simple()))
+    }
+
+    /// Cancelled when shutdown begins; sessions then drain and close with 1001.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
+
+    /// Where every session task is tracked, so shutdown can wait for them.
+    pub fn sessions(&self) -> &TaskTracker {
+        &self.shared.sessions
+    }
+
+    /// Whether /readyz should pass.
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire) && !self.shared.shutdown.is_cancelled()
+    }
+
+    /// Fails /readyz; the first step of shutdown.
+    pub fn mark_unready(&self) {
+        self.shared.ready.store(false, Ordering::Release);
+    }
+
+    /// Closes the broker and the store; the last step of shutdown.
+    pub async fn close_backends(&self) {
+        if let Err(e) = self.shared.broker.close().await {
+            tracing::warn!(error = %e, "broker close failed");
+        }
+        self.shared.store.close().await;
+    }
+
+    /// Publishes one event to the request's channels.
+    pub async fn publish(&self, app: &App, request: PublishRequest) -> Result<PublishResponse, HubError> {
+        self.check_publish(app, &request)?;
+        let response = PublishResponse { id: uuid::Uuid::now_v7().to_string(), positions: Map::new() };
+        if let Some(key) = &request.idempotency_key {
+            let record = serde_json::to_string(&response).map_err(|e| HubError::Internal(e.to_string()))?;
+            let store = &self.shared.store;
+            if let Some(first) = store.claim_idempotency(&app.spec.slug, key, &record, IDEMPOTENCY_TTL).await? {
+                return serde_json::from_str(&first).map_err(|e| HubError::Internal(e.to_string()));
+            }
+        }
+        let result = self.fan_out(app, &request, &response.id).await;
+        if let (Err(_), Some(key)) = (&result, &request.idempotency_key) {
+            // Nothing went out, so a retry with the same key must be able to publish.
+            let _ = self.shared.store.release_idempotency(&app.spec.slug, key).await;
+        }
+        result.map(|()| response)
+    }
+
+    async fn fan_out(&self, app: &App, request: &PublishRequest, id: &str) -> Result<(), HubError> {
+        let ts = clock::unix_ms();
+        for channel in &request.channels {
+            let meta = EventMeta { app_slug: &app.slug, channel, id, ts };
+            let payload = encode_event(&request.kind, &request.data, &meta);
+            let envelope = Envelope { app: app.slug.clone(), channel: channel.as_str().into(), payload };
+            self.shared.broker.publish(envelope).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a user to a channel and subscribes the user's live connections at once.
+    pub async fn add_member(&self, app: &App, channel: &str, user: &str) -> Result<bool, HubError> {
+        member_channel(app, channel)?;
+        let added = self.shared.store.add_member(&app.spec.slug, channel, user).await?;
+        for id in app.registry.user_connections(user) {
+            app.registry.subscribe(id, channel);
+        }
+        Ok(added)
+    }
+
+    /// Removes a user from a channel and unsubscribes the user's live connections at once.
+    pub async fn remove_member(&self, app: &App, channel: &str, user: &str) -> Result<bool, HubError> {
+        member_channel(app, channel)?;
+        let removed = self.shared.store.remove_member(&app.spec.slug, channel, user).await?;
+        for id in app.registry.user_connections(user) {
+            app.registry.unsubscribe(id, channel);
+        }
+        Ok(removed)
+    }
+
+    /// The server-managed members of a channel.
+    pub async fn members(&self, app: &App, channel: &str) -> Result<Vec<String>, HubError> {
+        member_channel(app, channel)?;
+        Ok(self.shared.store.members(&app.spec.slug, channel).await?)
+    }
+
+    /// The live connections of one user.
+    pub fn user_connections(&self, app: &App, user: &str) -> Vec<ConnectionInfo> {
+        let ids = app.registry.user_connections(user);
+        ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(meta, _)| meta.info()).collect()
+    }
+
+    /// Closes every connection of a user with 4403; returns how many.
+    pub fn disconnect_user(&self, app: &App, user: &str) -> usize {
+        let ids = app.registry.user_connections(user);
+        let reason = Disconnect::new(Disconnect::FORBIDDEN, "disconnected by the server");
+        ids.into_iter()
+            .filter_map(|id| app.registry.get(id))
+            .map(|(_, outbox)| outbox.close(reason.clone(), false))
+            .count()
+    }
+
+    /// Connection totals of one app, by endpoint.
+    pub fn connection_counts(&self, app: &App) -> Value {
+        let all = app.registry.all();
+        let mut by_endpoint = Map::new();
+        for meta in &all {
+            let n = by_endpoint.entry(meta.endpoint.clone()).or_insert(Value::from(0u64));
+            *n = Value::from(n.as_u64().unwrap_or_default() + 1);
+        }
+        serde_json::json!({
+            "total": all.len(),
+            "users": app.registry.user_count(),
+            "anonymous": all.iter().filter(|m| m.user_id.is_none()).count(),
+            "by_endpoint": by_endpoint,
+            "node_id": self.shared.node_id,
+        })
+    }
+}
+
+impl Hub {
+    /// Checks a publish request without publishing: type, channel count and names.
+    pub fn check_publish(&self, app: &App, request: &PublishRequest) -> Result<(), HubError> {
+        validate_publish(app, request)
+    }
+}
+
+fn validate_publish(app: &App, request: &PublishRequest) -> Result<(), HubError> {
+    if request.kind.is_empty() {
+        return Err(HubError::BadRequest("field `type` must be a non-empty string".into()));
+    }
+    if request.channels.is_empty() {
+        return Err(HubError::BadRequest("field `channels` must list at least one channel".into()));
+    }
+    if request.channels.len() > MAX_CHANNELS_PER_PUBLISH {
+        return Err(HubError::BadRequest(format!(
+            "field `channels` lists more than {MAX_CHANNELS_PER_PUBLISH} channels"
+        )));
+    }
+    for channel in &request.channels {
+        policy::check_name(&app.spec, channel).map_err(|m| HubError::BadRequest(format!("field `channels`: {m}")))?;
+    }
+    Ok(())
+}
+
+/// Members make sense for groups, rooms and custom channels, not for users or broadcast.
+fn member_channel(app: &App, channel: &str) -> Result<(), HubError> {
+    let parsed = policy::check_name(&app.spec, channel).map_err(HubError::BadRequest)?;
+    match parsed {
+        Channel::User(_) | Channel::Broadcast => Err(HubError::BadRequest(format!(
+            "channel `{channel}` has no members: user and broadcast channels are automatic"
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,36 @@
+//! The hub core: routes events from publishers to the live connections subscribed to them.
+//!
+//! # Layout
+//! - [`Hub`]: the clonable handle every part of the server holds. It owns the apps (each an
+//!   [`App`] with its [`AppSpec`] and [`Registry`]), the broker and the store.
+//! - [`Registry`]: one app's connections and subscriptions, in 64 shards.
+//! - [`Outbox`]: a connection's outbound queue, bounded in bytes; overflow closes with 4008.
+//! - [`session::run`]: one connection's life, generic over the transport's frame streams.
+//!   Client commands live one per file under `cmd/`.
+//! - [`policy`]: who may subscribe to what.
+//!
+//! # The life of one publish
+//! [`Hub::publish`] validates, claims the idempotency key, encodes the event once per
+//! channel and hands each envelope to the broker. The broker delivers it to every node with
+//! subscribers (here: straight back), where [`Registry::deliver`] queues the same bytes in
+//! each subscriber's [`Outbox`], and each session writes its queue to its socket.
+
+mod clock;
+mod cmd;
+mod error;
+mod handshake;
+mod hub;
+mod outbox;
+pub mod policy;
+mod rate;
+mod registry;
+pub mod session;
+mod spec;
+
+pub use clock::{rfc3339, unix_ms};
+pub use error::HubError;
+pub use hub::{App, ConnMeta, Hub, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH};
+pub use outbox::{Batch, Closed, Outbox};
+pub use registry::{ConnId, Registry, TooManyConnections};
+pub use session::{Handshake, Inbound, Outbound};
+pub use spec::{AppSpec, EndpointSpec, Limits, NamespaceSpec, Policy, Protocol};

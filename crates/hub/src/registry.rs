@@ -1,0 +1,184 @@
+//! One app's live connections and who is subscribed to what, sharded so that no single
+//! lock sits on the hot path.
+//!
+//! Lock order, everywhere: a connection shard, then a channel shard. Publishing takes only
+//! a channel shard. The user index is never held together with another lock.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use switchboard_broker::{Broker, Topic};
+
+use crate::{ConnMeta, Outbox};
+
+const SHARDS: usize = 64;
+
+/// A connection's number, unique within the process.
+pub type ConnId = u64;
+
+struct ConnEntry {
+    meta: Arc<ConnMeta>,
+    outbox: Outbox,
+    channels: HashSet<Arc<str>>,
+}
+
+type Subscribers = HashMap<ConnId, Outbox>;
+
+/// The connections of one app.
+pub struct Registry {
+    app: Arc<str>,
+    broker: Arc<dyn Broker>,
+    conns: Vec<Mutex<HashMap<ConnId, ConnEntry>>>,
+    channels: Vec<Mutex<HashMap<Arc<str>, Subscribers>>>,
+    users: Vec<Mutex<HashMap<String, Vec<ConnId>>>>,
+}
+
+/// The user already holds the maximum number of connections.
+#[derive(Debug)]
+pub struct TooManyConnections;
+
+fn shard_of<T: Hash + ?Sized>(key: &T) -> usize {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() as usize) % SHARDS
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the maps consistent, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn shards<T: Default>() -> Vec<Mutex<T>> {
+    (0..SHARDS).map(|_| Mutex::default()).collect()
+}
+
+impl Registry {
+    /// An empty registry whose first and last subscribers drive `broker` interest.
+    pub fn new(app: Arc<str>, broker: Arc<dyn Broker>) -> Self {
+        Self { app, broker, conns: shards(), channels: shards(), users: shards() }
+    }
+
+    fn topic(&self, channel: Arc<str>) -> Topic {
+        Topic { app: self.app.clone(), channel }
+    }
+
+    /// Adds a connection, enforcing the per-user limit.
+    pub fn insert(&self, meta: Arc<ConnMeta>, outbox: Outbox, max_per_user: usize) -> Result<(), TooManyConnections> {
+        if let Some(user) = &meta.user_id {
+            let mut users = lock(&self.users[shard_of(user)]);
+            let ids = users.entry(user.clone()).or_default();
+            if ids.len() >= max_per_user {
+                return Err(TooManyConnections);
+            }
+            ids.push(meta.id);
+        }
+        let entry = ConnEntry { meta: meta.clone(), outbox, channels: HashSet::new() };
+        lock(&self.conns[shard_of(&meta.id)]).insert(meta.id, entry);
+        Ok(())
+    }
+
+    /// Removes a connection and all its subscriptions.
+    pub fn remove(&self, id: ConnId) {
+        let entry = {
+            let mut conns = lock(&self.conns[shard_of(&id)]);
+            let Some(entry) = conns.remove(&id) else { return };
+            for channel in &entry.channels {
+                self.drop_subscriber(channel, id);
+            }
+            entry
+        };
+        if let Some(user) = &entry.meta.user_id {
+            let mut users = lock(&self.users[shard_of(user)]);
+            if let Some(ids) = users.get_mut(user) {
+                ids.retain(|c| *c != id);
+                if ids.is_empty() {
+                    users.remove(user);
+                }
+            }
+        }
+    }
+
+    /// Subscribes a connection; `false` when the connection is gone.
+    pub fn subscribe(&self, id: ConnId, channel: &str) -> bool {
+        let mut conns = lock(&self.conns[shard_of(&id)]);
+        let Some(entry) = conns.get_mut(&id) else { return false };
+        if entry.channels.contains(channel) {
+            return true;
+        }
+        let channel: Arc<str> = channel.into();
+        entry.channels.insert(channel.clone());
+        let mut map = lock(&self.channels[shard_of(&*channel)]);
+        let subscribers = map.entry(channel.clone()).or_default();
+        if subscribers.is_empty() {
+            self.broker.subscribe(self.topic(channel));
+        }
+        subscribers.insert(id, entry.outbox.clone());
+        true
+    }
+
+    /// Unsubscribes a connection; `true` when it was subscribed.
+    pub fn unsubscribe(&self, id: ConnId, channel: &str) -> bool {
+        let mut conns = lock(&self.conns[shard_of(&id)]);
+        let Some(entry) = conns.get_mut(&id) else { return false };
+        if !entry.channels.remove(channel) {
+            return false;
+        }
+        self.drop_subscriber(channel, id);
+        true
+    }
+
+    fn drop_subscriber(&self, channel: &str, id: ConnId) {
+        let mut map = lock(&self.channels[shard_of(channel)]);
+        if let Some(subscribers) = map.get_mut(channel) {
+            subscribers.remove(&id);
+            if subscribers.is_empty() {
+                if let Some((channel, _)) = map.remove_entry(channel) {
+                    self.broker.unsubscribe(self.topic(channel));
+                }
+            }
+        }
+    }
+
+    /// Queues `payload` for every subscriber of `channel`; returns how many took it.
+    pub fn deliver(&self, channel: &str, payload: &Bytes) -> usize {
+        let map = lock(&self.channels[shard_of(channel)]);
+        let Some(subscribers) = map.get(channel) else { return 0 };
+        // A full outbox closes its own connection; the others are not slowed.
+        subscribers.values().filter(|outbox| outbox.push(payload.clone()).is_ok()).count()
+    }
+
+    /// The ids of a user's live connections.
+    pub fn user_connections(&self, user: &str) -> Vec<ConnId> {
+        lock(&self.users[shard_of(user)]).get(user).cloned().unwrap_or_default()
+    }
+
+    /// A connection's metadata and outbox.
+    pub fn get(&self, id: ConnId) -> Option<(Arc<ConnMeta>, Outbox)> {
+        let conns = lock(&self.conns[shard_of(&id)]);
+        conns.get(&id).map(|e| (e.meta.clone(), e.outbox.clone()))
+    }
+
+    /// Whether a connection is subscribed to a channel.
+    pub fn is_subscribed(&self, id: ConnId, channel: &str) -> bool {
+        let conns = lock(&self.conns[shard_of(&id)]);
+        conns.get(&id).is_some_and(|e| e.channels.contains(channel))
+    }
+
+    /// Every live connection's metadata.
+    pub fn all(&self) -> Vec<Arc<ConnMeta>> {
+        self.conns.iter().flat_map(|s| lock(s).values().map(|e| e.meta.clone()).collect::<Vec<_>>()).collect()
+    }
+
+    /// How many connections are live.
+    pub fn count(&self) -> usize {
+        self.conns.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// How many distinct users are connected.
+    pub fn user_count(&self) -> usize {
+        self.users.iter().map(|s| lock(s).len()).sum()
+    }
+}

@@ -1,0 +1,274 @@
+//! One client connection, from authentication to close. Generic over the transport's
+//! streams, so the same logic serves every protocol and unit tests can drive it with channels.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::json;
+use switchboard_auth::Identity;
+use switchboard_protocol::{channel, ClientFrame, Disconnect, ErrorCode, ServerFrame};
+use tokio::time::Instant;
+
+use crate::rate::{RateLimiter, Verdict};
+use crate::{clock, cmd, App, ConnMeta, EndpointSpec, Hub, Outbox};
+use crate::outbox::Batch;
+
+/// What the transport learned from the HTTP upgrade.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    /// A token from the Authorization header, `?token=` or the cookie.
+    pub token: Option<String>,
+    /// The peer's address.
+    pub remote_addr: String,
+}
+
+/// A frame from the client, as the transport decoded it.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A text frame.
+    Text(String),
+    /// A binary frame (not part of the native protocol).
+    Binary,
+    /// A pong answering the server's ping.
+    Pong,
+    /// The client closed the socket, or it broke.
+    Closed,
+    /// The transport refused a frame over its size limit.
+    TooBig,
+}
+
+/// A frame for the client.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A text frame, already encoded.
+    Text(Bytes),
+    /// A protocol-level ping.
+    Ping,
+    /// A close frame; the transport ends the socket after it.
+    Close(Disconnect),
+}
+
+/// The live state of one authenticated connection.
+pub(crate) struct Session {
+    pub(crate) hub: Hub,
+    pub(crate) app: Arc<App>,
+    pub(crate) meta: Arc<ConnMeta>,
+    pub(crate) identity: Option<Identity>,
+    pub(crate) outbox: Outbox,
+    pub(crate) expires: Option<Instant>,
+    rate: RateLimiter,
+}
+
+/// Runs a connection to its end. The transport calls this once per accepted socket.
+pub async fn run<R, W>(hub: Hub, app: Arc<App>, endpoint: Arc<EndpointSpec>, handshake: Handshake, mut inbound: R, mut outbound: W)
+where
+    R: Stream<Item = Inbound> + Unpin + Send,
+    W: Sink<Outbound> + Unpin + Send,
+{
+    let identity = match crate::handshake::authenticate(&app, &endpoint, handshake.token, &mut inbound).await {
+        Ok(identity) => identity,
+        Err(Some(disconnect)) => return close(&mut outbound, disconnect).await,
+        Err(None) => return,
+    };
+    let mut session = match Session::register(hub, app, &endpoint, identity, handshake.remote_addr).await {
+        Ok(session) => session,
+        Err(disconnect) => return close(&mut outbound, disconnect).await,
+    };
+    tracing::debug!(connection = %session.meta.connection_id, user = ?session.meta.user_id, "connected");
+    let disconnect = session.drive(&endpoint, &mut inbound, &mut outbound).await;
+    session.app.registry.remove(session.meta.id);
+    tracing::debug!(connection = %session.meta.connection_id, code = ?disconnect.as_ref().map(|d| d.code), "closed");
+    if let Some(disconnect) = disconnect {
+        close(&mut outbound, disconnect).await;
+    }
+}
+
+async fn close<W: Sink<Outbound> + Unpin>(outbound: &mut W, disconnect: Disconnect) {
+    // The peer may already be gone; a failed close changes nothing.
+    let _ = tokio::time::timeout(Duration::from_secs(5), outbound.send(Outbound::Close(disconnect))).await;
+}
+
+impl Session {
+    async fn register(
+        hub: Hub,
+        app: Arc<App>,
+        endpoint: &EndpointSpec,
+        identity: Option<Identity>,
+        remote_addr: String,
+    ) -> Result<Self, Disconnect> {
+        let (id, connection_id) = hub.next_connection();
+        let meta = Arc::new(ConnMeta {
+            id,
+            connection_id,
+            app_slug: app.slug.clone(),
+            user_id: identity.as_ref().map(|i| i.user_id.clone()),
+            user_email: identity.as_ref().and_then(|i| i.email.clone()),
+            connected_at_ms: clock::unix_ms(),
+            endpoint: endpoint.name.clone(),
+            protocol: endpoint.protocol.as_str(),
+            remote_addr,
+        });
+        let limits = &app.spec.limits;
+        let outbox = Outbox::new(limits.outbox_max_bytes);
+        if app.registry.insert(meta.clone(), outbox.clone(), limits.max_connections_per_user).is_err() {
+            let limit = limits.max_connections_per_user;
+            return Err(Disconnect::new(Disconnect::FORBIDDEN, format!("too many connections for this user (limit {limit})")));
+        }
+        let expires = identity.as_ref().and_then(|i| i.expires_at).map(deadline_of);
+        let rate = RateLimiter::new(limits.messages_per_second, limits.burst);
+        let session = Self { hub, app, meta, identity, outbox, expires, rate };
+        let channels = session.initial_channels().await;
+        for channel in &channels {
+            session.app.registry.subscribe(session.meta.id, channel);
+        }
+        session.send_connected(endpoint, channels);
+        Ok(session)
+    }
+
+    /// `broadcast`, the user's own channel, the token's groups and server-managed memberships.
+    async fn initial_channels(&self) -> Vec<String> {
+        let mut channels = vec!["broadcast".to_owned()];
+        if let Some(identity) = &self.identity {
+            channels.push(channel::user_channel(&identity.user_id));
+            channels.extend(identity.groups.iter().map(|g| channel::group_channel(g)));
+            match self.hub.store().memberships(&self.app.spec.slug, &identity.user_id).await {
+                Ok(memberships) => channels.extend(memberships),
+                Err(e) => tracing::error!(error = %e, "could not load memberships"),
+            }
+        }
+        channels.sort();
+        channels.dedup();
+        channels
+    }
+
+    fn send_connected(&self, endpoint: &EndpointSpec, channels: Vec<String>) {
+        let data = json!({
+            "connection_id": self.meta.connection_id,
+            "user_id": self.meta.user_id,
+            "app_slug": &*self.app.slug,
+            "ping_interval": endpoint.ping_interval.as_secs(),
+            "channels": channels,
+        });
+        self.send(ServerFrame::typed("connected", data));
+    }
+
+    /// Queues a frame for this client behind any events already queued.
+    pub(crate) fn send(&self, frame: String) {
+        let _ = self.outbox.push(Bytes::from(frame));
+    }
+
+    /// Queues an error answering `frame`.
+    pub(crate) fn send_error(&self, reference: Option<&serde_json::Value>, code: ErrorCode, message: &str) {
+        self.send(ServerFrame::error(reference, code, message));
+    }
+
+    /// The session loop; returns the close to send, or `None` when the socket is gone.
+    async fn drive<R, W>(&mut self, endpoint: &EndpointSpec, inbound: &mut R, outbound: &mut W) -> Option<Disconnect>
+    where
+        R: Stream<Item = Inbound> + Unpin + Send,
+        W: Sink<Outbound> + Unpin + Send,
+    {
+        let shutdown = self.hub.shutdown_token();
+        let mut ping = tokio::time::interval_at(Instant::now() + endpoint.ping_interval, endpoint.ping_interval);
+        let mut unanswered_pings = 0u8;
+        let mut draining = false;
+        loop {
+            let expiry = self.expires.unwrap_or_else(far_future);
+            tokio::select! {
+                batch = self.outbox.next_batch() => match batch {
+                    Batch::Frames(frames) => {
+                        if !self.write(outbound, frames).await {
+                            return None;
+                        }
+                    }
+                    Batch::Close(disconnect) => return Some(disconnect),
+                },
+                frame = inbound.next() => {
+                    unanswered_pings = 0;
+                    match frame {
+                        Some(Inbound::Text(text)) => self.on_text(text).await,
+                        Some(Inbound::Binary) => self.send_error(None, ErrorCode::BadRequest, "binary frames are not part of the native protocol; send JSON text"),
+                        Some(Inbound::Pong) => {}
+                        Some(Inbound::TooBig) => return Some(self.too_big()),
+                        Some(Inbound::Closed) | None => return None,
+                    }
+                }
+                _ = ping.tick() => {
+                    if unanswered_pings >= 2 {
+                        tracing::debug!(connection = %self.meta.connection_id, "dropping dead peer: two pings unanswered");
+                        return None;
+                    }
+                    unanswered_pings += 1;
+                    if outbound.send(Outbound::Ping).await.is_err() {
+                        return None;
+                    }
+                }
+                _ = tokio::time::sleep_until(expiry), if self.expires.is_some() => {
+                    return Some(Disconnect::unauthorized("token expired; send refresh with a new token before it expires"));
+                }
+                _ = shutdown.cancelled(), if !draining => {
+                    // Queued events still go out, then 1001 tells the client to resume elsewhere.
+                    draining = true;
+                    self.outbox.close(Disconnect::going_away(), true);
+                }
+            }
+        }
+    }
+
+    /// Writes a batch, then flushes; gives up when the outbox is aborted (overflow, kick).
+    async fn write<W: Sink<Outbound> + Unpin>(&self, outbound: &mut W, frames: Vec<Bytes>) -> bool {
+        let write = async {
+            for frame in frames {
+                outbound.feed(Outbound::Text(frame)).await.map_err(|_| ())?;
+            }
+            outbound.flush().await.map_err(|_| ())
+        };
+        tokio::select! {
+            written = write => written.is_ok(),
+            _ = self.outbox.aborted() => true,
+        }
+    }
+
+    fn too_big(&self) -> Disconnect {
+        let limit = self.app.spec.limits.max_message_bytes;
+        Disconnect::new(Disconnect::TOO_BIG, format!("message larger than {limit} bytes"))
+    }
+
+    async fn on_text(&mut self, text: String) {
+        if text.len() > self.app.spec.limits.max_message_bytes {
+            self.outbox.close(self.too_big(), false);
+            return;
+        }
+        let parsed = ClientFrame::parse(&text);
+        let reference = match &parsed {
+            Ok(frame) => frame.reference.as_ref(),
+            Err(e) => e.reference.as_ref(),
+        };
+        match self.rate.check() {
+            Verdict::Allow => {}
+            Verdict::Reject => {
+                return self.send_error(reference, ErrorCode::RateLimited, "too many messages; slow down");
+            }
+            Verdict::Close => {
+                let reason = "rate limit exceeded repeatedly";
+                return self.outbox.close(Disconnect::new(Disconnect::RATE_LIMITED, reason), false);
+            }
+        }
+        match parsed {
+            Ok(frame) => cmd::dispatch(self, frame).await,
+            Err(e) => self.send_error(e.reference.as_ref(), ErrorCode::BadRequest, &e.message),
+        }
+    }
+}
+
+/// The instant at which a token with `exp` (Unix seconds) expires.
+pub(crate) fn deadline_of(exp: u64) -> Instant {
+    let now = clock::unix_ms() / 1000;
+    Instant::now() + Duration::from_secs(exp.saturating_sub(now))
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}

@@ -1,0 +1,120 @@
+//! What the hub needs to know about each app: the validated form of a manifest.
+//!
+//! The config crate builds these from manifest files; tests and embedders build them in code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_auth::{ApiKeys, Verifier};
+
+/// One app, fully resolved (secrets loaded, defaults applied).
+pub struct AppSpec {
+    /// The app's slug, unique on this server.
+    pub slug: String,
+    /// Verifies users' tokens; `None` when the app declares no JWT key.
+    pub verifier: Option<Arc<Verifier>>,
+    /// Keys for the server API.
+    pub api_keys: ApiKeys,
+    /// The cookie that may carry a token.
+    pub cookie: Option<String>,
+    /// The app's socket endpoints.
+    pub endpoints: Vec<Arc<EndpointSpec>>,
+    /// Channel namespaces by name, including `room`.
+    pub namespaces: HashMap<String, NamespaceSpec>,
+    /// Per-connection limits.
+    pub limits: Limits,
+}
+
+/// The wire protocol of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// JSON text frames, as in docs/PROTOCOL.md.
+    Native,
+    /// Engine.IO v4 / Socket.IO v5 (served by a later transport).
+    SocketIo,
+    /// Diagnostic: echoes every frame back; for the RFC 6455 conformance suite only.
+    Echo,
+}
+
+impl Protocol {
+    /// The name used in manifests and connection listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::SocketIo => "socket.io",
+            Self::Echo => "echo",
+        }
+    }
+}
+
+/// One socket path of an app.
+#[derive(Debug, Clone)]
+pub struct EndpointSpec {
+    /// The manifest key (`realtime`).
+    pub name: String,
+    /// The URL path (`/ws`).
+    pub path: String,
+    /// The wire protocol.
+    pub protocol: Protocol,
+    /// Whether a token is required; without one the connection is anonymous.
+    pub auth_required: bool,
+    /// How often the server pings; a peer that misses two pongs is dropped.
+    pub ping_interval: Duration,
+    /// What the endpoint is for, shown in listings.
+    pub description: Option<String>,
+    /// Origins allowed to open a socket; `None` allows any, unless a cookie carries auth.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// Who may subscribe to a namespace's channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone, anonymous connections included.
+    Public,
+    /// Any authenticated user.
+    Authenticated,
+    /// Users whose token's channels claim lists the channel (or `ns:*`).
+    Claim,
+    /// Only the server API (members), never the client.
+    Server,
+    /// Ask the app backend (needs the subscribe proxy).
+    Proxy,
+}
+
+/// A channel namespace declared in the manifest.
+#[derive(Debug, Clone)]
+pub struct NamespaceSpec {
+    /// Who may subscribe.
+    pub subscribe: Policy,
+}
+
+/// Per-connection limits. Every default is safe.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Sustained client messages per second.
+    pub messages_per_second: u32,
+    /// Messages allowed in a burst above the rate.
+    pub burst: u32,
+    /// Largest client frame; larger closes the connection with 1009.
+    pub max_message_bytes: usize,
+    /// Connections one user may hold at once in this app.
+    pub max_connections_per_user: usize,
+    /// Bytes queued for one connection before it is closed as a slow consumer (4008).
+    pub outbox_max_bytes: usize,
+    /// How long a connection without a token may take to send its `auth` frame (4408).
+    pub auth_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            messages_per_second: 20,
+            burst: 50,
+            max_message_bytes: 65_536,
+            max_connections_per_user: 10,
+            outbox_max_bytes: 1 << 20,
+            auth_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The command line: `serve`, `token`, `check`.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Switchboard: a real-time event hub. App backends publish to users, groups, rooms and
+/// channels; browsers receive over WebSocket.
+///
+/// Start with no arguments for a demo app on 127.0.0.1:8080:
+///
+///     switchboard serve
+///
+/// Every serve setting can come from a TOML file (--config), an environment variable
+/// (shown as [env: ...]) or a flag; flags win over the environment, which wins over the file.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, propagate_version = true, verbatim_doc_comment)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub. With no manifests, serves the demo app and prints a dev token.
+    Serve(ServeArgs),
+    /// Mint a token for testing (HS* apps; the demo app reads its secret from the store).
+    ///
+    /// Example: switchboard token --app demo --user bob --groups family-7 --ttl 2h
+    #[command(verbatim_doc_comment)]
+    Token(TokenArgs),
+    /// Validate manifests as `serve` would, secrets included; exits 1 on the first error.
+    ///
+    /// Example: switchboard check apps/second_brain.json apps/shop.json
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
+}
+
+/// Settings shared by `serve` and `token`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ServeArgs {
+    /// A TOML config file (see switchboard.example.toml).
+    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    pub config: Option<String>,
+    /// An app manifest (JSON); repeat for several apps. None: the built-in demo app.
+    #[arg(long = "manifest", env = "SWITCHBOARD_MANIFESTS", value_delimiter = ',', value_name = "FILE")]
+    pub manifests: Vec<String>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SWITCHBOARD_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Durable store [default: sqlite://./switchboard.db]. PostgreSQL arrives in a later release.
+    #[arg(long, env = "SWITCHBOARD_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Broker between nodes [default: memory]. Redis and NATS arrive in a later release.
+    #[arg(long, env = "SWITCHBOARD_BROKER", value_name = "URL")]
+    pub broker: Option<String>,
+    /// This node's id, part of every connection id [default: the host name].
+    #[arg(long, env = "SWITCHBOARD_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Log format: text or json [default: text]. Level via RUST_LOG (default info).
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// How long /readyz fails before sockets close at shutdown, e.g. 5s [default: 0s].
+    #[arg(long, env = "SWITCHBOARD_DRAIN_GRACE", value_name = "DURATION")]
+    pub drain_grace: Option<String>,
+    /// How long sessions may flush their queues at shutdown [default: 10s].
+    #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT", value_name = "DURATION")]
+    pub drain_timeout: Option<String>,
+}
+
+/// `switchboard token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The app's slug.
+    #[arg(long)]
+    pub app: String,
+    /// The user id (`sub`).
+    #[arg(long)]
+    pub user: String,
+    /// Groups, comma-separated: the user joins `group:{id}` for each.
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Channels for the `claim` policy, comma-separated (`ns:*` allowed).
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<String>,
+    /// The email claim.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Lifetime, e.g. 30m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    /// Where the apps come from, as for serve.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `switchboard check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifest files to validate together.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<String>,
+}

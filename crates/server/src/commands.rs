@@ -1,0 +1,78 @@
+//! `switchboard token` and `switchboard check`.
+
+use anyhow::{bail, Context};
+use serde_json::{json, Map, Value};
+use switchboard_auth::{mint, Algorithm};
+use switchboard_config::{duration, EnvSecrets};
+
+use crate::cli::{CheckArgs, TokenArgs};
+use crate::{demo, wire, Settings};
+
+/// Mints a token and returns it.
+pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
+    let settings = Settings::from_args(args.serve.clone())?;
+    let loaded = wire::manifests(&settings)?;
+    let manifest = loaded
+        .iter()
+        .find(|m| m.manifest.slug == args.app)
+        .with_context(|| format!("no app `{}` in the loaded manifests (pass --manifest FILE)", args.app))?;
+    let secret = if settings.manifests.is_empty() {
+        let store = wire::store(&settings.store).await?;
+        let credentials = demo::DemoCredentials::load(store.as_ref()).await?;
+        store.close().await;
+        credentials.secret().to_vec()
+    } else {
+        switchboard_config::signing_secret(manifest, &EnvSecrets::default())?
+            .context("this app has no HS secret available (set its secret_env or secret_file); RS/ES tokens come from your identity provider")?
+    };
+    let ttl = duration::parse(&args.ttl).map_err(anyhow::Error::msg)?;
+    let claims = claims(&args, ttl.as_secs());
+    Ok(mint(Algorithm::HS256, &secret, &claims)?)
+}
+
+fn claims(args: &TokenArgs, ttl_secs: u64) -> Map<String, Value> {
+    let now = switchboard_hub::unix_ms() / 1000;
+    let mut claims = json!({ "sub": args.user, "iat": now, "exp": now + ttl_secs });
+    if !args.groups.is_empty() {
+        claims["groups"] = json!(args.groups);
+    }
+    if !args.channels.is_empty() {
+        claims["channels"] = json!(args.channels);
+    }
+    if let Some(email) = &args.email {
+        claims["email"] = json!(email);
+    }
+    match claims {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Mints the demo banner's token for alice.
+pub fn demo_token(credentials: &demo::DemoCredentials) -> anyhow::Result<String> {
+    let now = switchboard_hub::unix_ms() / 1000;
+    let claims = json!({ "sub": "alice", "email": "alice@example.com", "groups": ["family-7"], "iat": now, "exp": now + 86_400 });
+    let Value::Object(claims) = claims else { bail!("claims are an object") };
+    Ok(mint(Algorithm::HS256, credentials.secret(), &claims)?)
+}
+
+/// Validates manifests as serve would; prints one line per manifest and each warning.
+pub fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let settings = Settings::for_manifests(args.manifests);
+    let loaded = wire::manifests(&settings)?;
+    let secrets = EnvSecrets::default();
+    for manifest in &loaded {
+        let resolved = switchboard_config::resolve(manifest, &secrets)?;
+        let endpoints: Vec<String> = resolved
+            .spec
+            .endpoints
+            .iter()
+            .map(|e| format!("{} {} ({})", e.name, e.path, e.protocol.as_str()))
+            .collect();
+        println!("ok: {} (app `{}`): {}", manifest.file, resolved.spec.slug, endpoints.join(", "));
+        for warning in resolved.warnings {
+            println!("  warning: {warning}");
+        }
+    }
+    Ok(())
+}

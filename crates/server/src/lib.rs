@@ -1,0 +1,97 @@
+//! The Switchboard server as a library: the binary parses flags and signals, then calls
+//! [`Server::build`] and [`Server::run`]; tests do the same on `127.0.0.1:0`.
+//!
+//! # Layout
+//! - [`cli`]: the command line; [`Settings`]: file, environment and flags, layered.
+//! - [`wire`]: the one place that chooses the store, the broker and the apps.
+//! - [`demo`]: the zero-config demo app.
+//! - [`shutdown`]: the shutdown choreography and the signal listener.
+
+pub mod cli;
+pub mod commands;
+pub mod demo;
+mod settings;
+pub mod shutdown;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Router;
+use serde_json::json;
+use switchboard_hub::Hub;
+use tokio::net::TcpListener;
+
+pub use settings::Settings;
+
+/// A configured server, ready to run.
+pub struct Server {
+    hub: Hub,
+    settings: Settings,
+    demo: Option<demo::DemoCredentials>,
+}
+
+impl Server {
+    /// Opens the store, loads the apps and builds the hub.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let loaded = wire::manifests(&settings)?;
+        let store = wire::store(&settings.store).await?;
+        let demo = match settings.manifests.is_empty() {
+            true => Some(demo::DemoCredentials::load(store.as_ref()).await?),
+            false => None,
+        };
+        let apps = wire::apps(&loaded, demo.as_ref())?;
+        let broker = wire::broker(&settings.broker)?;
+        let hub = Hub::new(apps, broker, store, settings.node_id.clone());
+        Ok(Self { hub, settings, demo })
+    }
+
+    /// The hub, for embedding and tests.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The demo credentials, when serving the demo app.
+    pub fn demo(&self) -> Option<&demo::DemoCredentials> {
+        self.demo.as_ref()
+    }
+
+    /// Every route: endpoints, server API, operations, and the demo page in demo mode.
+    pub fn router(&self) -> Router {
+        let mut router = switchboard_transport::router(&self.hub).merge(switchboard_api::router(self.hub.clone()));
+        if self.demo.is_some() {
+            router = router.merge(demo::router());
+        }
+        router.fallback(not_found).layer(axum::middleware::from_fn(log_request))
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see [`shutdown::drain`]).
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let router = self.router();
+        let stop_accepting = tokio_util::sync::CancellationToken::new();
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let server = tokio::spawn(async move { serve.await });
+        let purge = tokio::spawn(shutdown::purge_loop(self.hub.clone()));
+        shutdown.await;
+        shutdown::drain(&self.hub, &self.settings, stop_accepting, server).await;
+        purge.abort();
+        Ok(())
+    }
+}
+
+async fn not_found(uri: Uri) -> impl IntoResponse {
+    let message = format!("no route for {}; see /api/v1/openapi.json", uri.path());
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": { "code": "not_found", "message": message } })))
+}
+
+/// Logs every request at debug level, with tokens in the query redacted.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let method = request.method().clone();
+    let uri = request.uri().path_and_query().map(|p| switchboard_auth::redact::uri(p.as_str())).unwrap_or_default();
+    let response = next.run(request).await;
+    tracing::debug!(%method, %uri, status = response.status().as_u16(), "request");
+    response
+}

@@ -1,0 +1,66 @@
+//! The one place where implementations are chosen: store, broker and apps.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use switchboard_broker::memory::MemoryBroker;
+use switchboard_broker::Broker;
+use switchboard_config::{EnvSecrets, LoadedManifest};
+use switchboard_hub::AppSpec;
+use switchboard_store::{SqliteStore, Store};
+
+use crate::demo::DemoCredentials;
+use crate::Settings;
+
+/// Opens the configured store.
+pub async fn store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::open(url).await.with_context(|| format!("cannot open store {url}"))?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("the PostgreSQL store is not in this build yet; use --store sqlite://PATH");
+    }
+    bail!("unknown store `{url}`; use sqlite://PATH (e.g. sqlite://./switchboard.db)")
+}
+
+/// Builds the configured broker.
+pub fn broker(url: &str) -> anyhow::Result<Arc<dyn Broker>> {
+    match url {
+        "memory" => Ok(Arc::new(MemoryBroker::standalone())),
+        u if u.starts_with("redis://") || u.starts_with("nats://") => {
+            bail!("the {} broker is not in this build yet; use --broker memory", u.split(':').next().unwrap_or(u))
+        }
+        other => bail!("unknown broker `{other}`; use memory"),
+    }
+}
+
+/// Reads and validates the manifest files, or the demo manifest when there are none.
+pub fn manifests(settings: &Settings) -> anyhow::Result<Vec<LoadedManifest>> {
+    if settings.manifests.is_empty() {
+        let demo = switchboard_config::demo::MANIFEST;
+        return Ok(vec![switchboard_config::parse(switchboard_config::demo::FILE, demo)?]);
+    }
+    let mut loaded = Vec::new();
+    for file in &settings.manifests {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read manifest {file}"))?;
+        loaded.push(switchboard_config::parse(file, &text)?);
+    }
+    switchboard_config::check_unique(&loaded)?;
+    Ok(loaded)
+}
+
+/// Resolves every manifest to the spec the hub runs, logging warnings.
+pub fn apps(loaded: &[LoadedManifest], demo: Option<&DemoCredentials>) -> anyhow::Result<Vec<AppSpec>> {
+    let secrets = EnvSecrets { fallbacks: demo.map(DemoCredentials::env).unwrap_or_default() };
+    loaded
+        .iter()
+        .map(|m| {
+            let resolved = switchboard_config::resolve(m, &secrets)?;
+            for warning in &resolved.warnings {
+                tracing::warn!(app = %resolved.spec.slug, "{warning}");
+            }
+            Ok(resolved.spec)
+        })
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! Integration tests: a real server on 127.0.0.1:0, real WebSocket and HTTP clients.
+
+#![allow(unreachable_pub)]
+//! One module per area of the core hub.
+
+mod api;
+mod auth;
+mod bad_input;
+mod lifecycle;
+mod routing;
+mod support;

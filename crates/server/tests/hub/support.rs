@@ -1,0 +1,229 @@
+//! A real server on 127.0.0.1:0 and clients that speak to it over real sockets.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use switchboard::{Server, Settings};
+use switchboard_auth::{mint, Algorithm};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const SECRET: &str = "test-secret-0123456789";
+pub const API_KEY: &str = "sk_test_app1";
+/// The key of a second app, `key2.txt`, for isolation tests.
+pub const API_KEY_2: &str = "sk_test_app2";
+/// Bounded wait for anything a test expects to happen.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The manifest most tests use: auth required on /ws, anonymous on /open.
+pub fn manifest() -> Value {
+    json!({
+        "slug": "app1",
+        "auth_policy": {"jwt": {"secret_file": "secret.txt", "leeway": 0}},
+        "api_key_file": "key.txt",
+        "websockets": {
+            "realtime": {"path": "/ws", "ping_interval": 30},
+            "open": {"path": "/open", "auth": {"required": false}}
+        },
+        "channels": {
+            "room": {"subscribe": "authenticated"},
+            "stream": {"subscribe": "claim"},
+            "vip": {"subscribe": "server"},
+            "news": {"subscribe": "public"}
+        },
+        "limits": {"auth_timeout": "300ms", "max_message_bytes": 4096}
+    })
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(vec![manifest()], |_| {}).await
+    }
+
+    /// Starts a server for `manifests`, written to files beside `secret.txt`, `key.txt` and
+    /// `key2.txt`, with `tweak` applied to the settings.
+    pub async fn start_with(manifests: Vec<Value>, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
+        std::fs::write(dir.path().join("key.txt"), API_KEY).unwrap();
+        std::fs::write(dir.path().join("key2.txt"), API_KEY_2).unwrap();
+        let mut files = Vec::new();
+        for (i, manifest) in manifests.iter().enumerate() {
+            let path = dir.path().join(format!("app{i}.json"));
+            std::fs::write(&path, serde_json::to_string_pretty(manifest).unwrap()).unwrap();
+            files.push(path.display().to_string());
+        }
+        let mut settings = Settings::for_manifests(files);
+        tweak(&mut settings);
+        let server = Server::build(settings).await.expect("server builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server.run(listener, async { let _ = stopped.await; }).await.unwrap();
+        });
+        Self { addr, _dir: dir, stop: Some(stop), task: Some(task), http: reqwest::Client::new() }
+    }
+
+    /// Begins shutdown; `finish` waits for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub async fn finish(&mut self) {
+        self.begin_shutdown();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task).await.expect("shutdown within bound").unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn token(&self, user: &str, extra: Value) -> String {
+        let now = switchboard_hub::unix_ms() / 1000;
+        let mut claims = json!({"sub": user, "exp": now + 600});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            claims[k] = v;
+        }
+        let claims: Map<String, Value> = claims.as_object().unwrap().clone();
+        mint(Algorithm::HS256, SECRET.as_bytes(), &claims).unwrap()
+    }
+
+    /// Calls the server API of `app` with `key`.
+    pub async fn api(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn publish(&self, body: Value) -> Value {
+        let (status, answer) = self.api("POST", "/api/v1/apps/app1/publish", Some(API_KEY), Some(body)).await;
+        assert_eq!(status, 200, "publish failed: {answer}");
+        answer
+    }
+
+    /// Connects and reads the `connected` frame.
+    pub async fn connect(&self, user: &str) -> Client {
+        self.connect_token(&self.token(user, json!({}))).await
+    }
+
+    pub async fn connect_token(&self, token: &str) -> Client {
+        let mut client = self.raw(&format!("/ws?token={token}"), &[]).await;
+        let connected = client.next_json().await;
+        assert_eq!(connected["type"], "connected", "{connected}");
+        client.connected = connected["data"].clone();
+        client
+    }
+
+    /// Opens a socket with extra headers; reads nothing.
+    pub async fn raw(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Client {
+        let mut request = format!("ws://{}{path_and_query}", self.addr).into_client_request().unwrap();
+        for (name, value) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().unwrap();
+            request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("upgrade");
+        Client { ws, connected: Value::Null }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub connected: Value,
+}
+
+/// How a socket ended.
+#[derive(Debug, PartialEq)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl Client {
+    pub async fn send(&mut self, frame: Value) {
+        self.ws.send(Message::text(frame.to_string())).await.unwrap();
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_owned())).await.unwrap();
+    }
+
+    /// The next JSON frame, skipping pings; panics on close or timeout.
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame within bound");
+            match message {
+                Some(Ok(Message::Text(text))) => return serde_json::from_str(text.as_str()).unwrap(),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a JSON frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Sends a request with `ref` and returns the answer (reply or error).
+    pub async fn request(&mut self, kind: &str, data: Value) -> Value {
+        let reference = format!("r-{kind}");
+        self.send(json!({"type": kind, "data": data, "ref": reference})).await;
+        let answer = self.next_json().await;
+        assert_eq!(answer["ref"], reference, "answer carries the ref: {answer}");
+        answer
+    }
+
+    /// Reads until the server closes; returns the close frame. Text frames before it are returned too.
+    pub async fn closed(&mut self) -> (Vec<Value>, Closed) {
+        let mut frames = Vec::new();
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("close within bound");
+            match message {
+                Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(text.as_str()).unwrap()),
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (frames, Closed { code: u16::from(frame.code), reason: frame.reason.to_string() })
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                    return (frames, Closed { code: 1006, reason: String::new() })
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Proves the connection still works: ping answered with pong.
+    pub async fn assert_alive(&mut self) {
+        let pong = self.request("ping", json!({})).await;
+        assert_eq!(pong["type"], "pong");
+    }
+}
