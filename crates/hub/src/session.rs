@@ -80,8 +80,12 @@ where
     let disconnect = session.drive(&endpoint, &mut inbound, &mut outbound).await;
     session.app.registry.remove(session.meta.id);
     tracing::debug!(connection = %session.meta.connection_id, code = ?disconnect.as_ref().map(|d| d.code), "closed");
-    if let Some(disconnect) = disconnect {
-        close(&mut outbound, disconnect).await;
+    match disconnect {
+        Some(disconnect) => close(&mut outbound, disconnect).await,
+        // The client closed or vanished: flushing sends the close reply if one is owed.
+        None => {
+            let _ = tokio::time::timeout(Duration::from_secs(5), outbound.close()).await;
+        }
     }
 }
 

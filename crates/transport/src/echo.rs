@@ -10,8 +10,8 @@ pub(crate) async fn serve(mut socket: WebSocket) {
         let reply = match message {
             Ok(Message::Text(text)) => Message::Text(text),
             Ok(Message::Binary(data)) => Message::Binary(data),
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            Ok(Message::Close(_)) => return,
+            // Keep reading after a close: the next read flushes tungstenite's close reply.
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => continue,
             Err(e) => {
                 let code = close_code(&e);
                 let frame = CloseFrame { code, reason: "protocol error".into() };

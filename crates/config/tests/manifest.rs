@@ -1,0 +1,152 @@
+//! Manifest loading: seed-004 shapes, defaults, and errors that point at the spot.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use switchboard_config::{check_unique, parse, resolve, Secrets};
+use switchboard_hub::{Policy, Protocol};
+
+/// Secrets from a map, so tests do not touch the process environment.
+struct MapSecrets(HashMap<&'static str, &'static str>);
+
+impl Secrets for MapSecrets {
+    fn env(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|v| v.to_string())
+    }
+    fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        self.0.get(name).map(|v| v.as_bytes().to_vec()).ok_or_else(|| std::io::Error::other("no such file"))
+    }
+}
+
+fn secrets(pairs: &[(&'static str, &'static str)]) -> MapSecrets {
+    MapSecrets(pairs.iter().copied().collect())
+}
+
+#[test]
+fn seed_004_minimal_manifest_loads_unchanged_with_safe_defaults() {
+    let seed = r#"{"slug": "my_app", "websockets": {"realtime": {"path": "/ws"}}}"#;
+    let loaded = parse("my_app.json", seed).unwrap();
+    let resolved = resolve(&loaded, &secrets(&[("MY_APP_JWT_SECRET", "s"), ("MY_APP_API_KEY", "k")])).unwrap();
+    let spec = resolved.spec;
+    assert_eq!(spec.slug, "my_app");
+    let endpoint = &spec.endpoints[0];
+    assert_eq!((endpoint.name.as_str(), endpoint.path.as_str()), ("realtime", "/ws"));
+    assert!(endpoint.auth_required, "auth is required by default");
+    assert_eq!(endpoint.protocol, Protocol::Native);
+    assert_eq!(endpoint.ping_interval.as_secs(), 30);
+    assert!(spec.verifier.is_some() && spec.api_keys.accepts("k"));
+    assert_eq!(spec.namespaces["room"].subscribe, Policy::Server, "rooms are server-managed by default");
+    assert_eq!(spec.limits.max_message_bytes, 65_536);
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+}
+
+#[test]
+fn seed_004_advanced_manifest_with_app_engine_keys_loads() {
+    let seed = r#"{
+      "slug": "my_app", "name": "My App", "version": "1.0", "managed_indexes": {},
+      "websockets": {
+        "realtime": {"path": "/ws", "description": "Real-time updates",
+                     "auth": {"required": true, "allow_anonymous": false}, "ping_interval": 30},
+        "events": {"path": "/events", "auth": {"required": false}, "description": "Public event stream"}
+      }
+    }"#;
+    let loaded = parse("m.json", seed).unwrap();
+    let spec = resolve(&loaded, &secrets(&[("MY_APP_JWT_SECRET", "s")])).unwrap().spec;
+    let events = spec.endpoints.iter().find(|e| e.name == "events").unwrap();
+    assert!(!events.auth_required);
+}
+
+#[test]
+fn missing_secret_is_an_error_naming_the_variable_and_missing_key_a_warning() {
+    let loaded = parse("a.json", r#"{"slug": "a-b", "websockets": {"rt": {"path": "/ws"}}}"#).unwrap();
+    let err = resolve(&loaded, &secrets(&[])).err().expect("auth needs a key");
+    assert!(err.message.contains("A_B_JWT_SECRET"), "{err}");
+    let resolved = resolve(&loaded, &secrets(&[("A_B_JWT_SECRET", "s")])).unwrap();
+    assert!(resolved.warnings.iter().any(|w| w.contains("A_B_API_KEY")), "{:?}", resolved.warnings);
+}
+
+#[test]
+fn syntax_and_type_errors_name_file_line_column_and_field() {
+    let text = "{\n  \"slug\": \"a\",\n  \"websockets\": {\"rt\": {\"path\": 7}}\n}";
+    let err = parse("apps/a.json", text).unwrap_err();
+    assert_eq!((err.file.as_str(), err.line), ("apps/a.json", 3));
+    assert_eq!(err.field, "websockets.rt.path");
+    assert!(err.message.contains("expected a string"), "{err}");
+    assert!(err.to_string().starts_with("apps/a.json:3:"), "{err}");
+
+    let err = parse("b.json", "{\"slug\": \"a\",\n \"websockets\": {\"rt\": {\"path\": \"/ws\", \"pth\": 1}}}").unwrap_err();
+    assert_eq!(err.line, 2);
+    assert!(err.message.contains("unknown field `pth`"), "{err}");
+
+    let err = parse("c.json", "{\"slug\": \"a\", \"websockets\": {\"rt\": {\"path\": \"/ws\", \"ping_interval\": \"5 weeks\"}}}").unwrap_err();
+    assert_eq!(err.field, "websockets.rt.ping_interval");
+
+    let err = parse("d.json", "{\"slug\": \"a\",").unwrap_err();
+    assert_eq!(err.line, 1);
+}
+
+#[test]
+fn semantic_errors_point_at_the_field() {
+    let cases = [
+        (r#"{"slug": "Bad Slug", "websockets": {"rt": {"path": "/ws"}}}"#, "slug"),
+        (r#"{"slug": "a", "websockets": {}}"#, "websockets"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "ws"}}}"#, "websockets.rt.path"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/api/x"}}}"#, "websockets.rt.path"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "protocol": "mqtt"}}}"#, "websockets.rt.protocol"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}, "two": {"path": "/ws"}}}"#, "websockets.two.path"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "channels": {"user": {"subscribe": "public"}}}"#, "channels.user"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "channels": {"s": {"subscribe": "anyone"}}}"#, "channels.s.subscribe"),
+    ];
+    for (text, field) in cases {
+        let err = parse("x.json", text).unwrap_err();
+        assert_eq!(err.field, field, "{err}");
+        assert_eq!(err.line, 1);
+        assert!(err.column > 1, "{err}");
+    }
+}
+
+#[test]
+fn secrets_in_the_manifest_are_refused() {
+    let text = r#"{"slug": "a", "auth_policy": {"jwt": {"secret": "hunter2"}}, "websockets": {"rt": {"path": "/ws"}}}"#;
+    let err = parse("s.json", text).unwrap_err();
+    assert_eq!(err.field, "auth_policy.jwt.secret");
+    assert!(err.message.contains("secret_env"));
+    assert!(!err.to_string().contains("hunter2"), "the secret is not echoed");
+}
+
+#[test]
+fn two_apps_declaring_one_path_is_an_error_naming_both() {
+    let a = parse("one.json", r#"{"slug": "one", "websockets": {"rt": {"path": "/ws"}}}"#).unwrap();
+    let b = parse("two.json", r#"{"slug": "two", "websockets": {"live": {"path": "/ws"}}}"#).unwrap();
+    let err = check_unique(&[a, b]).unwrap_err();
+    assert_eq!((err.file.as_str(), err.field.as_str()), ("two.json", "websockets.live.path"));
+    assert!(err.message.contains("one.json") && err.message.contains("`one`"), "{err}");
+    let a = parse("one.json", r#"{"slug": "same", "websockets": {"rt": {"path": "/a"}}}"#).unwrap();
+    let b = parse("two.json", r#"{"slug": "same", "websockets": {"rt": {"path": "/b"}}}"#).unwrap();
+    assert!(check_unique(&[a, b]).unwrap_err().message.contains("one.json"));
+}
+
+#[test]
+fn key_files_and_algorithms_resolve() {
+    let text = r#"{"slug": "k", "auth_policy": {"jwt": {"secret_file": "jwt.key", "algorithms": ["HS512"]},
+                   "claims": {"user_id": "uid"}, "cookie": "session"},
+                   "api_key_file": "api.keys", "websockets": {"rt": {"path": "/ws"}}}"#;
+    let loaded = parse("dir/k.json", text).unwrap();
+    let spec = resolve(&loaded, &secrets(&[("jwt.key", "s3cret\n"), ("api.keys", "k1\nk2\n")])).unwrap().spec;
+    assert!(spec.api_keys.accepts("k1") && spec.api_keys.accepts("k2"));
+    assert_eq!(spec.cookie.as_deref(), Some("session"));
+    let bad = r#"{"slug": "k", "auth_policy": {"jwt": {"secret_env": "X", "algorithms": ["none"]}}, "websockets": {"rt": {"path": "/ws"}}}"#;
+    let err = resolve(&parse("k.json", bad).unwrap(), &secrets(&[("X", "s")])).err().unwrap();
+    assert_eq!(err.field, "auth_policy.jwt.algorithms");
+    let unreadable = r#"{"slug": "k", "api_key_file": "missing.txt", "auth_policy": {"required": false}, "websockets": {"rt": {"path": "/ws"}}}"#;
+    let err = resolve(&parse("k.json", unreadable).unwrap(), &secrets(&[])).err().unwrap();
+    assert_eq!(err.field, "api_key_file");
+}
+
+#[test]
+fn demo_manifest_is_valid() {
+    let loaded = parse(switchboard_config::demo::FILE, switchboard_config::demo::MANIFEST).unwrap();
+    let spec = resolve(&loaded, &secrets(&[("DEMO_JWT_SECRET", "s"), ("DEMO_API_KEY", "k")])).unwrap().spec;
+    assert_eq!(spec.endpoints[0].path, "/ws");
+}
