@@ -32,18 +32,32 @@ impl FromRequestParts<Hub> for AppAccess {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "send the app's API key as Authorization: Bearer <key>",
+                )
+            })?;
         let app = hub.app(&slug);
         if let Some(app) = app.filter(|a| a.spec.api_keys.accepts(key)) {
             return Ok(Self(app));
         }
         // Another app's key is a different mistake from a wrong key, and gets its own status.
         if hub.apps().iter().any(|a| a.spec.api_keys.accepts(key)) {
-            return Err(ApiError::new(ErrorCode::Forbidden, format!("this API key belongs to another app, not `{slug}`")));
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("this API key belongs to another app, not `{slug}`"),
+            ));
         }
         if hub.app(&slug).is_none() {
-            return Err(ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")));
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no app `{slug}` on this server"),
+            ));
         }
-        Err(ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")))
+        Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            format!("invalid API key for app `{slug}`"),
+        ))
     }
 }

@@ -11,7 +11,10 @@ use crate::{ApiError, AppAccess};
 pub(crate) fn router() -> Router<Hub> {
     Router::new()
         .route("/api/v1/apps/{app}/connections", get(counts))
-        .route("/api/v1/apps/{app}/users/{user}/connections", get(list).delete(disconnect))
+        .route(
+            "/api/v1/apps/{app}/users/{user}/connections",
+            get(list).delete(disconnect),
+        )
 }
 
 #[derive(serde::Deserialize)]
@@ -23,12 +26,20 @@ async fn counts(State(hub): State<Hub>, AppAccess(app): AppAccess) -> Result<Jso
     Ok(Json(hub.connection_counts(&app)))
 }
 
-async fn list(State(hub): State<Hub>, AppAccess(app): AppAccess, Path(p): Path<UserPath>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(hub): State<Hub>,
+    AppAccess(app): AppAccess,
+    Path(p): Path<UserPath>,
+) -> Result<Json<Value>, ApiError> {
     let connections = hub.user_connections(&app, &p.user);
     Ok(Json(json!({ "user": p.user, "connections": connections })))
 }
 
-async fn disconnect(State(hub): State<Hub>, AppAccess(app): AppAccess, Path(p): Path<UserPath>) -> Result<Json<Value>, ApiError> {
+async fn disconnect(
+    State(hub): State<Hub>,
+    AppAccess(app): AppAccess,
+    Path(p): Path<UserPath>,
+) -> Result<Json<Value>, ApiError> {
     let disconnected = hub.disconnect_user(&app, &p.user);
     tracing::info!(app = %app.slug, user = %p.user, disconnected, "disconnected user");
     Ok(Json(json!({ "user": p.user, "disconnected": disconnected })))

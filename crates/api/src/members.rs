@@ -11,7 +11,10 @@ use crate::{ApiError, AppAccess};
 pub(crate) fn router() -> Router<Hub> {
     Router::new()
         .route("/api/v1/apps/{app}/channels/{channel}/members", get(list))
-        .route("/api/v1/apps/{app}/channels/{channel}/members/{user}", put(add).delete(remove))
+        .route(
+            "/api/v1/apps/{app}/channels/{channel}/members/{user}",
+            put(add).delete(remove),
+        )
 }
 
 #[derive(serde::Deserialize)]
@@ -25,17 +28,31 @@ struct MemberPath {
     user: String,
 }
 
-async fn list(State(hub): State<Hub>, AppAccess(app): AppAccess, Path(p): Path<ChannelPath>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(hub): State<Hub>,
+    AppAccess(app): AppAccess,
+    Path(p): Path<ChannelPath>,
+) -> Result<Json<Value>, ApiError> {
     let members = hub.members(&app, &p.channel).await?;
     Ok(Json(json!({ "channel": p.channel, "members": members })))
 }
 
-async fn add(State(hub): State<Hub>, AppAccess(app): AppAccess, Path(p): Path<MemberPath>) -> Result<Json<Value>, ApiError> {
+async fn add(
+    State(hub): State<Hub>,
+    AppAccess(app): AppAccess,
+    Path(p): Path<MemberPath>,
+) -> Result<Json<Value>, ApiError> {
     let added = hub.add_member(&app, &p.channel, &p.user).await?;
     Ok(Json(json!({ "channel": p.channel, "user": p.user, "added": added })))
 }
 
-async fn remove(State(hub): State<Hub>, AppAccess(app): AppAccess, Path(p): Path<MemberPath>) -> Result<Json<Value>, ApiError> {
+async fn remove(
+    State(hub): State<Hub>,
+    AppAccess(app): AppAccess,
+    Path(p): Path<MemberPath>,
+) -> Result<Json<Value>, ApiError> {
     let removed = hub.remove_member(&app, &p.channel, &p.user).await?;
-    Ok(Json(json!({ "channel": p.channel, "user": p.user, "removed": removed })))
+    Ok(Json(
+        json!({ "channel": p.channel, "user": p.user, "removed": removed }),
+    ))
 }

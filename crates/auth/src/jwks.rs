@@ -35,7 +35,11 @@ impl JwksCache {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        Self { url, client, state: Mutex::new(State::default()) }
+        Self {
+            url,
+            client,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// The key for `kid`, fetching the document when it is stale or lacks that key.
@@ -62,8 +66,7 @@ impl JwksCache {
         let fail = |e: reqwest::Error| AuthError::Jwks(e.without_url().to_string());
         let response = self.client.get(&self.url).send().await.map_err(fail)?;
         let body = response.error_for_status().map_err(fail)?.bytes().await.map_err(fail)?;
-        let set: JwkSet =
-            serde_json::from_slice(&body).map_err(|e| AuthError::Jwks(format!("bad JWKS JSON: {e}")))?;
+        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| AuthError::Jwks(format!("bad JWKS JSON: {e}")))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             if let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)) {

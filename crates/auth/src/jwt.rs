@@ -172,7 +172,12 @@ impl Verifier {
         } else {
             validation.set_audience(&settings.audience);
         }
-        Ok(Self { keys, jwks, validation, claims: settings.claims })
+        Ok(Self {
+            keys,
+            jwks,
+            validation,
+            claims: settings.claims,
+        })
     }
 
     /// Checks a token's signature, time and issuer/audience, and reads its claims.

@@ -22,7 +22,11 @@ pub struct ManifestError {
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: `{}`: {}", self.file, self.line, self.column, self.field, self.message)
+        write!(
+            f,
+            "{}:{}:{}: `{}`: {}",
+            self.file, self.line, self.column, self.field, self.message
+        )
     }
 }
 
@@ -43,7 +47,13 @@ impl LoadedManifest {
     /// An error at a field of this manifest.
     pub fn error(&self, path: &[&str], message: impl Into<String>) -> ManifestError {
         let (line, column) = locate(&self.source, path);
-        ManifestError { file: self.file.clone(), line, column, field: path.join("."), message: message.into() }
+        ManifestError {
+            file: self.file.clone(),
+            line,
+            column,
+            field: path.join("."),
+            message: message.into(),
+        }
     }
 }
 
@@ -65,9 +75,19 @@ pub fn parse(file: &str, source: &str) -> Result<LoadedManifest, ManifestError> 
         let text = inner.to_string();
         // serde_json appends " at line L column C"; the location goes in front instead.
         let message = text.rfind(" at line ").map_or(text.clone(), |i| text[..i].to_owned());
-        ManifestError { file: file.to_owned(), line: inner.line(), column: inner.column(), field, message }
+        ManifestError {
+            file: file.to_owned(),
+            line: inner.line(),
+            column: inner.column(),
+            field,
+            message,
+        }
     })?;
-    let loaded = LoadedManifest { file: file.to_owned(), source: source.to_owned(), manifest };
+    let loaded = LoadedManifest {
+        file: file.to_owned(),
+        source: source.to_owned(),
+        manifest,
+    };
     validate(&loaded)?;
     Ok(loaded)
 }
@@ -76,42 +96,72 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
     let m = &loaded.manifest;
     let slug_ok = !m.slug.is_empty()
         && m.slug.len() <= 64
-        && m.slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && m.slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !slug_ok {
         return Err(loaded.error(&["slug"], "use 1-64 lowercase letters, digits, `_` or `-`"));
     }
     if m.websockets.is_empty() {
-        return Err(loaded.error(&["websockets"], "declare at least one endpoint, e.g. {\"realtime\": {\"path\": \"/ws\"}}"));
+        return Err(loaded.error(
+            &["websockets"],
+            "declare at least one endpoint, e.g. {\"realtime\": {\"path\": \"/ws\"}}",
+        ));
     }
     let mut paths = std::collections::HashMap::new();
     for (name, endpoint) in &m.websockets {
         let at = |field: &'static str| [&"websockets", &name.as_str(), &field].map(|s| *s);
         let path = &endpoint.path;
         if !path.starts_with('/') || path.contains(char::is_whitespace) || path.contains(['{', '}', '*', '?']) {
-            return Err(loaded.error(&at("path"), format!("`{path}` must start with `/` and hold no spaces or `{{}}*?`")));
+            return Err(loaded.error(
+                &at("path"),
+                format!("`{path}` must start with `/` and hold no spaces or `{{}}*?`"),
+            ));
         }
-        if RESERVED_PATHS.iter().any(|r| path == r || path.starts_with(&format!("{r}/")) && *r != "/") {
-            return Err(loaded.error(&at("path"), format!("`{path}` is served by Switchboard itself; choose another path")));
+        if RESERVED_PATHS
+            .iter()
+            .any(|r| path == r || path.starts_with(&format!("{r}/")) && *r != "/")
+        {
+            return Err(loaded.error(
+                &at("path"),
+                format!("`{path}` is served by Switchboard itself; choose another path"),
+            ));
         }
         if let Some(other) = paths.insert(path.clone(), name.clone()) {
             return Err(loaded.error(&at("path"), format!("`{path}` is also the path of endpoint `{other}`")));
         }
         if let Some(protocol) = endpoint.protocol.as_deref().filter(|p| !PROTOCOLS.contains(p)) {
-            return Err(loaded.error(&at("protocol"), format!("unknown protocol `{protocol}`; use one of {PROTOCOLS:?}")));
+            return Err(loaded.error(
+                &at("protocol"),
+                format!("unknown protocol `{protocol}`; use one of {PROTOCOLS:?}"),
+            ));
         }
     }
     for (namespace, spec) in &m.channels {
         let at = ["channels", namespace.as_str()];
         if RESERVED_NAMESPACES.contains(&namespace.as_str()) || namespace.is_empty() || namespace.contains(':') {
-            return Err(loaded.error(&at, format!("`{namespace}` is built in or not a namespace name; only `room` and new names may be declared")));
+            return Err(loaded.error(
+                &at,
+                format!("`{namespace}` is built in or not a namespace name; only `room` and new names may be declared"),
+            ));
         }
         if !POLICIES.contains(&spec.subscribe.as_str()) {
             let path = ["channels", namespace.as_str(), "subscribe"];
-            return Err(loaded.error(&path, format!("unknown policy `{}`; use one of {POLICIES:?}", spec.subscribe)));
+            return Err(loaded.error(
+                &path,
+                format!("unknown policy `{}`; use one of {POLICIES:?}", spec.subscribe),
+            ));
         }
     }
-    if m.auth_policy.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| j.secret.is_some()) {
-        return Err(loaded.error(&["auth_policy", "jwt", "secret"], "secrets never sit in a manifest: name an env var with `secret_env` or a file with `secret_file`"));
+    if m.auth_policy
+        .as_ref()
+        .and_then(|a| a.jwt.as_ref())
+        .is_some_and(|j| j.secret.is_some())
+    {
+        return Err(loaded.error(
+            &["auth_policy", "jwt", "secret"],
+            "secrets never sit in a manifest: name an env var with `secret_env` or a file with `secret_file`",
+        ));
     }
     Ok(())
 }

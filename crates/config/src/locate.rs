@@ -4,7 +4,10 @@
 /// The 1-based line and column of the value at `path` (object keys only), or of the
 /// deepest part of the path that exists.
 pub fn locate(source: &str, path: &[&str]) -> (usize, usize) {
-    let mut scanner = Scanner { bytes: source.as_bytes(), pos: 0 };
+    let mut scanner = Scanner {
+        bytes: source.as_bytes(),
+        pos: 0,
+    };
     let offset = scanner.find(path).unwrap_or(0);
     line_column(source, offset)
 }
@@ -27,7 +30,9 @@ impl Scanner<'_> {
     fn find(&mut self, path: &[&str]) -> Option<usize> {
         self.skip_ws();
         let start = self.pos;
-        let Some((first, rest)) = path.split_first() else { return Some(start) };
+        let Some((first, rest)) = path.split_first() else {
+            return Some(start);
+        };
         if self.peek()? != b'{' {
             return Some(start);
         }

@@ -29,7 +29,10 @@ pub struct EnvSecrets {
 
 impl Secrets for EnvSecrets {
     fn env(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty()).or_else(|| self.fallbacks.get(name).cloned())
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.fallbacks.get(name).cloned())
     }
 
     fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
@@ -47,7 +50,15 @@ pub struct Resolved {
 
 /// `my-app` -> `MY_APP`, for default env var names.
 pub(crate) fn env_prefix(slug: &str) -> String {
-    slug.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+    slug.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Applies defaults and loads secrets.
@@ -61,9 +72,18 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
     let mut namespaces: HashMap<String, NamespaceSpec> = m
         .channels
         .iter()
-        .map(|(name, ns)| (name.clone(), NamespaceSpec { subscribe: policy(&ns.subscribe) }))
+        .map(|(name, ns)| {
+            (
+                name.clone(),
+                NamespaceSpec {
+                    subscribe: policy(&ns.subscribe),
+                },
+            )
+        })
         .collect();
-    namespaces.entry("room".into()).or_insert(NamespaceSpec { subscribe: Policy::Server });
+    namespaces.entry("room".into()).or_insert(NamespaceSpec {
+        subscribe: Policy::Server,
+    });
     let spec = AppSpec {
         slug: m.slug.clone(),
         verifier,
@@ -88,7 +108,12 @@ fn policy(name: &str) -> Policy {
 
 fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<EndpointSpec>> {
     let m = &loaded.manifest;
-    let app_required = m.auth_policy.as_ref().and_then(|a| a.required).or(m.auth_required).unwrap_or(true);
+    let app_required = m
+        .auth_policy
+        .as_ref()
+        .and_then(|a| a.required)
+        .or(m.auth_required)
+        .unwrap_or(true);
     m.websockets
         .iter()
         .map(|(name, e)| {
@@ -102,10 +127,14 @@ fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<End
                 _ => Protocol::Native,
             };
             if protocol == Protocol::SocketIo {
-                warnings.push(format!("endpoint `{name}`: the socket.io protocol is not served by this build yet"));
+                warnings.push(format!(
+                    "endpoint `{name}`: the socket.io protocol is not served by this build yet"
+                ));
             }
             if e.handler_url.is_some() {
-                warnings.push(format!("endpoint `{name}`: handler_url is not called by this build yet; unknown types answer unknown_type"));
+                warnings.push(format!(
+                    "endpoint `{name}`: handler_url is not called by this build yet; unknown types answer unknown_type"
+                ));
             }
             Arc::new(EndpointSpec {
                 name: name.clone(),
@@ -160,7 +189,10 @@ fn verifier(
     let keys = match key_material(loaded, secrets, jwt)? {
         Some(keys) => keys,
         None if needs_auth => {
-            let var = jwt.secret_env.clone().unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
+            let var = jwt
+                .secret_env
+                .clone()
+                .unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
             let message = format!("auth is required but no JWT key is available: set the environment variable {var}, or name a secret_file, public_key_file or jwks_url");
             return Err(loaded.error(&["auth_policy", "jwt", "secret_env"], message));
         }
@@ -192,7 +224,8 @@ fn verifier(
         leeway_secs: jwt.leeway.map_or(10, |l| l.0.as_secs()),
         claims,
     };
-    let verifier = Verifier::new(settings).map_err(|e| loaded.error(&["auth_policy", "jwt", "public_key_file"], e.to_string()))?;
+    let verifier =
+        Verifier::new(settings).map_err(|e| loaded.error(&["auth_policy", "jwt", "public_key_file"], e.to_string()))?;
     Ok(Some(Arc::new(verifier)))
 }
 
@@ -210,16 +243,26 @@ pub fn signing_secret(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<
     }))
 }
 
-fn key_material(loaded: &LoadedManifest, secrets: &dyn Secrets, jwt: &Jwt) -> Result<Option<Vec<KeyMaterial>>, ManifestError> {
+fn key_material(
+    loaded: &LoadedManifest,
+    secrets: &dyn Secrets,
+    jwt: &Jwt,
+) -> Result<Option<Vec<KeyMaterial>>, ManifestError> {
     let at = |field: &str| ["auth_policy", "jwt", field].map(str::to_owned);
     let read = |field: &str, file: &str| {
         secrets.file(&relative(loaded, file)).map_err(|e| {
             let path = at(field);
-            loaded.error(&path.iter().map(String::as_str).collect::<Vec<_>>(), format!("cannot read `{file}`: {e}"))
+            loaded.error(
+                &path.iter().map(String::as_str).collect::<Vec<_>>(),
+                format!("cannot read `{file}`: {e}"),
+            )
         })
     };
     let mut keys = Vec::new();
-    let secret_env = jwt.secret_env.clone().unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
+    let secret_env = jwt
+        .secret_env
+        .clone()
+        .unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
     if let Some(secret) = secrets.env(&secret_env) {
         keys.push(KeyMaterial::Secret(secret.into_bytes()));
     }
@@ -233,7 +276,11 @@ fn key_material(loaded: &LoadedManifest, secrets: &dyn Secrets, jwt: &Jwt) -> Re
     if let Some(file) = &jwt.public_key_file {
         let pem = read("public_key_file", file)?;
         let ec = jwt.algorithms.iter().flatten().any(|a| a.starts_with("ES"));
-        keys.push(if ec { KeyMaterial::EcPem(pem) } else { KeyMaterial::RsaPem(pem) });
+        keys.push(if ec {
+            KeyMaterial::EcPem(pem)
+        } else {
+            KeyMaterial::RsaPem(pem)
+        });
     }
     if let Some(url) = &jwt.jwks_url {
         keys.push(KeyMaterial::Jwks(url.clone()));
@@ -259,12 +306,19 @@ fn algorithms(loaded: &LoadedManifest, jwt: &Jwt, keys: &[KeyMaterial]) -> Resul
             "HS512" => Ok(Algorithm::HS512),
             "RS256" => Ok(Algorithm::RS256),
             "ES256" => Ok(Algorithm::ES256),
-            other => Err(loaded.error(&["auth_policy", "jwt", "algorithms"], format!("unsupported algorithm `{other}`; use HS256, HS384, HS512, RS256 or ES256"))),
+            other => Err(loaded.error(
+                &["auth_policy", "jwt", "algorithms"],
+                format!("unsupported algorithm `{other}`; use HS256, HS384, HS512, RS256 or ES256"),
+            )),
         })
         .collect()
 }
 
-fn api_keys(loaded: &LoadedManifest, secrets: &dyn Secrets, warnings: &mut Vec<String>) -> Result<ApiKeys, ManifestError> {
+fn api_keys(
+    loaded: &LoadedManifest,
+    secrets: &dyn Secrets,
+    warnings: &mut Vec<String>,
+) -> Result<ApiKeys, ManifestError> {
     let m = &loaded.manifest;
     if let Some(file) = &m.api_key_file {
         let bytes = secrets
@@ -273,7 +327,10 @@ fn api_keys(loaded: &LoadedManifest, secrets: &dyn Secrets, warnings: &mut Vec<S
         let text = String::from_utf8_lossy(&bytes);
         return Ok(ApiKeys::new(text.lines().map(|l| l.trim().to_owned())));
     }
-    let var = m.api_key_env.clone().unwrap_or_else(|| format!("{}_API_KEY", env_prefix(&m.slug)));
+    let var = m
+        .api_key_env
+        .clone()
+        .unwrap_or_else(|| format!("{}_API_KEY", env_prefix(&m.slug)));
     match secrets.env(&var) {
         // A comma-separated list lets an operator rotate keys without downtime.
         Some(value) => Ok(ApiKeys::new(value.split(',').map(|k| k.trim().to_owned()))),

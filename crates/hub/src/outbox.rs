@@ -74,7 +74,10 @@ impl Outbox {
         if state.bytes + frame.len() > self.inner.max_bytes {
             state.frames.clear();
             state.bytes = 0;
-            state.closing = Some(Closing { disconnect: Disconnect::slow_consumer(), drain: false });
+            state.closing = Some(Closing {
+                disconnect: Disconnect::slow_consumer(),
+                drain: false,
+            });
             drop(state);
             self.inner.ready.notify_one();
             self.inner.aborted.notify_one();

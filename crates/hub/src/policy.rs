@@ -41,14 +41,24 @@ pub fn may_subscribe(
         Channel::User(id) => identity.is_some_and(|i| i.user_id == id),
         Channel::Group(id) => identity.is_some_and(|i| i.groups.iter().any(|g| g == id)) || is_member(),
         Channel::Room(_) | Channel::Custom { .. } => {
-            let policy = spec.namespaces.get(channel.namespace()).map_or(Policy::Server, |n| n.subscribe);
+            let policy = spec
+                .namespaces
+                .get(channel.namespace())
+                .map_or(Policy::Server, |n| n.subscribe);
             return by_policy(policy, identity, name, is_member);
         }
     };
-    allowed.then_some(()).ok_or_else(|| Denial::Forbidden(format!("you may not subscribe to `{name}`")))
+    allowed
+        .then_some(())
+        .ok_or_else(|| Denial::Forbidden(format!("you may not subscribe to `{name}`")))
 }
 
-fn by_policy(policy: Policy, identity: Option<&Identity>, name: &str, is_member: impl FnOnce() -> bool) -> Result<(), Denial> {
+fn by_policy(
+    policy: Policy,
+    identity: Option<&Identity>,
+    name: &str,
+    is_member: impl FnOnce() -> bool,
+) -> Result<(), Denial> {
     let allowed = match policy {
         Policy::Public => true,
         Policy::Authenticated => identity.is_some(),
@@ -65,7 +75,9 @@ fn by_policy(policy: Policy, identity: Option<&Identity>, name: &str, is_member:
         Policy::Claim => "your token's channels claim does not list",
         _ => "you must be signed in to subscribe to",
     };
-    allowed.then_some(()).ok_or_else(|| Denial::Forbidden(format!("{why} `{name}`")))
+    allowed
+        .then_some(())
+        .ok_or_else(|| Denial::Forbidden(format!("{why} `{name}`")))
 }
 
 /// A claim entry is a channel name, or `ns:*` for every channel of a namespace.
@@ -83,9 +95,24 @@ mod tests {
 
     fn spec() -> AppSpec {
         let mut namespaces = std::collections::HashMap::new();
-        namespaces.insert("room".into(), NamespaceSpec { subscribe: Policy::Server });
-        namespaces.insert("stream".into(), NamespaceSpec { subscribe: Policy::Claim });
-        namespaces.insert("news".into(), NamespaceSpec { subscribe: Policy::Public });
+        namespaces.insert(
+            "room".into(),
+            NamespaceSpec {
+                subscribe: Policy::Server,
+            },
+        );
+        namespaces.insert(
+            "stream".into(),
+            NamespaceSpec {
+                subscribe: Policy::Claim,
+            },
+        );
+        namespaces.insert(
+            "news".into(),
+            NamespaceSpec {
+                subscribe: Policy::Public,
+            },
+        );
         AppSpec {
             slug: "a".into(),
             verifier: None,
@@ -112,7 +139,10 @@ mod tests {
     fn policies_decide() {
         let (s, a) = (spec(), alice());
         assert!(may_subscribe(&s, Some(&a), "user:alice", || false).is_ok());
-        assert!(matches!(may_subscribe(&s, Some(&a), "user:bob", || true), Err(Denial::Forbidden(_))));
+        assert!(matches!(
+            may_subscribe(&s, Some(&a), "user:bob", || true),
+            Err(Denial::Forbidden(_))
+        ));
         assert!(may_subscribe(&s, Some(&a), "group:fam", || false).is_ok());
         assert!(may_subscribe(&s, Some(&a), "group:other", || true).is_ok());
         assert!(may_subscribe(&s, Some(&a), "group:other", || false).is_err());
@@ -120,6 +150,9 @@ mod tests {
         assert!(may_subscribe(&s, Some(&a), "stream:pond:42", || false).is_ok());
         assert!(may_subscribe(&s, Some(&a), "stream:lake:1", || false).is_err());
         assert!(may_subscribe(&s, None, "news:today", || false).is_ok());
-        assert!(matches!(may_subscribe(&s, Some(&a), "nope:1", || true), Err(Denial::BadName(_))));
+        assert!(matches!(
+            may_subscribe(&s, Some(&a), "nope:1", || true),
+            Err(Denial::BadName(_))
+        ));
     }
 }

@@ -11,9 +11,9 @@ use switchboard_auth::Identity;
 use switchboard_protocol::{channel, ClientFrame, Disconnect, ErrorCode, ServerFrame};
 use tokio::time::Instant;
 
+use crate::outbox::Batch;
 use crate::rate::{RateLimiter, Verdict};
 use crate::{clock, cmd, App, ConnMeta, EndpointSpec, Hub, Outbox};
-use crate::outbox::Batch;
 
 /// What the transport learned from the HTTP upgrade.
 #[derive(Debug, Clone, Default)]
@@ -62,8 +62,14 @@ pub(crate) struct Session {
 }
 
 /// Runs a connection to its end. The transport calls this once per accepted socket.
-pub async fn run<R, W>(hub: Hub, app: Arc<App>, endpoint: Arc<EndpointSpec>, handshake: Handshake, mut inbound: R, mut outbound: W)
-where
+pub async fn run<R, W>(
+    hub: Hub,
+    app: Arc<App>,
+    endpoint: Arc<EndpointSpec>,
+    handshake: Handshake,
+    mut inbound: R,
+    mut outbound: W,
+) where
     R: Stream<Item = Inbound> + Unpin + Send,
     W: Sink<Outbound> + Unpin + Send,
 {
@@ -116,13 +122,28 @@ impl Session {
         });
         let limits = &app.spec.limits;
         let outbox = Outbox::new(limits.outbox_max_bytes);
-        if app.registry.insert(meta.clone(), outbox.clone(), limits.max_connections_per_user).is_err() {
+        if app
+            .registry
+            .insert(meta.clone(), outbox.clone(), limits.max_connections_per_user)
+            .is_err()
+        {
             let limit = limits.max_connections_per_user;
-            return Err(Disconnect::new(Disconnect::FORBIDDEN, format!("too many connections for this user (limit {limit})")));
+            return Err(Disconnect::new(
+                Disconnect::FORBIDDEN,
+                format!("too many connections for this user (limit {limit})"),
+            ));
         }
         let expires = identity.as_ref().and_then(|i| i.expires_at).map(deadline_of);
         let rate = RateLimiter::new(limits.messages_per_second, limits.burst);
-        let session = Self { hub, app, meta, identity, outbox, expires, rate };
+        let session = Self {
+            hub,
+            app,
+            meta,
+            identity,
+            outbox,
+            expires,
+            rate,
+        };
         let channels = session.initial_channels().await;
         for channel in &channels {
             session.app.registry.subscribe(session.meta.id, channel);
@@ -137,7 +158,12 @@ impl Session {
         if let Some(identity) = &self.identity {
             channels.push(channel::user_channel(&identity.user_id));
             channels.extend(identity.groups.iter().map(|g| channel::group_channel(g)));
-            match self.hub.store().memberships(&self.app.spec.slug, &identity.user_id).await {
+            match self
+                .hub
+                .store()
+                .memberships(&self.app.spec.slug, &identity.user_id)
+                .await
+            {
                 Ok(memberships) => channels.extend(memberships),
                 Err(e) => tracing::error!(error = %e, "could not load memberships"),
             }
@@ -257,7 +283,9 @@ impl Session {
             }
             Verdict::Close => {
                 let reason = "rate limit exceeded repeatedly";
-                return self.outbox.close(Disconnect::new(Disconnect::RATE_LIMITED, reason), false);
+                return self
+                    .outbox
+                    .close(Disconnect::new(Disconnect::RATE_LIMITED, reason), false);
             }
         }
         match parsed {

@@ -46,9 +46,7 @@ impl fmt::Display for ChannelError {
             Self::Empty => "channel name is empty",
             Self::TooLong => "channel name is longer than 255 bytes",
             Self::BadCharacter => "channel name holds whitespace or a control character",
-            Self::NoNamespace => {
-                "channel name needs a namespace, like user:42, group:g1, room:r1 or ns:name"
-            }
+            Self::NoNamespace => "channel name needs a namespace, like user:42, group:g1, room:r1 or ns:name",
             Self::EmptyId => "channel name has nothing after its namespace",
         })
     }
@@ -117,7 +115,10 @@ mod tests {
         assert_eq!(Channel::parse("broadcast"), Ok(Channel::Broadcast));
         assert_eq!(
             Channel::parse("stream:pond:42"),
-            Ok(Channel::Custom { namespace: "stream", rest: "pond:42" })
+            Ok(Channel::Custom {
+                namespace: "stream",
+                rest: "pond:42"
+            })
         );
     }
 

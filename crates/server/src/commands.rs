@@ -52,7 +52,9 @@ fn claims(args: &TokenArgs, ttl_secs: u64) -> Map<String, Value> {
 pub fn demo_token(credentials: &demo::DemoCredentials) -> anyhow::Result<String> {
     let now = switchboard_hub::unix_ms() / 1000;
     let claims = json!({ "sub": "alice", "email": "alice@example.com", "groups": ["family-7"], "iat": now, "exp": now + 86_400 });
-    let Value::Object(claims) = claims else { bail!("claims are an object") };
+    let Value::Object(claims) = claims else {
+        bail!("claims are an object")
+    };
     Ok(mint(Algorithm::HS256, credentials.secret(), &claims)?)
 }
 
@@ -69,7 +71,12 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
             .iter()
             .map(|e| format!("{} {} ({})", e.name, e.path, e.protocol.as_str()))
             .collect();
-        println!("ok: {} (app `{}`): {}", manifest.file, resolved.spec.slug, endpoints.join(", "));
+        println!(
+            "ok: {} (app `{}`): {}",
+            manifest.file,
+            resolved.spec.slug,
+            endpoints.join(", ")
+        );
         for warning in resolved.warnings {
             println!("  warning: {warning}");
         }

@@ -12,16 +12,31 @@ const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const WAIT: Duration = Duration::from_secs(20);
 
 fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(BIN).args(args).current_dir(dir).output().unwrap()
+    std::process::Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn help_teaches() {
     let dir = tempfile::tempdir().unwrap();
     let top = String::from_utf8(run(&["--help"], dir.path()).stdout).unwrap();
-    assert!(top.contains("switchboard serve") && top.contains("token") && top.contains("check"), "{top}");
+    assert!(
+        top.contains("switchboard serve") && top.contains("token") && top.contains("check"),
+        "{top}"
+    );
     let serve = String::from_utf8(run(&["serve", "--help"], dir.path()).stdout).unwrap();
-    for needle in ["--manifest", "--bind", "--store", "--broker", "--node-id", "--config", "SWITCHBOARD_BIND"] {
+    for needle in [
+        "--manifest",
+        "--bind",
+        "--store",
+        "--broker",
+        "--node-id",
+        "--config",
+        "SWITCHBOARD_BIND",
+    ] {
         assert!(serve.contains(needle), "serve --help lacks {needle}");
     }
     let token = String::from_utf8(run(&["token", "--help"], dir.path()).stdout).unwrap();
@@ -32,25 +47,44 @@ fn help_teaches() {
 fn check_accepts_good_manifests_and_points_at_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), "s3cret").unwrap();
-    let good = r#"{"slug": "good", "auth_policy": {"jwt": {"secret_file": "key"}}, "websockets": {"rt": {"path": "/ws"}}}"#;
+    let good =
+        r#"{"slug": "good", "auth_policy": {"jwt": {"secret_file": "key"}}, "websockets": {"rt": {"path": "/ws"}}}"#;
     std::fs::write(dir.path().join("good.json"), good).unwrap();
     let out = run(&["check", "good.json"], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("ok: good.json (app `good`): rt /ws (native)"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ok: good.json (app `good`): rt /ws (native)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("warning: no API key"), "{stdout}");
 
-    std::fs::write(dir.path().join("bad.json"), "{\n  \"slug\": \"bad\",\n  \"websockets\": {\"rt\": {\"path\": 1}}\n}").unwrap();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "{\n  \"slug\": \"bad\",\n  \"websockets\": {\"rt\": {\"path\": 1}}\n}",
+    )
+    .unwrap();
     let out = run(&["check", "bad.json"], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("bad.json:3:") && stderr.contains("websockets.rt.path"), "{stderr}");
+    assert!(
+        stderr.contains("bad.json:3:") && stderr.contains("websockets.rt.path"),
+        "{stderr}"
+    );
 
-    let clash = r#"{"slug": "clash", "auth_policy": {"jwt": {"secret_file": "key"}}, "websockets": {"x": {"path": "/ws"}}}"#;
+    let clash =
+        r#"{"slug": "clash", "auth_policy": {"jwt": {"secret_file": "key"}}, "websockets": {"x": {"path": "/ws"}}}"#;
     std::fs::write(dir.path().join("clash.json"), clash).unwrap();
     let out = run(&["check", "good.json", "clash.json"], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("good.json") && stderr.contains("clash.json"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("good.json") && stderr.contains("clash.json"),
+        "{stderr}"
+    );
 }
 
 /// What the zero-config banner tells a newcomer.
@@ -63,7 +97,11 @@ struct Banner {
 async fn read_banner(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Banner {
     let (mut base, mut token, mut key) = (None, None, None);
     while base.is_none() || token.is_none() || key.is_none() {
-        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("banner");
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("banner");
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("Switchboard is serving the demo app on ") {
             base = Some(rest.to_owned());
@@ -73,7 +111,11 @@ async fn read_banner(lines: &mut tokio::io::Lines<BufReader<tokio::process::Chil
             key = Some(rest.trim().to_owned());
         }
     }
-    Banner { base: base.unwrap(), token: token.unwrap(), key: key.unwrap() }
+    Banner {
+        base: base.unwrap(),
+        token: token.unwrap(),
+        key: key.unwrap(),
+    }
 }
 
 #[tokio::test]
@@ -91,7 +133,10 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let banner = read_banner(&mut lines).await;
-    assert!(dir.path().join("switchboard.db").exists(), "SQLite file in the working directory");
+    assert!(
+        dir.path().join("switchboard.db").exists(),
+        "SQLite file in the working directory"
+    );
 
     let ws_url = format!("{}/ws?token={}", banner.base.replacen("http", "ws", 1), banner.token);
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
@@ -102,12 +147,22 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
     let http = reqwest::Client::new();
     let body = serde_json::json!({"channels": ["user:alice"], "type": "hello", "data": {"text": "hi"}});
     let url = format!("{}/api/v1/apps/demo/publish", banner.base);
-    let status = http.post(&url).bearer_auth(&banner.key).json(&body).send().await.unwrap().status();
+    let status = http
+        .post(&url)
+        .bearer_auth(&banner.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status, 200);
     assert!(next_text(&mut ws).await.contains("\"type\":\"hello\""));
 
     // `switchboard token` in the same directory mints tokens the running demo accepts.
-    let minted = run(&["token", "--app", "demo", "--user", "bob", "--groups", "g1"], dir.path());
+    let minted = run(
+        &["token", "--app", "demo", "--user", "bob", "--groups", "g1"],
+        dir.path(),
+    );
     assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
     let bob = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
     let url = format!("{}/ws?token={bob}", banner.base.replacen("http", "ws", 1));
@@ -115,12 +170,23 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
     assert!(next_text(&mut bob_ws).await.contains("group:g1"));
 
     // The demo page is served at /.
-    let page = http.get(format!("{}/", banner.base)).send().await.unwrap().text().await.unwrap();
+    let page = http
+        .get(format!("{}/", banner.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Switchboard demo"));
 
     // SIGTERM: clients get 1001, the process exits cleanly, and no token reached the logs.
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     loop {
         match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
             Some(Ok(Message::Close(Some(frame)))) => {
@@ -131,11 +197,20 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
             other => panic!("expected close 1001, got {other:?}"),
         }
     }
-    let output = tokio::time::timeout(WAIT, child.wait_with_output()).await.unwrap().unwrap();
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(output.status.success(), "exit status {:?}", output.status);
     let logs = String::from_utf8_lossy(&output.stderr);
-    assert!(logs.contains("uri=/ws?token=[redacted]"), "requests are logged, redacted: {logs}");
-    assert!(!logs.contains(&banner.token) && !logs.contains(&bob) && !logs.contains(&banner.key), "a secret reached the logs");
+    assert!(
+        logs.contains("uri=/ws?token=[redacted]"),
+        "requests are logged, redacted: {logs}"
+    );
+    assert!(
+        !logs.contains(&banner.token) && !logs.contains(&bob) && !logs.contains(&banner.key),
+        "a secret reached the logs"
+    );
 }
 
 async fn next_text<S>(ws: &mut S) -> String

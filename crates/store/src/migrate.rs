@@ -29,7 +29,11 @@ pub(crate) async fn run(pool: &SqlitePool, migrations: &[Migration]) -> Result<(
         .fetch_one(pool)
         .await?;
     for m in migrations.iter().filter(|m| Some(m.version) > applied) {
-        let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
+        let fail = |source| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
         let mut tx = pool.begin().await?;
         tx.execute(m.sql).await.map_err(fail)?;
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")

@@ -28,7 +28,10 @@ impl SqliteStore {
             .foreign_keys(true);
         // An in-memory database lives per connection, so it must be a single one.
         let max = if url.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
         migrate::run(&pool, migrate::SQLITE).await?;
         Ok(Self { pool })
     }
@@ -61,23 +64,23 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, app: &str, channel: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT user_id FROM members WHERE app = ? AND channel = ? ORDER BY user_id",
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM members WHERE app = ? AND channel = ? ORDER BY user_id")
+                .bind(app)
+                .bind(channel)
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(app)
-        .bind(channel)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     async fn memberships(&self, app: &str, user: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT channel FROM members WHERE app = ? AND user_id = ? ORDER BY channel",
+        Ok(
+            sqlx::query_scalar("SELECT channel FROM members WHERE app = ? AND user_id = ? ORDER BY channel")
+                .bind(app)
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(app)
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     async fn claim_idempotency(

@@ -7,7 +7,13 @@ use futures_util::{future, SinkExt, StreamExt};
 use switchboard_hub::{session, App, EndpointSpec, Handshake, Hub, Inbound, Outbound};
 
 /// Runs one native session on an upgraded socket.
-pub(crate) async fn serve(hub: Hub, app: Arc<App>, endpoint: Arc<EndpointSpec>, handshake: Handshake, socket: WebSocket) {
+pub(crate) async fn serve(
+    hub: Hub,
+    app: Arc<App>,
+    endpoint: Arc<EndpointSpec>,
+    handshake: Handshake,
+    socket: WebSocket,
+) {
     let (sink, stream) = socket.split();
     let inbound = stream.map(inbound);
     let outbound = sink.with(|frame| future::ready(Ok::<_, axum::Error>(outbound(frame))));
@@ -31,6 +37,9 @@ pub(crate) fn outbound(frame: Outbound) -> Message {
         // The hub only queues JSON it encoded itself, which is UTF-8.
         Outbound::Text(bytes) => Message::Text(Utf8Bytes::try_from(bytes).unwrap_or_default()),
         Outbound::Ping => Message::Ping(Default::default()),
-        Outbound::Close(d) => Message::Close(Some(CloseFrame { code: d.code, reason: d.reason.as_ref().into() })),
+        Outbound::Close(d) => Message::Close(Some(CloseFrame {
+            code: d.code,
+            reason: d.reason.as_ref().into(),
+        })),
     }
 }

@@ -27,8 +27,15 @@ pub fn router(hub: &Hub) -> Router {
             if spec.protocol == Protocol::SocketIo {
                 continue;
             }
-            let endpoint = Arc::new(Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone() });
-            let handler = move |ws: WebSocketUpgrade, headers: HeaderMap, query: Query<ConnectQuery>, addr: ConnectInfo<SocketAddr>| {
+            let endpoint = Arc::new(Endpoint {
+                hub: hub.clone(),
+                app: app.clone(),
+                spec: spec.clone(),
+            });
+            let handler = move |ws: WebSocketUpgrade,
+                                headers: HeaderMap,
+                                query: Query<ConnectQuery>,
+                                addr: ConnectInfo<SocketAddr>| {
                 connect(endpoint.clone(), ws, headers, query, addr)
             };
             router = router.route(&spec.path, get(handler));
@@ -50,7 +57,11 @@ async fn connect(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
 ) -> Response {
     if endpoint.hub.shutdown_token().is_cancelled() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "server is shutting down; connect to another node");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "server is shutting down; connect to another node",
+        );
     }
     if let Err(message) = check_origin(&endpoint, &headers) {
         tracing::warn!(%addr, path = %endpoint.spec.path, "refused cross-origin upgrade");
@@ -60,21 +71,41 @@ async fn connect(
     // The transport's hard cap is above the manifest's limit so that the session sees the
     // oversized frame and closes with 1009 and a reason, instead of a bare protocol error.
     let hard_cap = limits.max_message_bytes.saturating_mul(2).max(1 << 16);
-    let ws = ws.max_message_size(hard_cap).max_frame_size(hard_cap).read_buffer_size(8 << 10).write_buffer_size(8 << 10);
-    let handshake = Handshake { token: find_token(&endpoint.app, &headers, query.token), remote_addr: addr.to_string() };
+    let ws = ws
+        .max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .read_buffer_size(8 << 10)
+        .write_buffer_size(8 << 10);
+    let handshake = Handshake {
+        token: find_token(&endpoint.app, &headers, query.token),
+        remote_addr: addr.to_string(),
+    };
     let tracker = endpoint.hub.sessions().clone();
     ws.on_upgrade(move |socket| {
         tracker.track_future(async move {
             match endpoint.spec.protocol {
                 Protocol::Echo => crate::echo::serve(socket).await,
-                _ => crate::native::serve(endpoint.hub.clone(), endpoint.app.clone(), endpoint.spec.clone(), handshake, socket).await,
+                _ => {
+                    crate::native::serve(
+                        endpoint.hub.clone(),
+                        endpoint.app.clone(),
+                        endpoint.spec.clone(),
+                        handshake,
+                        socket,
+                    )
+                    .await
+                }
             }
         })
     })
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
 }
 
 /// Allowlisted origins only. Without a list, any origin may connect unless a cookie carries
@@ -88,7 +119,10 @@ fn check_origin(endpoint: &Endpoint, headers: &HeaderMap) -> Result<(), String> 
         Some(_) => Err(format!("origin {origin} is not in this endpoint's allowed_origins")),
         None if endpoint.app.spec.cookie.is_none() => Ok(()),
         None => {
-            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
             if origin_host.eq_ignore_ascii_case(host) {
                 Ok(())
@@ -108,11 +142,15 @@ fn find_token(app: &App, headers: &HeaderMap, query: Option<String>) -> Option<S
         .map(|t| t.trim().to_owned());
     bearer.or(query.filter(|t| !t.is_empty())).or_else(|| {
         let name = app.spec.cookie.as_deref()?;
-        headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
-            cookies.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                (k == name && !v.is_empty()).then(|| v.to_owned())
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|cookies| {
+                cookies.split(';').find_map(|pair| {
+                    let (k, v) = pair.trim().split_once('=')?;
+                    (k == name && !v.is_empty()).then(|| v.to_owned())
+                })
             })
-        })
     })
 }

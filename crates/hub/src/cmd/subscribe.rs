@@ -25,6 +25,9 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
         Denial::Forbidden(m) => (ErrorCode::Forbidden, m),
     })?;
     session.app.registry.subscribe(session.meta.id, channel);
-    session.send(ServerFrame::reply(frame.reference.as_ref(), json!({ "channel": channel })));
+    session.send(ServerFrame::reply(
+        frame.reference.as_ref(),
+        json!({ "channel": channel }),
+    ));
     Ok(())
 }

@@ -26,7 +26,10 @@ async fn token_from_header_cookie_query_or_auth_frame() {
     let mut by_frame = server.raw("/ws", &[]).await;
     by_frame.send(json!({"type": "auth", "data": {"token": token}})).await;
     let connected = by_frame.next_json().await;
-    assert_eq!((connected["type"].as_str(), connected["data"]["user_id"].as_str()), (Some("connected"), Some("u1")));
+    assert_eq!(
+        (connected["type"].as_str(), connected["data"]["user_id"].as_str()),
+        (Some("connected"), Some("u1"))
+    );
 }
 
 #[tokio::test]
@@ -38,10 +41,19 @@ async fn refresh_extends_and_expiry_without_refresh_closes_4401() {
 
     let fresh = server.token("u1", json!({"exp": now + 600}));
     let reply = refreshed.request("refresh", json!({"token": fresh})).await;
-    assert_eq!((reply["type"].as_str(), reply["data"]["expires_at"].as_u64()), (Some("reply"), Some(now + 600)));
+    assert_eq!(
+        (reply["type"].as_str(), reply["data"]["expires_at"].as_u64()),
+        (Some("reply"), Some(now + 600))
+    );
     let other_user = server.token("u2", json!({}));
-    assert_eq!(refreshed.request("refresh", json!({"token": other_user})).await["data"]["code"], "forbidden");
-    assert_eq!(refreshed.request("refresh", json!({"token": "junk"})).await["data"]["code"], "unauthorized");
+    assert_eq!(
+        refreshed.request("refresh", json!({"token": other_user})).await["data"]["code"],
+        "forbidden"
+    );
+    assert_eq!(
+        refreshed.request("refresh", json!({"token": "junk"})).await["data"]["code"],
+        "unauthorized"
+    );
 
     let closed = client.closed().await.1;
     assert_eq!(closed.code, Disconnect::UNAUTHORIZED);
@@ -65,7 +77,10 @@ async fn origin_allowlist_and_cookie_protection() {
             use tokio_tungstenite::tungstenite::client::IntoClientRequest;
             let mut request = url.into_client_request().unwrap();
             request.headers_mut().insert("origin", origin.parse().unwrap());
-            tokio_tungstenite::connect_async(request).await.map(|_| ()).map_err(|e| e.to_string())
+            tokio_tungstenite::connect_async(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     };
     assert!(attempt("https://good.example").await.is_ok());
@@ -74,12 +89,16 @@ async fn origin_allowlist_and_cookie_protection() {
     // /open has no allowlist but the app uses cookie auth: only same-host pages may connect.
     let same_host = format!("http://{}", server.addr);
     let cookie = format!("access_token={token}");
-    let mut ok = server.raw("/open", &[("origin", &same_host), ("cookie", &cookie)]).await;
+    let mut ok = server
+        .raw("/open", &[("origin", &same_host), ("cookie", &cookie)])
+        .await;
     assert_eq!(ok.next_json().await["type"], "connected");
     let open_url = format!("ws://{}/open", server.addr);
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = open_url.into_client_request().unwrap();
-    request.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
     assert!(tokio_tungstenite::connect_async(request).await.is_err());
 }
 
