@@ -17,6 +17,8 @@ const MIN_REFETCH: Duration = Duration::from_secs(10);
 /// Caches a JWKS URL's keys by `kid`.
 pub struct JwksCache {
     url: String,
+    max_age: Duration,
+    min_refetch: Duration,
     client: reqwest::Client,
     // A tokio Mutex: it is held across the fetch so that concurrent misses fetch once.
     state: Mutex<State>,
@@ -31,23 +33,21 @@ struct State {
 impl JwksCache {
     /// A cache for `url`; nothing is fetched until a token needs a key.
     pub fn new(url: String) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        Self {
-            url,
-            client,
-            state: Mutex::new(State::default()),
-        }
+        Self::with_intervals(url, MAX_AGE, MIN_REFETCH)
+    }
+
+    /// A cache with its own refresh intervals (tests use zero to see rotation at once).
+    pub fn with_intervals(url: String, max_age: Duration, min_refetch: Duration) -> Self {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        Self { url, max_age, min_refetch, client, state: Mutex::new(State::default()) }
     }
 
     /// The key for `kid`, fetching the document when it is stale or lacks that key.
     pub async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
         let mut state = self.state.lock().await;
         let age = state.fetched_at.map(|at| at.elapsed());
-        let stale = age.is_none_or(|age| age > MAX_AGE);
-        let may_refetch = age.is_none_or(|age| age > MIN_REFETCH);
+        let stale = age.is_none_or(|age| age > self.max_age);
+        let may_refetch = age.is_none_or(|age| age >= self.min_refetch);
         if stale || (!state.keys.contains_key(kid) && may_refetch) {
             match self.fetch().await {
                 Ok(keys) => {

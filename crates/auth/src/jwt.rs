@@ -17,6 +17,8 @@ pub enum KeyMaterial {
     EcPem(Vec<u8>),
     /// A JWKS URL; keys are fetched, cached and refetched on rotation.
     Jwks(String),
+    /// A JWKS cache built by the caller, e.g. with its own refresh intervals.
+    JwksCache(std::sync::Arc<JwksCache>),
 }
 
 /// Which claims hold what. Defaults: `sub`, `email`, `groups`, `channels`, `device`.
@@ -139,7 +141,7 @@ impl From<jsonwebtoken::errors::Error> for AuthError {
 /// Verifies tokens for one app.
 pub struct Verifier {
     keys: Vec<DecodingKey>,
-    jwks: Option<JwksCache>,
+    jwks: Option<std::sync::Arc<JwksCache>>,
     validation: Validation,
     claims: ClaimNames,
 }
@@ -154,7 +156,8 @@ impl Verifier {
                 KeyMaterial::Secret(secret) => keys.push(DecodingKey::from_secret(&secret)),
                 KeyMaterial::RsaPem(pem) => keys.push(DecodingKey::from_rsa_pem(&pem)?),
                 KeyMaterial::EcPem(pem) => keys.push(DecodingKey::from_ec_pem(&pem)?),
-                KeyMaterial::Jwks(url) => jwks = Some(JwksCache::new(url)),
+                KeyMaterial::Jwks(url) => jwks = Some(std::sync::Arc::new(JwksCache::new(url))),
+                KeyMaterial::JwksCache(cache) => jwks = Some(cache),
             }
         }
         let first = settings.algorithms.first().copied().unwrap_or(Algorithm::HS256);
@@ -245,10 +248,22 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 
 /// Signs `claims` with a secret (HS*) or a PEM private key (RS256/ES256).
 pub fn mint(alg: Algorithm, key: &[u8], claims: &Map<String, Value>) -> Result<String, AuthError> {
+    mint_with_kid(alg, key, None, claims)
+}
+
+/// Like [`mint`], naming the signing key's `kid` in the header (for JWKS issuers).
+pub fn mint_with_kid(
+    alg: Algorithm,
+    key: &[u8],
+    kid: Option<&str>,
+    claims: &Map<String, Value>,
+) -> Result<String, AuthError> {
     let key = match alg {
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => EncodingKey::from_secret(key),
         Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(key)?,
         _ => EncodingKey::from_rsa_pem(key)?,
     };
-    Ok(jsonwebtoken::encode(&Header::new(alg), claims, &key)?)
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    Ok(jsonwebtoken::encode(&header, claims, &key)?)
 }

@@ -20,4 +20,4 @@ pub mod redact;
 pub use api_key::ApiKeys;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksCache;
-pub use jwt::{mint, AuthError, ClaimNames, Identity, JwtSettings, KeyMaterial, Verifier};
+pub use jwt::{mint, mint_with_kid, AuthError, ClaimNames, Identity, JwtSettings, KeyMaterial, Verifier};

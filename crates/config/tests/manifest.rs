@@ -209,3 +209,11 @@ fn demo_manifest_is_valid() {
         .spec;
     assert_eq!(spec.endpoints[0].path, "/ws");
 }
+
+#[test]
+fn example_server_config_parses() {
+    let text = include_str!("../../../switchboard.example.toml");
+    let file = switchboard_config::server::parse("switchboard.example.toml", text).unwrap();
+    assert_eq!(file.bind.as_deref(), Some("127.0.0.1:8080"));
+    assert_eq!(file.drain_timeout.map(|d| d.0.as_secs()), Some(10));
+}
