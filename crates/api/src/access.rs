@@ -29,9 +29,7 @@ impl FromRequestParts<Hub> for AppAccess {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
+            .and_then(switchboard_auth::bearer)
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::Unauthorized,

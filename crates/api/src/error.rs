@@ -36,6 +36,10 @@ impl From<HubError> for ApiError {
         let code = e.code();
         match e {
             HubError::BadRequest(message) => Self::new(code, message),
+            HubError::Broker(e) => {
+                tracing::error!(error = %e, "publish failed in the broker");
+                Self::new(code, "broker unavailable; retry (with the same idempotency_key)")
+            }
             other => {
                 // Details stay in the log; the caller learns only that it may retry.
                 tracing::error!(error = %other, "server API request failed");

@@ -38,6 +38,14 @@ impl ApiKeys {
     }
 }
 
+/// The credential of an `Authorization: Bearer <credential>` header value; the scheme is
+/// case-insensitive (RFC 7235).
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, credential) = header.trim().split_once(' ')?;
+    let credential = credential.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then_some(credential)
+}
+
 /// Compares without an early exit, so timing does not tell how much of a key matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -57,5 +65,8 @@ mod tests {
         assert!(!keys.accepts("k3") && !keys.accepts("") && !keys.accepts("k1x"));
         assert!(!ApiKeys::default().accepts(""));
         assert_eq!(format!("{keys:?}"), "ApiKeys(2 configured)");
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Basic abc"), None);
     }
 }

@@ -28,6 +28,7 @@ pub struct JwksCache {
 struct State {
     keys: HashMap<String, DecodingKey>,
     fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
 }
 
 impl JwksCache {
@@ -38,17 +39,28 @@ impl JwksCache {
 
     /// A cache with its own refresh intervals (tests use zero to see rotation at once).
     pub fn with_intervals(url: String, max_age: Duration, min_refetch: Duration) -> Self {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Self { url, max_age, min_refetch, client, state: Mutex::new(State::default()) }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            url,
+            max_age,
+            min_refetch,
+            client,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// The key for `kid`, fetching the document when it is stale or lacks that key.
     pub async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
         let mut state = self.state.lock().await;
-        let age = state.fetched_at.map(|at| at.elapsed());
-        let stale = age.is_none_or(|age| age > self.max_age);
-        let may_refetch = age.is_none_or(|age| age >= self.min_refetch);
-        if stale || (!state.keys.contains_key(kid) && may_refetch) {
+        let stale = state.fetched_at.is_none_or(|at| at.elapsed() > self.max_age);
+        // Every attempt, failed ones too, counts against the refetch interval, so neither
+        // unknown kids nor an issuer that is down make each token wait on a fetch.
+        let may_fetch = state.attempted_at.is_none_or(|at| at.elapsed() >= self.min_refetch);
+        if may_fetch && (stale || !state.keys.contains_key(kid)) {
+            state.attempted_at = Some(Instant::now());
             match self.fetch().await {
                 Ok(keys) => {
                     state.keys = keys;

@@ -21,6 +21,17 @@ pub enum KeyMaterial {
     JwksCache(std::sync::Arc<JwksCache>),
 }
 
+impl KeyMaterial {
+    /// A PEM public key, RSA or EC, told apart by parsing it.
+    pub fn public_pem(pem: Vec<u8>) -> Self {
+        if DecodingKey::from_ec_pem(&pem).is_ok() && DecodingKey::from_rsa_pem(&pem).is_err() {
+            Self::EcPem(pem)
+        } else {
+            Self::RsaPem(pem)
+        }
+    }
+}
+
 /// Which claims hold what. Defaults: `sub`, `email`, `groups`, `channels`, `device`.
 #[derive(Debug, Clone)]
 pub struct ClaimNames {
@@ -181,6 +192,11 @@ impl Verifier {
             validation,
             claims: settings.claims,
         })
+    }
+
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    pub fn leeway_secs(&self) -> u64 {
+        self.validation.leeway
     }
 
     /// Checks a token's signature, time and issuer/audience, and reads its claims.

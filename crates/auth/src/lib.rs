@@ -17,7 +17,7 @@ mod jwks;
 mod jwt;
 pub mod redact;
 
-pub use api_key::ApiKeys;
+pub use api_key::{bearer, ApiKeys};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksCache;
 pub use jwt::{mint, mint_with_kid, AuthError, ClaimNames, Identity, JwtSettings, KeyMaterial, Verifier};

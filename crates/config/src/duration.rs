@@ -29,16 +29,25 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Seconds(s) => Ok(Self(Duration::from_secs(s))),
-            Raw::Text(t) => parse(&t).map(Self).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = DurationText;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a duration like \"30s\", \"10m\", \"24h\" or a whole number of seconds")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DurationText, E> {
+        Ok(DurationText(Duration::from_secs(v)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DurationText, E> {
+        parse(v).map(DurationText).map_err(E::custom)
     }
 }
 

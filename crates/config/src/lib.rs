@@ -21,4 +21,4 @@ pub mod server;
 
 pub use load::{check_unique, parse, LoadedManifest, ManifestError};
 pub use locate::locate;
-pub use resolve::{resolve, signing_secret, EnvSecrets, Resolved, Secrets};
+pub use resolve::{resolve, signing_key, EnvSecrets, Resolved, Secrets, SigningKey};

@@ -130,6 +130,12 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
         if let Some(other) = paths.insert(path.clone(), name.clone()) {
             return Err(loaded.error(&at("path"), format!("`{path}` is also the path of endpoint `{other}`")));
         }
+        if endpoint
+            .ping_interval
+            .is_some_and(|p| p.0 < std::time::Duration::from_millis(100))
+        {
+            return Err(loaded.error(&at("ping_interval"), "must be at least 100ms (the default is 30 s)"));
+        }
         if let Some(protocol) = endpoint.protocol.as_deref().filter(|p| !PROTOCOLS.contains(p)) {
             return Err(loaded.error(
                 &at("protocol"),

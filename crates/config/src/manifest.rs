@@ -1,7 +1,9 @@
 //! The manifest as written: seed 004's shape, extended (docs/MANIFEST.md).
 //!
-//! Unknown top-level keys are ignored, so an app engine's full manifest loads unchanged;
-//! inside Switchboard's own sections unknown keys are errors, so typos do not pass silently.
+//! Unknown keys at the top level and in `auth_policy` (which app engines share with their
+//! own auth settings) are ignored, so an app engine's full manifest loads unchanged; inside
+//! Switchboard's own sections (`jwt`, `claims`, endpoints, `channels`, `history`, `limits`,
+//! `features`) unknown keys are errors, so typos do not pass silently.
 
 use std::collections::BTreeMap;
 
@@ -60,7 +62,7 @@ pub struct AuthPolicy {
 }
 
 /// `auth_policy.jwt`. Secrets are named here, never written here.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jwt {
     /// Accepted algorithms (default `["HS256"]`).

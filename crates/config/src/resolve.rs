@@ -66,7 +66,9 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
     let m = &loaded.manifest;
     let mut warnings = Vec::new();
     let endpoints = endpoints(loaded, &mut warnings);
-    let needs_auth = endpoints.iter().any(|e| e.auth_required);
+    let needs_auth = endpoints
+        .iter()
+        .any(|e| e.auth_required && e.protocol != Protocol::Echo);
     let verifier = verifier(loaded, secrets, needs_auth, &mut warnings)?;
     let api_keys = api_keys(loaded, secrets, &mut warnings)?;
     let mut namespaces: HashMap<String, NamespaceSpec> = m
@@ -174,17 +176,7 @@ fn verifier(
     warnings: &mut Vec<String>,
 ) -> Result<Option<Arc<Verifier>>, ManifestError> {
     let policy = loaded.manifest.auth_policy.as_ref();
-    let default_jwt = Jwt {
-        algorithms: None,
-        secret_env: None,
-        secret_file: None,
-        public_key_file: None,
-        jwks_url: None,
-        issuer: None,
-        audience: None,
-        leeway: None,
-        secret: None,
-    };
+    let default_jwt = Jwt::default();
     let jwt = policy.and_then(|p| p.jwt.as_ref()).unwrap_or(&default_jwt);
     let keys = match key_material(loaded, secrets, jwt)? {
         Some(keys) => keys,
@@ -202,16 +194,7 @@ fn verifier(
         }
     };
     let algorithms = algorithms(loaded, jwt, &keys)?;
-    let claims = policy.and_then(|p| p.claims.as_ref());
-    let defaults = ClaimNames::default();
-    let pick = |v: Option<&String>, d: String| v.cloned().unwrap_or(d);
-    let claims = ClaimNames {
-        user_id: pick(claims.and_then(|c| c.user_id.as_ref()), defaults.user_id),
-        email: pick(claims.and_then(|c| c.email.as_ref()), defaults.email),
-        groups: pick(claims.and_then(|c| c.groups.as_ref()), defaults.groups),
-        channels: pick(claims.and_then(|c| c.channels.as_ref()), defaults.channels),
-        device: pick(claims.and_then(|c| c.device.as_ref()), defaults.device),
-    };
+    let claims = claim_names(loaded);
     let settings = JwtSettings {
         algorithms,
         keys,
@@ -230,17 +213,54 @@ fn verifier(
 }
 
 /// The HS secret tokens of this app are signed with, for minting test tokens.
-pub fn signing_secret(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Option<Vec<u8>>, ManifestError> {
-    let policy = loaded.manifest.auth_policy.as_ref();
-    let Some(jwt) = policy.and_then(|p| p.jwt.as_ref()) else {
-        let var = format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug));
-        return Ok(secrets.env(&var).map(String::into_bytes));
-    };
+pub fn signing_key(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Option<SigningKey>, ManifestError> {
+    let default_jwt = Jwt::default();
+    let jwt = loaded
+        .manifest
+        .auth_policy
+        .as_ref()
+        .and_then(|p| p.jwt.as_ref())
+        .unwrap_or(&default_jwt);
     let keys = key_material(loaded, secrets, jwt)?.unwrap_or_default();
-    Ok(keys.into_iter().find_map(|k| match k {
+    let algorithms = algorithms(loaded, jwt, &keys)?;
+    let Some(algorithm) = algorithms
+        .into_iter()
+        .find(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+    else {
+        return Ok(None);
+    };
+    let secret = keys.into_iter().find_map(|k| match k {
         KeyMaterial::Secret(s) => Some(s),
         _ => None,
+    });
+    Ok(secret.map(|secret| SigningKey {
+        secret,
+        algorithm,
+        claims: claim_names(loaded),
     }))
+}
+
+/// What `switchboard token` signs with: the app's HS secret, algorithm and claim names.
+pub struct SigningKey {
+    /// The shared secret.
+    pub secret: Vec<u8>,
+    /// The first HS algorithm the app accepts.
+    pub algorithm: Algorithm,
+    /// Where the app reads user id, email, groups and channels.
+    pub claims: ClaimNames,
+}
+
+fn claim_names(loaded: &LoadedManifest) -> ClaimNames {
+    let claims = loaded.manifest.auth_policy.as_ref().and_then(|p| p.claims.as_ref());
+    let defaults = ClaimNames::default();
+    let pick = |v: Option<&String>, d: String| v.cloned().unwrap_or(d);
+    ClaimNames {
+        user_id: pick(claims.and_then(|c| c.user_id.as_ref()), defaults.user_id),
+        email: pick(claims.and_then(|c| c.email.as_ref()), defaults.email),
+        groups: pick(claims.and_then(|c| c.groups.as_ref()), defaults.groups),
+        channels: pick(claims.and_then(|c| c.channels.as_ref()), defaults.channels),
+        device: pick(claims.and_then(|c| c.device.as_ref()), defaults.device),
+    }
 }
 
 fn key_material(
@@ -259,11 +279,10 @@ fn key_material(
         })
     };
     let mut keys = Vec::new();
-    let secret_env = jwt
-        .secret_env
-        .clone()
-        .unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
-    if let Some(secret) = secrets.env(&secret_env) {
+    // The default `{SLUG}_JWT_SECRET` applies only to an app that names no other key.
+    let names_other_key = jwt.secret_file.is_some() || jwt.public_key_file.is_some() || jwt.jwks_url.is_some();
+    let default_env = (!names_other_key).then(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
+    if let Some(secret) = jwt.secret_env.clone().or(default_env).and_then(|var| secrets.env(&var)) {
         keys.push(KeyMaterial::Secret(secret.into_bytes()));
     }
     if let Some(file) = &jwt.secret_file {
@@ -274,13 +293,7 @@ fn key_material(
         keys.push(KeyMaterial::Secret(secret));
     }
     if let Some(file) = &jwt.public_key_file {
-        let pem = read("public_key_file", file)?;
-        let ec = jwt.algorithms.iter().flatten().any(|a| a.starts_with("ES"));
-        keys.push(if ec {
-            KeyMaterial::EcPem(pem)
-        } else {
-            KeyMaterial::RsaPem(pem)
-        });
+        keys.push(KeyMaterial::public_pem(read("public_key_file", file)?));
     }
     if let Some(url) = &jwt.jwks_url {
         keys.push(KeyMaterial::Jwks(url.clone()));

@@ -105,6 +105,10 @@ fn syntax_and_type_errors_name_file_line_column_and_field() {
     .unwrap_err();
     assert_eq!(err.field, "websockets.rt.ping_interval");
 
+    let float = "{\"slug\": \"a\", \"websockets\": {\"rt\": {\"path\": \"/ws\", \"ping_interval\": 2.5}}}";
+    let err = parse("f.json", float).unwrap_err();
+    assert!(err.message.contains("a duration like"), "{err}");
+
     let err = parse("d.json", "{\"slug\": \"a\",").unwrap_err();
     assert_eq!(err.line, 1);
 }
@@ -125,6 +129,10 @@ fn semantic_errors_point_at_the_field() {
         (
             r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "protocol": "mqtt"}}}"#,
             "websockets.rt.protocol",
+        ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "ping_interval": 0}}}"#,
+            "websockets.rt.ping_interval",
         ),
         (
             r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}, "two": {"path": "/ws"}}}"#,

@@ -48,7 +48,10 @@ where
             let reason = format!("no token, and no auth frame within {} s", timeout.as_secs_f32());
             return Err(Some(Disconnect::new(Disconnect::AUTH_TIMEOUT, reason)));
         }
-        Ok(Some(Inbound::Text(text))) => text,
+        Ok(Some(Inbound::Text(text))) if text.len() <= app.spec.limits.max_message_bytes => text,
+        Ok(Some(Inbound::Text(_))) => {
+            return Err(Some(Disconnect::new(Disconnect::TOO_BIG, "auth frame too large")));
+        }
         Ok(Some(Inbound::TooBig)) => {
             return Err(Some(Disconnect::new(Disconnect::TOO_BIG, "auth frame too large")));
         }

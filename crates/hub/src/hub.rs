@@ -43,6 +43,8 @@ pub struct ConnMeta {
     pub user_id: Option<String>,
     /// The token's email.
     pub user_email: Option<String>,
+    /// The token's groups: these memberships cannot be removed by the members API.
+    pub groups: Vec<String>,
     /// Unix milliseconds of authentication.
     pub connected_at_ms: u64,
     /// The endpoint's manifest name.
@@ -198,17 +200,23 @@ impl Hub {
                 return serde_json::from_str(&first).map_err(|e| HubError::Internal(e.to_string()));
             }
         }
-        let result = self.fan_out(app, &request, &response.id).await;
-        if let (Err(_), Some(key)) = (&result, &request.idempotency_key) {
-            // Nothing went out, so a retry with the same key must be able to publish.
-            let _ = self.shared.store.release_idempotency(&app.spec.slug, key).await;
+        match self.fan_out(app, &request, &response.id).await {
+            Ok(()) => Ok(response),
+            Err((sent, e)) => {
+                // Only when nothing went out may a retry with the same key publish again;
+                // after a partial fan-out the key keeps its claim and the error is reported.
+                if let (0, Some(key)) = (sent, &request.idempotency_key) {
+                    let _ = self.shared.store.release_idempotency(&app.spec.slug, key).await;
+                }
+                Err(e)
+            }
         }
-        result.map(|()| response)
     }
 
-    async fn fan_out(&self, app: &App, request: &PublishRequest, id: &str) -> Result<(), HubError> {
+    /// Publishes to each channel in turn; on failure, how many channels already went out.
+    async fn fan_out(&self, app: &App, request: &PublishRequest, id: &str) -> Result<(), (usize, HubError)> {
         let ts = clock::unix_ms();
-        for channel in &request.channels {
+        for (sent, channel) in request.channels.iter().enumerate() {
             let meta = EventMeta {
                 app_slug: &app.slug,
                 channel,
@@ -221,7 +229,11 @@ impl Hub {
                 channel: channel.as_str().into(),
                 payload,
             };
-            self.shared.broker.publish(envelope).await?;
+            self.shared
+                .broker
+                .publish(envelope)
+                .await
+                .map_err(|e| (sent, e.into()))?;
         }
         Ok(())
     }
@@ -240,8 +252,14 @@ impl Hub {
     pub async fn remove_member(&self, app: &App, channel: &str, user: &str) -> Result<bool, HubError> {
         member_channel(app, channel)?;
         let removed = self.shared.store.remove_member(&app.spec.slug, channel, user).await?;
+        let granted_by_token = |meta: &ConnMeta| match Channel::parse(channel) {
+            Ok(Channel::Group(group)) => meta.groups.iter().any(|g| g == group),
+            _ => false,
+        };
         for id in app.registry.user_connections(user) {
-            app.registry.unsubscribe(id, channel);
+            if app.registry.get(id).is_some_and(|(meta, _)| !granted_by_token(&meta)) {
+                app.registry.unsubscribe(id, channel);
+            }
         }
         Ok(removed)
     }

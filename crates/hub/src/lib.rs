@@ -20,6 +20,7 @@ mod cmd;
 mod error;
 mod handshake;
 mod hub;
+mod inbound;
 mod outbox;
 pub mod policy;
 mod rate;

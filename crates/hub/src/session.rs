@@ -8,12 +8,12 @@ use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
 use switchboard_auth::Identity;
-use switchboard_protocol::{channel, ClientFrame, Disconnect, ErrorCode, ServerFrame};
+use switchboard_protocol::{channel, Disconnect, ErrorCode, ServerFrame};
 use tokio::time::Instant;
 
 use crate::outbox::Batch;
-use crate::rate::{RateLimiter, Verdict};
-use crate::{clock, cmd, App, ConnMeta, EndpointSpec, Hub, Outbox};
+use crate::rate::RateLimiter;
+use crate::{clock, App, ConnMeta, EndpointSpec, Hub, Outbox};
 
 /// What the transport learned from the HTTP upgrade.
 #[derive(Debug, Clone, Default)]
@@ -58,7 +58,7 @@ pub(crate) struct Session {
     pub(crate) identity: Option<Identity>,
     pub(crate) outbox: Outbox,
     pub(crate) expires: Option<Instant>,
-    rate: RateLimiter,
+    pub(crate) rate: RateLimiter,
 }
 
 /// Runs a connection to its end. The transport calls this once per accepted socket.
@@ -115,6 +115,7 @@ impl Session {
             app_slug: app.slug.clone(),
             user_id: identity.as_ref().map(|i| i.user_id.clone()),
             user_email: identity.as_ref().and_then(|i| i.email.clone()),
+            groups: identity.as_ref().map(|i| i.groups.clone()).unwrap_or_default(),
             connected_at_ms: clock::unix_ms(),
             endpoint: endpoint.name.clone(),
             protocol: endpoint.protocol.as_str(),
@@ -133,7 +134,7 @@ impl Session {
                 format!("too many connections for this user (limit {limit})"),
             ));
         }
-        let expires = identity.as_ref().and_then(|i| i.expires_at).map(deadline_of);
+        let expires = expiry_of(&app, identity.as_ref());
         let rate = RateLimiter::new(limits.messages_per_second, limits.burst);
         let session = Self {
             hub,
@@ -145,10 +146,11 @@ impl Session {
             rate,
         };
         let channels = session.initial_channels().await;
+        // `connected` is queued before any subscription exists, so it is always the first frame.
+        session.send_connected(endpoint, &channels);
         for channel in &channels {
             session.app.registry.subscribe(session.meta.id, channel);
         }
-        session.send_connected(endpoint, channels);
         Ok(session)
     }
 
@@ -173,12 +175,12 @@ impl Session {
         channels
     }
 
-    fn send_connected(&self, endpoint: &EndpointSpec, channels: Vec<String>) {
+    fn send_connected(&self, endpoint: &EndpointSpec, channels: &[String]) {
         let data = json!({
             "connection_id": self.meta.connection_id,
             "user_id": self.meta.user_id,
             "app_slug": &*self.app.slug,
-            "ping_interval": endpoint.ping_interval.as_secs(),
+            "ping_interval": seconds(endpoint.ping_interval),
             "channels": channels,
         });
         self.send(ServerFrame::typed("connected", data));
@@ -219,7 +221,7 @@ impl Session {
                     unanswered_pings = 0;
                     match frame {
                         Some(Inbound::Text(text)) => self.on_text(text).await,
-                        Some(Inbound::Binary) => self.send_error(None, ErrorCode::BadRequest, "binary frames are not part of the native protocol; send JSON text"),
+                        Some(Inbound::Binary) => self.on_binary(),
                         Some(Inbound::Pong) => {}
                         Some(Inbound::TooBig) => return Some(self.too_big()),
                         Some(Inbound::Closed) | None => return None,
@@ -231,7 +233,7 @@ impl Session {
                         return None;
                     }
                     unanswered_pings += 1;
-                    if outbound.send(Outbound::Ping).await.is_err() {
+                    if !self.send_or_abort(outbound, Outbound::Ping).await {
                         return None;
                     }
                 }
@@ -248,6 +250,7 @@ impl Session {
     }
 
     /// Writes a batch, then flushes; gives up when the outbox is aborted (overflow, kick).
+    /// Returns `false` when the socket is gone.
     async fn write<W: Sink<Outbound> + Unpin>(&self, outbound: &mut W, frames: Vec<Bytes>) -> bool {
         let write = async {
             for frame in frames {
@@ -261,44 +264,32 @@ impl Session {
         }
     }
 
-    fn too_big(&self) -> Disconnect {
-        let limit = self.app.spec.limits.max_message_bytes;
-        Disconnect::new(Disconnect::TOO_BIG, format!("message larger than {limit} bytes"))
-    }
-
-    async fn on_text(&mut self, text: String) {
-        if text.len() > self.app.spec.limits.max_message_bytes {
-            self.outbox.close(self.too_big(), false);
-            return;
-        }
-        let parsed = ClientFrame::parse(&text);
-        let reference = match &parsed {
-            Ok(frame) => frame.reference.as_ref(),
-            Err(e) => e.reference.as_ref(),
-        };
-        match self.rate.check() {
-            Verdict::Allow => {}
-            Verdict::Reject => {
-                return self.send_error(reference, ErrorCode::RateLimited, "too many messages; slow down");
-            }
-            Verdict::Close => {
-                let reason = "rate limit exceeded repeatedly";
-                return self
-                    .outbox
-                    .close(Disconnect::new(Disconnect::RATE_LIMITED, reason), false);
-            }
-        }
-        match parsed {
-            Ok(frame) => cmd::dispatch(self, frame).await,
-            Err(e) => self.send_error(e.reference.as_ref(), ErrorCode::BadRequest, &e.message),
+    /// Sends one frame unless the outbox is aborted first: a socket whose buffers are full
+    /// must not keep the session from closing. Returns `false` when the socket is gone.
+    async fn send_or_abort<W: Sink<Outbound> + Unpin>(&self, outbound: &mut W, frame: Outbound) -> bool {
+        tokio::select! {
+            sent = outbound.send(frame) => sent.is_ok(),
+            _ = self.outbox.aborted() => true,
         }
     }
 }
 
-/// The instant at which a token with `exp` (Unix seconds) expires.
-pub(crate) fn deadline_of(exp: u64) -> Instant {
+/// When a connection's token stops being accepted: its `exp` plus the app's leeway, the
+/// same tolerance the verifier applied at connect.
+pub(crate) fn expiry_of(app: &App, identity: Option<&Identity>) -> Option<Instant> {
+    let exp = identity?.expires_at?;
+    let leeway = app.spec.verifier.as_ref().map_or(0, |v| v.leeway_secs());
     let now = clock::unix_ms() / 1000;
-    Instant::now() + Duration::from_secs(exp.saturating_sub(now))
+    Some(Instant::now() + Duration::from_secs((exp + leeway).saturating_sub(now)))
+}
+
+/// A duration as JSON seconds: whole when it is whole, fractional otherwise.
+fn seconds(d: Duration) -> serde_json::Value {
+    if d.subsec_millis() == 0 {
+        json!(d.as_secs())
+    } else {
+        json!(d.as_secs_f64())
+    }
 }
 
 fn far_future() -> Instant {

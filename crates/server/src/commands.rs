@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
-use switchboard_auth::{mint, Algorithm};
+use switchboard_auth::{mint, Algorithm, ClaimNames};
 use switchboard_config::{duration, EnvSecrets};
 
 use crate::cli::{CheckArgs, TokenArgs};
@@ -16,36 +16,39 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         .iter()
         .find(|m| m.manifest.slug == args.app)
         .with_context(|| format!("no app `{}` in the loaded manifests (pass --manifest FILE)", args.app))?;
-    let secret = if settings.manifests.is_empty() {
+    let mut fallbacks = Default::default();
+    if settings.manifests.is_empty() {
         let store = wire::store(&settings.store).await?;
-        let credentials = demo::DemoCredentials::load(store.as_ref()).await?;
+        fallbacks = demo::DemoCredentials::load(store.as_ref()).await?.env();
         store.close().await;
-        credentials.secret().to_vec()
-    } else {
-        switchboard_config::signing_secret(manifest, &EnvSecrets::default())?
-            .context("this app has no HS secret available (set its secret_env or secret_file); RS/ES tokens come from your identity provider")?
-    };
+    }
+    let key = switchboard_config::signing_key(manifest, &EnvSecrets { fallbacks })?.context(
+        "this app has no HS secret available (set its secret_env or secret_file); RS/ES tokens come from your identity provider",
+    )?;
     let ttl = duration::parse(&args.ttl).map_err(anyhow::Error::msg)?;
-    let claims = claims(&args, ttl.as_secs());
-    Ok(mint(Algorithm::HS256, &secret, &claims)?)
+    Ok(mint(
+        key.algorithm,
+        &key.secret,
+        &claims(&args, &key.claims, ttl.as_secs()),
+    )?)
 }
 
-fn claims(args: &TokenArgs, ttl_secs: u64) -> Map<String, Value> {
+fn claims(args: &TokenArgs, names: &ClaimNames, ttl_secs: u64) -> Map<String, Value> {
     let now = switchboard_hub::unix_ms() / 1000;
-    let mut claims = json!({ "sub": args.user, "iat": now, "exp": now + ttl_secs });
+    let mut claims = Map::new();
+    claims.insert(names.user_id.clone(), json!(args.user));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + ttl_secs));
     if !args.groups.is_empty() {
-        claims["groups"] = json!(args.groups);
+        claims.insert(names.groups.clone(), json!(args.groups));
     }
     if !args.channels.is_empty() {
-        claims["channels"] = json!(args.channels);
+        claims.insert(names.channels.clone(), json!(args.channels));
     }
     if let Some(email) = &args.email {
-        claims["email"] = json!(email);
+        claims.insert(names.email.clone(), json!(email));
     }
-    match claims {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    claims
 }
 
 /// Mints the demo banner's token for alice.

@@ -64,7 +64,10 @@ impl Server {
         if self.demo.is_some() {
             router = router.merge(demo::router());
         }
-        router.fallback(not_found).layer(axum::middleware::from_fn(log_request))
+        router
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(log_request))
     }
 
     /// Serves until `shutdown` resolves, then drains (see [`shutdown::drain`]).
@@ -88,6 +91,12 @@ async fn not_found(uri: Uri) -> impl IntoResponse {
         StatusCode::NOT_FOUND,
         axum::Json(json!({ "error": { "code": "not_found", "message": message } })),
     )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> impl IntoResponse {
+    let message = format!("{method} is not allowed on {}; see /api/v1/openapi.json", uri.path());
+    let body = json!({ "error": { "code": "method_not_allowed", "message": message } });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
 /// Logs every request at debug level, with tokens in the query redacted.

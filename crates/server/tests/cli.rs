@@ -232,23 +232,60 @@ fn settings_layer_file_then_environment_then_flags() {
     let manifest = |slug: &str| format!(r#"{{"slug": "{slug}", "websockets": {{"rt": {{"path": "/{slug}"}}}}}}"#);
     std::fs::write(dir.path().join("from_file.json"), manifest("from_file")).unwrap();
     std::fs::write(dir.path().join("from_env.json"), manifest("from_env")).unwrap();
-    std::fs::write(dir.path().join("sb.toml"), "manifests = [\"from_file.json\"]\nstore = \"sqlite::memory:\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("sb.toml"),
+        "manifests = [\"from_file.json\"]\nstore = \"sqlite::memory:\"\n",
+    )
+    .unwrap();
     let token = |extra_env: &[(&str, &str)], args: &[&str]| {
         let mut command = std::process::Command::new(BIN);
-        command.args(["token", "--config", "sb.toml", "--user", "u"]).args(args).current_dir(dir.path());
-        command.env("FROM_FILE_JWT_SECRET", "a").env("FROM_ENV_JWT_SECRET", "b").env_remove("SWITCHBOARD_MANIFESTS");
+        command
+            .args(["token", "--config", "sb.toml", "--user", "u"])
+            .args(args)
+            .current_dir(dir.path());
+        command
+            .env("FROM_FILE_JWT_SECRET", "a")
+            .env("FROM_ENV_JWT_SECRET", "b")
+            .env_remove("SWITCHBOARD_MANIFESTS");
         command.envs(extra_env.iter().copied()).output().unwrap()
     };
-    assert!(token(&[], &["--app", "from_file"]).status.success(), "the file names the manifest");
+    assert!(
+        token(&[], &["--app", "from_file"]).status.success(),
+        "the file names the manifest"
+    );
     let env = [("SWITCHBOARD_MANIFESTS", "from_env.json")];
-    assert!(token(&env, &["--app", "from_env"]).status.success(), "the environment beats the file");
+    assert!(
+        token(&env, &["--app", "from_env"]).status.success(),
+        "the environment beats the file"
+    );
     let refused = token(&env, &["--app", "from_file"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no app `from_file`"));
     let flag = token(&env, &["--app", "from_file", "--manifest", "from_file.json"]);
     assert!(flag.status.success(), "the flag beats the environment");
 
     std::fs::write(dir.path().join("bad.toml"), "bind = 8080\n").unwrap();
-    let out = std::process::Command::new(BIN).args(["serve", "--config", "bad.toml"]).current_dir(dir.path()).output().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config", "bad.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("bad.toml:1:"), "{stderr}");
+}
+
+#[test]
+fn unsupported_backends_fail_fast_with_a_way_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, hint) in [
+        ("--store", "postgres://localhost/sb", "use --store sqlite://PATH"),
+        ("--store", "mysql://x", "unknown store"),
+        ("--broker", "redis://127.0.0.1:6379", "use --broker memory"),
+    ] {
+        let out = run(&["serve", "--bind", "127.0.0.1:0", flag, value], dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(hint),
+            "{flag} {value}: {stderr}"
+        );
+    }
 }

@@ -63,7 +63,9 @@ async fn connect(
             "server is shutting down; connect to another node",
         );
     }
-    if let Err(message) = check_origin(&endpoint, &headers) {
+    let token = find_token(&endpoint.app, &headers, query.token);
+    let cookie_auth = token.as_ref().is_some_and(|t| t.from_cookie);
+    if let Err(message) = check_origin(&endpoint, &headers, cookie_auth) {
         tracing::warn!(%addr, path = %endpoint.spec.path, "refused cross-origin upgrade");
         return refuse(StatusCode::FORBIDDEN, "forbidden", &message);
     }
@@ -77,7 +79,7 @@ async fn connect(
         .read_buffer_size(8 << 10)
         .write_buffer_size(8 << 10);
     let handshake = Handshake {
-        token: find_token(&endpoint.app, &headers, query.token),
+        token: token.map(|t| t.value),
         remote_addr: addr.to_string(),
     };
     let tracker = endpoint.hub.sessions().clone();
@@ -108,16 +110,17 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// Allowlisted origins only. Without a list, any origin may connect unless a cookie carries
-/// auth: then only same-host pages may, since cookies invite cross-site WebSocket hijacking.
-fn check_origin(endpoint: &Endpoint, headers: &HeaderMap) -> Result<(), String> {
+/// Allowlisted origins only. Without a list, any origin may connect, except when the token
+/// rides in the app's cookie: then only same-host pages may, since a browser attaches
+/// cookies to cross-site WebSocket requests too (cross-site WebSocket hijacking).
+fn check_origin(endpoint: &Endpoint, headers: &HeaderMap, cookie_auth: bool) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(()); // Not a browser: origin checks protect browsers only.
     };
     match &endpoint.spec.allowed_origins {
         Some(allowed) if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) => Ok(()),
         Some(_) => Err(format!("origin {origin} is not in this endpoint's allowed_origins")),
-        None if endpoint.app.spec.cookie.is_none() => Ok(()),
+        None if !cookie_auth => Ok(()),
         None => {
             let host = headers
                 .get(header::HOST)
@@ -127,30 +130,45 @@ fn check_origin(endpoint: &Endpoint, headers: &HeaderMap) -> Result<(), String> 
             if origin_host.eq_ignore_ascii_case(host) {
                 Ok(())
             } else {
-                Err(format!("origin {origin} is not this host; list it in allowed_origins"))
+                Err(format!(
+                    "origin {origin} may not use cookie auth here; list it in allowed_origins"
+                ))
             }
         }
     }
 }
 
+/// Where a token was found.
+struct Token {
+    value: String,
+    from_cookie: bool,
+}
+
 /// The token, in DESIGN order: Authorization header, `?token=`, then the manifest's cookie.
-fn find_token(app: &App, headers: &HeaderMap, query: Option<String>) -> Option<String> {
+fn find_token(app: &App, headers: &HeaderMap, query: Option<String>) -> Option<Token> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    bearer.or(query.filter(|t| !t.is_empty())).or_else(|| {
-        let name = app.spec.cookie.as_deref()?;
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|cookies| {
-                cookies.split(';').find_map(|pair| {
-                    let (k, v) = pair.trim().split_once('=')?;
-                    (k == name && !v.is_empty()).then(|| v.to_owned())
-                })
+        .and_then(switchboard_auth::bearer);
+    if let Some(value) = bearer.map(str::to_owned).or(query.filter(|t| !t.is_empty())) {
+        return Some(Token {
+            value,
+            from_cookie: false,
+        });
+    }
+    let name = app.spec.cookie.as_deref()?;
+    let value = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| {
+            cookies.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == name && !v.is_empty()).then(|| v.to_owned())
             })
+        })?;
+    Some(Token {
+        value,
+        from_cookie: true,
     })
 }

@@ -23,9 +23,7 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
         }
         other => Err((
             ErrorCode::UnknownType,
-            format!(
-                "no handler for message type `{other}`: the hub does not own it and the endpoint has no handler_url"
-            ),
+            format!("no handler for message type `{other}`: the hub does not own it, and backend handlers are not in this release"),
         )),
     };
     if let Err((code, message)) = result {

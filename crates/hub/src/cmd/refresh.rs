@@ -4,7 +4,7 @@ use serde_json::json;
 use switchboard_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 use super::{field, Refusal};
-use crate::session::{deadline_of, Session};
+use crate::session::{expiry_of, Session};
 
 pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<(), Refusal> {
     let token = field(frame, "token")?;
@@ -17,7 +17,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
             "the new token is for another user; reconnect instead".into(),
         ));
     }
-    session.expires = identity.expires_at.map(deadline_of);
+    session.expires = expiry_of(&session.app, Some(&identity));
     let reply = json!({ "user_id": identity.user_id, "expires_at": identity.expires_at });
     session.identity = Some(identity);
     session.send(ServerFrame::reply(frame.reference.as_ref(), reply));

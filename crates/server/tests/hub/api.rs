@@ -71,6 +71,10 @@ async fn connections_list_seed_metadata_and_disconnect_closes_4403_everywhere() 
         .api("GET", "/api/v1/apps/app1/connections", Some(API_KEY), None)
         .await;
     assert_eq!((counts["total"].as_u64(), counts["users"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (counts["node_id"].as_str(), counts["by_endpoint"]["realtime"].as_u64()),
+        (Some("test"), Some(3))
+    );
     let (_, listed) = server
         .api("GET", "/api/v1/apps/app1/users/u1/connections", Some(API_KEY), None)
         .await;
@@ -92,6 +96,10 @@ async fn connections_list_seed_metadata_and_disconnect_closes_4403_everywhere() 
         assert!(with_email[field].is_string(), "{field} in {with_email}");
     }
     assert_eq!(with_email["connection_id"], phone.connected["connection_id"]);
+    assert!(
+        with_email["connection_id"].as_str().unwrap().starts_with("test-"),
+        "ids carry the node id"
+    );
 
     let (_, done) = server
         .api("DELETE", "/api/v1/apps/app1/users/u1/connections", Some(API_KEY), None)

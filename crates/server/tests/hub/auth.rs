@@ -93,13 +93,25 @@ async fn origin_allowlist_and_cookie_protection() {
         .raw("/open", &[("origin", &same_host), ("cookie", &cookie)])
         .await;
     assert_eq!(ok.next_json().await["type"], "connected");
-    let open_url = format!("ws://{}/open", server.addr);
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = open_url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("origin", "https://evil.example".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    let cross_site = |with_cookie: bool| {
+        let mut request = format!("ws://{}/open", server.addr).into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("origin", "https://evil.example".parse().unwrap());
+        if with_cookie {
+            request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    assert!(
+        cross_site(true).await.is_err(),
+        "a cross-site page may not ride the cookie"
+    );
+    assert!(
+        cross_site(false).await.is_ok(),
+        "without the cookie it is just an anonymous client"
+    );
 }
 
 #[tokio::test]
