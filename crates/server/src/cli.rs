@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Start with no arguments for a demo app on 127.0.0.1:8080:
 ///
-///     switchboard serve
+///   $ switchboard serve
 ///
 /// Every serve setting can come from a TOML file (--config), an environment variable
 /// (shown as [env: ...]) or a flag; flags win over the environment, which wins over the file.
