@@ -22,19 +22,15 @@ impl FromRequestParts<Hub> for AppAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, hub: &Hub) -> Result<Self, Self::Rejection> {
-        let Path(AppPath { app: slug }) = Path::<AppPath>::from_request_parts(parts, hub)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let Path(AppPath { app: slug }) =
+            Path::<AppPath>::from_request_parts(parts, hub).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
         let key = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(switchboard_auth::bearer)
             .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "send the app's API key as Authorization: Bearer <key>",
-                )
+                ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>")
             })?;
         let app = hub.app(&slug);
         if let Some(app) = app.filter(|a| a.spec.api_keys.accepts(key)) {
@@ -48,14 +44,8 @@ impl FromRequestParts<Hub> for AppAccess {
             ));
         }
         if hub.app(&slug).is_none() {
-            return Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("no app `{slug}` on this server"),
-            ));
+            return Err(ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")));
         }
-        Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            format!("invalid API key for app `{slug}`"),
-        ))
+        Err(ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")))
     }
 }

@@ -33,11 +33,7 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = if path == "." {
-            inner.to_string()
-        } else {
-            format!("field `{path}`: {inner}")
-        };
+        let message = if path == "." { inner.to_string() } else { format!("field `{path}`: {inner}") };
         ApiError::bad_request(message)
     })
 }

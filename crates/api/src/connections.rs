@@ -11,10 +11,7 @@ use crate::{ApiError, AppAccess};
 pub(crate) fn router() -> Router<Hub> {
     Router::new()
         .route("/api/v1/apps/{app}/connections", get(counts))
-        .route(
-            "/api/v1/apps/{app}/users/{user}/connections",
-            get(list).delete(disconnect),
-        )
+        .route("/api/v1/apps/{app}/users/{user}/connections", get(list).delete(disconnect))
 }
 
 #[derive(serde::Deserialize)]

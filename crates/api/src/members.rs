@@ -11,10 +11,7 @@ use crate::{ApiError, AppAccess};
 pub(crate) fn router() -> Router<Hub> {
     Router::new()
         .route("/api/v1/apps/{app}/channels/{channel}/members", get(list))
-        .route(
-            "/api/v1/apps/{app}/channels/{channel}/members/{user}",
-            put(add).delete(remove),
-        )
+        .route("/api/v1/apps/{app}/channels/{channel}/members/{user}", put(add).delete(remove))
 }
 
 #[derive(serde::Deserialize)]
@@ -52,7 +49,5 @@ async fn remove(
     Path(p): Path<MemberPath>,
 ) -> Result<Json<Value>, ApiError> {
     let removed = hub.remove_member(&app, &p.channel, &p.user).await?;
-    Ok(Json(
-        json!({ "channel": p.channel, "user": p.user, "removed": removed }),
-    ))
+    Ok(Json(json!({ "channel": p.channel, "user": p.user, "removed": removed })))
 }

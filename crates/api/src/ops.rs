@@ -12,10 +12,7 @@ pub(crate) fn router() -> Router<Hub> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI) }),
-        )
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI) }))
 }
 
 /// Fails as soon as shutdown begins, so load balancers stop sending new clients.

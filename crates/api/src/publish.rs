@@ -31,14 +31,11 @@ async fn batch(
     JsonBody(batch): JsonBody<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "field `events` must hold 1 to {MAX_BATCH} events"
-        )));
+        return Err(ApiError::bad_request(format!("field `events` must hold 1 to {MAX_BATCH} events")));
     }
     // Check every event before publishing any, so a bad event fails the batch as a whole.
     for (i, event) in batch.events.iter().enumerate() {
-        hub.check_publish(&app, event)
-            .map_err(|e| ApiError::bad_request(format!("events[{i}]: {e}")))?;
+        hub.check_publish(&app, event).map_err(|e| ApiError::bad_request(format!("events[{i}]: {e}")))?;
     }
     let mut results = Vec::with_capacity(batch.events.len());
     for event in batch.events {

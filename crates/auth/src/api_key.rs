@@ -16,11 +16,7 @@ impl std::fmt::Debug for ApiKeys {
 impl ApiKeys {
     /// Keys from their string form; empty strings are ignored.
     pub fn new<I: IntoIterator<Item = String>>(keys: I) -> Self {
-        let keys = keys
-            .into_iter()
-            .filter(|k| !k.is_empty())
-            .map(String::into_bytes)
-            .collect();
+        let keys = keys.into_iter().filter(|k| !k.is_empty()).map(String::into_bytes).collect();
         Self { keys }
     }
 
@@ -32,9 +28,7 @@ impl ApiKeys {
     /// Whether `presented` is one of the keys, compared in constant time per key.
     pub fn accepts(&self, presented: &str) -> bool {
         let presented = presented.as_bytes();
-        self.keys
-            .iter()
-            .fold(false, |found, key| found | constant_time_eq(key, presented))
+        self.keys.iter().fold(false, |found, key| found | constant_time_eq(key, presented))
     }
 }
 

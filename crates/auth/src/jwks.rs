@@ -39,17 +39,8 @@ impl JwksCache {
 
     /// A cache with its own refresh intervals (tests use zero to see rotation at once).
     pub fn with_intervals(url: String, max_age: Duration, min_refetch: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        Self {
-            url,
-            max_age,
-            min_refetch,
-            client,
-            state: Mutex::new(State::default()),
-        }
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        Self { url, max_age, min_refetch, client, state: Mutex::new(State::default()) }
     }
 
     /// The key for `kid`, fetching the document when it is stale or lacks that key.

@@ -186,12 +186,7 @@ impl Verifier {
         } else {
             validation.set_audience(&settings.audience);
         }
-        Ok(Self {
-            keys,
-            jwks,
-            validation,
-            claims: settings.claims,
-        })
+        Ok(Self { keys, jwks, validation, claims: settings.claims })
     }
 
     /// Seconds of clock skew tolerated on `exp` and `nbf`.

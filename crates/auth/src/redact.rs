@@ -22,10 +22,7 @@ pub fn uri(path_and_query: &str) -> String {
 mod tests {
     #[test]
     fn hides_token_values_only() {
-        assert_eq!(
-            super::uri("/ws?device=a&token=abc.def"),
-            "/ws?device=a&token=[redacted]"
-        );
+        assert_eq!(super::uri("/ws?device=a&token=abc.def"), "/ws?device=a&token=[redacted]");
         assert_eq!(super::uri("/ws"), "/ws");
     }
 }

@@ -60,20 +60,12 @@ fn token(private: &[u8], kid: &str) -> String {
 #[tokio::test]
 async fn keys_are_cached_and_rotation_is_picked_up() {
     let issuer = issuer(include_str!("keys/jwks1.json")).await;
-    let cache = Arc::new(JwksCache::with_intervals(
-        issuer.url.clone(),
-        Duration::from_secs(300),
-        Duration::ZERO,
-    ));
+    let cache = Arc::new(JwksCache::with_intervals(issuer.url.clone(), Duration::from_secs(300), Duration::ZERO));
     let verifier = verifier(cache);
     let k1 = token(include_bytes!("keys/rsa_private.pem"), "k1");
     assert_eq!(verifier.verify(&k1).await.unwrap().user_id, "jwks-user");
     assert_eq!(verifier.verify(&k1).await.unwrap().user_id, "jwks-user");
-    assert_eq!(
-        issuer.fetches.load(Ordering::SeqCst),
-        1,
-        "the second token used the cache"
-    );
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1, "the second token used the cache");
 
     // The issuer rotates in k2: a token signed with it triggers one refetch and verifies.
     let k2 = token(include_bytes!("keys/rsa2_private.pem"), "k2");
@@ -89,30 +81,20 @@ async fn keys_are_cached_and_rotation_is_picked_up() {
 #[tokio::test]
 async fn unknown_kids_do_not_hammer_the_issuer() {
     let issuer = issuer(include_str!("keys/jwks1.json")).await;
-    let cache = Arc::new(JwksCache::with_intervals(
-        issuer.url.clone(),
-        Duration::from_secs(300),
-        Duration::from_secs(60),
-    ));
+    let cache =
+        Arc::new(JwksCache::with_intervals(issuer.url.clone(), Duration::from_secs(300), Duration::from_secs(60)));
     let verifier = verifier(cache);
     let rogue = token(include_bytes!("keys/rsa2_private.pem"), "k9");
     for _ in 0..5 {
         assert!(verifier.verify(&rogue).await.is_err());
     }
-    assert_eq!(
-        issuer.fetches.load(Ordering::SeqCst),
-        1,
-        "refetch on unknown kid is rate limited"
-    );
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1, "refetch on unknown kid is rate limited");
 }
 
 #[tokio::test]
 async fn unreachable_jwks_is_a_readable_error() {
     let cache = Arc::new(JwksCache::new("http://127.0.0.1:9/jwks.json".into()));
-    let err = verifier(cache)
-        .verify(&token(include_bytes!("keys/rsa_private.pem"), "k1"))
-        .await
-        .unwrap_err();
+    let err = verifier(cache).verify(&token(include_bytes!("keys/rsa_private.pem"), "k1")).await.unwrap_err();
     assert!(matches!(err, AuthError::Jwks(_)), "{err:?}");
     assert!(err.to_string().starts_with("could not load signing keys"));
 }

@@ -4,10 +4,7 @@ use serde_json::{json, Map, Value};
 use switchboard_auth::{mint, Algorithm, AuthError, ClaimNames, JwtSettings, KeyMaterial, Verifier};
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 fn claims(value: Value) -> Map<String, Value> {
@@ -15,14 +12,7 @@ fn claims(value: Value) -> Map<String, Value> {
 }
 
 fn settings(algorithms: Vec<Algorithm>, keys: Vec<KeyMaterial>) -> JwtSettings {
-    JwtSettings {
-        algorithms,
-        keys,
-        issuer: None,
-        audience: Vec::new(),
-        leeway_secs: 5,
-        claims: ClaimNames::default(),
-    }
+    JwtSettings { algorithms, keys, issuer: None, audience: Vec::new(), leeway_secs: 5, claims: ClaimNames::default() }
 }
 
 fn hs(secret: &[u8]) -> Verifier {
@@ -45,27 +35,14 @@ async fn hs_family_verifies_and_reads_claims() {
 #[tokio::test]
 async fn refuses_expired_immature_forged_and_claimless_tokens() {
     let verifier = hs(b"s3cret");
-    let expired = mint(
-        Algorithm::HS256,
-        b"s3cret",
-        &claims(json!({"sub": "u", "exp": now() - 60})),
-    )
-    .unwrap();
+    let expired = mint(Algorithm::HS256, b"s3cret", &claims(json!({"sub": "u", "exp": now() - 60}))).unwrap();
     assert_eq!(verifier.verify(&expired).await, Err(AuthError::Expired));
-    let early = mint(
-        Algorithm::HS256,
-        b"s3cret",
-        &claims(json!({"sub": "u", "nbf": now() + 600})),
-    )
-    .unwrap();
+    let early = mint(Algorithm::HS256, b"s3cret", &claims(json!({"sub": "u", "nbf": now() + 600}))).unwrap();
     assert_eq!(verifier.verify(&early).await, Err(AuthError::NotYetValid));
     let forged = mint(Algorithm::HS256, b"other", &claims(json!({"sub": "u"}))).unwrap();
     assert_eq!(verifier.verify(&forged).await, Err(AuthError::BadSignature));
     let anonymous = mint(Algorithm::HS256, b"s3cret", &claims(json!({"exp": now() + 60}))).unwrap();
-    assert_eq!(
-        verifier.verify(&anonymous).await,
-        Err(AuthError::MissingClaim("sub".into()))
-    );
+    assert_eq!(verifier.verify(&anonymous).await, Err(AuthError::MissingClaim("sub".into())));
     assert_eq!(verifier.verify("not-a-jwt").await, Err(AuthError::Malformed));
     assert_eq!(verifier.verify("").await, Err(AuthError::Missing));
 }
@@ -73,12 +50,7 @@ async fn refuses_expired_immature_forged_and_claimless_tokens() {
 #[tokio::test]
 async fn leeway_tolerates_small_clock_skew() {
     let verifier = hs(b"s3cret");
-    let just_expired = mint(
-        Algorithm::HS256,
-        b"s3cret",
-        &claims(json!({"sub": "u", "exp": now() - 2})),
-    )
-    .unwrap();
+    let just_expired = mint(Algorithm::HS256, b"s3cret", &claims(json!({"sub": "u", "exp": now() - 2}))).unwrap();
     assert!(verifier.verify(&just_expired).await.is_ok());
 }
 
@@ -89,12 +61,7 @@ async fn rs256_and_es256_verify_with_public_pem() {
         vec![KeyMaterial::RsaPem(include_bytes!("keys/rsa_public.pem").to_vec())],
     ))
     .unwrap();
-    let token = mint(
-        Algorithm::RS256,
-        include_bytes!("keys/rsa_private.pem"),
-        &claims(json!({"sub": "r"})),
-    )
-    .unwrap();
+    let token = mint(Algorithm::RS256, include_bytes!("keys/rsa_private.pem"), &claims(json!({"sub": "r"}))).unwrap();
     assert_eq!(rsa.verify(&token).await.unwrap().user_id, "r");
 
     let ec = Verifier::new(settings(
@@ -102,12 +69,7 @@ async fn rs256_and_es256_verify_with_public_pem() {
         vec![KeyMaterial::EcPem(include_bytes!("keys/ec_public.pem").to_vec())],
     ))
     .unwrap();
-    let token = mint(
-        Algorithm::ES256,
-        include_bytes!("keys/ec_private.pem"),
-        &claims(json!({"sub": "e"})),
-    )
-    .unwrap();
+    let token = mint(Algorithm::ES256, include_bytes!("keys/ec_private.pem"), &claims(json!({"sub": "e"}))).unwrap();
     assert_eq!(ec.verify(&token).await.unwrap().user_id, "e");
     // An HS token against an RS-only verifier is refused by algorithm, not tried.
     let hs_token = mint(Algorithm::HS256, b"x", &claims(json!({"sub": "u"}))).unwrap();
@@ -121,18 +83,9 @@ async fn issuer_and_audience_are_enforced_when_set() {
     s.audience = vec!["switchboard".into()];
     let verifier = Verifier::new(s).unwrap();
     let good = claims(json!({"sub": "u", "iss": "https://issuer", "aud": "switchboard"}));
-    assert!(verifier
-        .verify(&mint(Algorithm::HS256, b"k", &good).unwrap())
-        .await
-        .is_ok());
+    assert!(verifier.verify(&mint(Algorithm::HS256, b"k", &good).unwrap()).await.is_ok());
     let bad_iss = claims(json!({"sub": "u", "iss": "https://evil", "aud": "switchboard"}));
-    assert_eq!(
-        verifier.verify(&mint(Algorithm::HS256, b"k", &bad_iss).unwrap()).await,
-        Err(AuthError::WrongIssuer)
-    );
+    assert_eq!(verifier.verify(&mint(Algorithm::HS256, b"k", &bad_iss).unwrap()).await, Err(AuthError::WrongIssuer));
     let bad_aud = claims(json!({"sub": "u", "iss": "https://issuer", "aud": "other"}));
-    assert_eq!(
-        verifier.verify(&mint(Algorithm::HS256, b"k", &bad_aud).unwrap()).await,
-        Err(AuthError::WrongAudience)
-    );
+    assert_eq!(verifier.verify(&mint(Algorithm::HS256, b"k", &bad_aud).unwrap()).await, Err(AuthError::WrongAudience));
 }

@@ -37,9 +37,7 @@ impl MemoryBus {
     pub fn node(&self) -> MemoryBroker {
         MemoryBroker {
             bus: self.clone(),
-            node: Arc::new(Node {
-                deliver: OnceLock::new(),
-            }),
+            node: Arc::new(Node { deliver: OnceLock::new() }),
             topics: RwLock::default(),
             closed: AtomicBool::new(false),
         }
@@ -68,10 +66,7 @@ impl Broker for MemoryBroker {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
-        let topic = Topic {
-            app: envelope.app.clone(),
-            channel: envelope.channel.clone(),
-        };
+        let topic = Topic { app: envelope.app.clone(), channel: envelope.channel.clone() };
         let interest = self.bus.interest.read().unwrap_or_else(poisoned);
         if let Some(nodes) = interest.get(&topic) {
             for node in nodes {

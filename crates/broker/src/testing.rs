@@ -46,18 +46,11 @@ impl Recorder {
 }
 
 fn topic(channel: &str) -> Topic {
-    Topic {
-        app: "conformance".into(),
-        channel: channel.into(),
-    }
+    Topic { app: "conformance".into(), channel: channel.into() }
 }
 
 fn envelope(channel: &str, payload: &str) -> Envelope {
-    Envelope {
-        app: "conformance".into(),
-        channel: channel.into(),
-        payload: Bytes::from(payload.to_owned()),
-    }
+    Envelope { app: "conformance".into(), channel: channel.into(), payload: Bytes::from(payload.to_owned()) }
 }
 
 fn node(make: &impl Fn() -> Arc<dyn Broker>) -> (Arc<dyn Broker>, Arc<Recorder>) {
@@ -79,26 +72,16 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
     b.subscribe(topic("room:1"));
     c.subscribe(topic("room:2"));
     a.publish(envelope("room:1", "first")).await.unwrap();
-    assert_eq!(
-        b_rx.wait_for(1).await,
-        vec![Bytes::from("first")],
-        "subscriber node receives once"
-    );
-    assert_eq!(
-        a_rx.wait_for(1).await,
-        vec![Bytes::from("first")],
-        "publisher node receives its own"
-    );
+    assert_eq!(b_rx.wait_for(1).await, vec![Bytes::from("first")], "subscriber node receives once");
+    assert_eq!(a_rx.wait_for(1).await, vec![Bytes::from("first")], "publisher node receives its own");
 
     // Order: many envelopes of one topic arrive in publish order.
     for i in 0..100 {
         a.publish(envelope("room:1", &i.to_string())).await.unwrap();
     }
     let got = b_rx.wait_for(101).await;
-    let expected: Vec<Bytes> = std::iter::once("first".to_owned())
-        .chain((0..100).map(|i| i.to_string()))
-        .map(Bytes::from)
-        .collect();
+    let expected: Vec<Bytes> =
+        std::iter::once("first".to_owned()).chain((0..100).map(|i| i.to_string())).map(Bytes::from).collect();
     assert_eq!(got, expected, "order within a topic");
 
     // A node that unsubscribed receives nothing more; the others still do.
@@ -108,15 +91,9 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
     assert_eq!(c_rx.wait_for(1).await, vec![Bytes::from("marker")]);
     assert_eq!(a_rx.wait_for(102).await.len(), 102);
     assert_eq!(b_rx.payloads().len(), 101, "unsubscribed node received nothing more");
-    assert!(
-        c_rx.payloads().iter().all(|p| p == "marker"),
-        "other topics do not leak"
-    );
+    assert!(c_rx.payloads().iter().all(|p| p == "marker"), "other topics do not leak");
 
     // Close: publishes fail afterwards.
     a.close().await.unwrap();
-    assert!(matches!(
-        a.publish(envelope("room:1", "x")).await,
-        Err(BrokerError::Closed)
-    ));
+    assert!(matches!(a.publish(envelope("room:1", "x")).await, Err(BrokerError::Closed)));
 }

@@ -13,9 +13,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 24h or 7d"))?;
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 24h or 7d"))?;
     let seconds = match unit {
         "ms" => return Ok(Duration::from_millis(n)),
         "" | "s" => n,

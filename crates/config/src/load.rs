@@ -22,11 +22,7 @@ pub struct ManifestError {
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: `{}`: {}",
-            self.file, self.line, self.column, self.field, self.message
-        )
+        write!(f, "{}:{}:{}: `{}`: {}", self.file, self.line, self.column, self.field, self.message)
     }
 }
 
@@ -47,13 +43,7 @@ impl LoadedManifest {
     /// An error at a field of this manifest.
     pub fn error(&self, path: &[&str], message: impl Into<String>) -> ManifestError {
         let (line, column) = locate(&self.source, path);
-        ManifestError {
-            file: self.file.clone(),
-            line,
-            column,
-            field: path.join("."),
-            message: message.into(),
-        }
+        ManifestError { file: self.file.clone(), line, column, field: path.join("."), message: message.into() }
     }
 }
 
@@ -75,19 +65,9 @@ pub fn parse(file: &str, source: &str) -> Result<LoadedManifest, ManifestError> 
         let text = inner.to_string();
         // serde_json appends " at line L column C"; the location goes in front instead.
         let message = text.rfind(" at line ").map_or(text.clone(), |i| text[..i].to_owned());
-        ManifestError {
-            file: file.to_owned(),
-            line: inner.line(),
-            column: inner.column(),
-            field,
-            message,
-        }
+        ManifestError { file: file.to_owned(), line: inner.line(), column: inner.column(), field, message }
     })?;
-    let loaded = LoadedManifest {
-        file: file.to_owned(),
-        source: source.to_owned(),
-        manifest,
-    };
+    let loaded = LoadedManifest { file: file.to_owned(), source: source.to_owned(), manifest };
     validate(&loaded)?;
     Ok(loaded)
 }
@@ -96,51 +76,39 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
     let m = &loaded.manifest;
     let slug_ok = !m.slug.is_empty()
         && m.slug.len() <= 64
-        && m.slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && m.slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !slug_ok {
         return Err(loaded.error(&["slug"], "use 1-64 lowercase letters, digits, `_` or `-`"));
     }
     if m.websockets.is_empty() {
-        return Err(loaded.error(
-            &["websockets"],
-            "declare at least one endpoint, e.g. {\"realtime\": {\"path\": \"/ws\"}}",
-        ));
+        return Err(
+            loaded.error(&["websockets"], "declare at least one endpoint, e.g. {\"realtime\": {\"path\": \"/ws\"}}")
+        );
     }
     let mut paths = std::collections::HashMap::new();
     for (name, endpoint) in &m.websockets {
         let at = |field: &'static str| [&"websockets", &name.as_str(), &field].map(|s| *s);
         let path = &endpoint.path;
         if !path.starts_with('/') || path.contains(char::is_whitespace) || path.contains(['{', '}', '*', '?']) {
-            return Err(loaded.error(
-                &at("path"),
-                format!("`{path}` must start with `/` and hold no spaces or `{{}}*?`"),
-            ));
+            return Err(
+                loaded.error(&at("path"), format!("`{path}` must start with `/` and hold no spaces or `{{}}*?`"))
+            );
         }
-        if RESERVED_PATHS
-            .iter()
-            .any(|r| path == r || path.starts_with(&format!("{r}/")) && *r != "/")
-        {
-            return Err(loaded.error(
-                &at("path"),
-                format!("`{path}` is served by Switchboard itself; choose another path"),
-            ));
+        if RESERVED_PATHS.iter().any(|r| path == r || path.starts_with(&format!("{r}/")) && *r != "/") {
+            return Err(
+                loaded.error(&at("path"), format!("`{path}` is served by Switchboard itself; choose another path"))
+            );
         }
         if let Some(other) = paths.insert(path.clone(), name.clone()) {
             return Err(loaded.error(&at("path"), format!("`{path}` is also the path of endpoint `{other}`")));
         }
-        if endpoint
-            .ping_interval
-            .is_some_and(|p| p.0 < std::time::Duration::from_millis(100))
-        {
+        if endpoint.ping_interval.is_some_and(|p| p.0 < std::time::Duration::from_millis(100)) {
             return Err(loaded.error(&at("ping_interval"), "must be at least 100ms (the default is 30 s)"));
         }
         if let Some(protocol) = endpoint.protocol.as_deref().filter(|p| !PROTOCOLS.contains(p)) {
-            return Err(loaded.error(
-                &at("protocol"),
-                format!("unknown protocol `{protocol}`; use one of {PROTOCOLS:?}"),
-            ));
+            return Err(
+                loaded.error(&at("protocol"), format!("unknown protocol `{protocol}`; use one of {PROTOCOLS:?}"))
+            );
         }
     }
     for (namespace, spec) in &m.channels {
@@ -153,17 +121,10 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
         }
         if !POLICIES.contains(&spec.subscribe.as_str()) {
             let path = ["channels", namespace.as_str(), "subscribe"];
-            return Err(loaded.error(
-                &path,
-                format!("unknown policy `{}`; use one of {POLICIES:?}", spec.subscribe),
-            ));
+            return Err(loaded.error(&path, format!("unknown policy `{}`; use one of {POLICIES:?}", spec.subscribe)));
         }
     }
-    if m.auth_policy
-        .as_ref()
-        .and_then(|a| a.jwt.as_ref())
-        .is_some_and(|j| j.secret.is_some())
-    {
+    if m.auth_policy.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| j.secret.is_some()) {
         return Err(loaded.error(
             &["auth_policy", "jwt", "secret"],
             "secrets never sit in a manifest: name an env var with `secret_env` or a file with `secret_file`",

@@ -4,10 +4,7 @@
 /// The 1-based line and column of the value at `path` (object keys only), or of the
 /// deepest part of the path that exists.
 pub fn locate(source: &str, path: &[&str]) -> (usize, usize) {
-    let mut scanner = Scanner {
-        bytes: source.as_bytes(),
-        pos: 0,
-    };
+    let mut scanner = Scanner { bytes: source.as_bytes(), pos: 0 };
     let offset = scanner.find(path).unwrap_or(0);
     line_column(source, offset)
 }

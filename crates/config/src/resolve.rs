@@ -29,10 +29,7 @@ pub struct EnvSecrets {
 
 impl Secrets for EnvSecrets {
     fn env(&self, name: &str) -> Option<String> {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| self.fallbacks.get(name).cloned())
+        std::env::var(name).ok().filter(|v| !v.is_empty()).or_else(|| self.fallbacks.get(name).cloned())
     }
 
     fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
@@ -50,15 +47,7 @@ pub struct Resolved {
 
 /// `my-app` -> `MY_APP`, for default env var names.
 pub(crate) fn env_prefix(slug: &str) -> String {
-    slug.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    slug.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
 }
 
 /// Applies defaults and loads secrets.
@@ -66,26 +55,15 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
     let m = &loaded.manifest;
     let mut warnings = Vec::new();
     let endpoints = endpoints(loaded, &mut warnings);
-    let needs_auth = endpoints
-        .iter()
-        .any(|e| e.auth_required && e.protocol != Protocol::Echo);
+    let needs_auth = endpoints.iter().any(|e| e.auth_required && e.protocol != Protocol::Echo);
     let verifier = verifier(loaded, secrets, needs_auth, &mut warnings)?;
     let api_keys = api_keys(loaded, secrets, &mut warnings)?;
     let mut namespaces: HashMap<String, NamespaceSpec> = m
         .channels
         .iter()
-        .map(|(name, ns)| {
-            (
-                name.clone(),
-                NamespaceSpec {
-                    subscribe: policy(&ns.subscribe),
-                },
-            )
-        })
+        .map(|(name, ns)| (name.clone(), NamespaceSpec { subscribe: policy(&ns.subscribe) }))
         .collect();
-    namespaces.entry("room".into()).or_insert(NamespaceSpec {
-        subscribe: Policy::Server,
-    });
+    namespaces.entry("room".into()).or_insert(NamespaceSpec { subscribe: Policy::Server });
     let spec = AppSpec {
         slug: m.slug.clone(),
         verifier,
@@ -110,28 +88,20 @@ fn policy(name: &str) -> Policy {
 
 fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<EndpointSpec>> {
     let m = &loaded.manifest;
-    let app_required = m
-        .auth_policy
-        .as_ref()
-        .and_then(|a| a.required)
-        .or(m.auth_required)
-        .unwrap_or(true);
+    let app_required = m.auth_policy.as_ref().and_then(|a| a.required).or(m.auth_required).unwrap_or(true);
     m.websockets
         .iter()
         .map(|(name, e)| {
             let auth = e.auth.as_ref();
-            let required = auth
-                .and_then(|a| a.required.or(a.allow_anonymous.map(|anon| !anon)))
-                .unwrap_or(app_required);
+            let required =
+                auth.and_then(|a| a.required.or(a.allow_anonymous.map(|anon| !anon))).unwrap_or(app_required);
             let protocol = match e.protocol.as_deref() {
                 Some("socket.io") => Protocol::SocketIo,
                 Some("echo") => Protocol::Echo,
                 _ => Protocol::Native,
             };
             if protocol == Protocol::SocketIo {
-                warnings.push(format!(
-                    "endpoint `{name}`: the socket.io protocol is not served by this build yet"
-                ));
+                warnings.push(format!("endpoint `{name}`: the socket.io protocol is not served by this build yet"));
             }
             if e.handler_url.is_some() {
                 warnings.push(format!(
@@ -181,10 +151,8 @@ fn verifier(
     let keys = match key_material(loaded, secrets, jwt)? {
         Some(keys) => keys,
         None if needs_auth => {
-            let var = jwt
-                .secret_env
-                .clone()
-                .unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
+            let var =
+                jwt.secret_env.clone().unwrap_or_else(|| format!("{}_JWT_SECRET", env_prefix(&loaded.manifest.slug)));
             let message = format!("auth is required but no JWT key is available: set the environment variable {var}, or name a secret_file, public_key_file or jwks_url");
             return Err(loaded.error(&["auth_policy", "jwt", "secret_env"], message));
         }
@@ -215,17 +183,11 @@ fn verifier(
 /// The HS secret tokens of this app are signed with, for minting test tokens.
 pub fn signing_key(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Option<SigningKey>, ManifestError> {
     let default_jwt = Jwt::default();
-    let jwt = loaded
-        .manifest
-        .auth_policy
-        .as_ref()
-        .and_then(|p| p.jwt.as_ref())
-        .unwrap_or(&default_jwt);
+    let jwt = loaded.manifest.auth_policy.as_ref().and_then(|p| p.jwt.as_ref()).unwrap_or(&default_jwt);
     let keys = key_material(loaded, secrets, jwt)?.unwrap_or_default();
     let algorithms = algorithms(loaded, jwt, &keys)?;
-    let Some(algorithm) = algorithms
-        .into_iter()
-        .find(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+    let Some(algorithm) =
+        algorithms.into_iter().find(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
     else {
         return Ok(None);
     };
@@ -233,11 +195,7 @@ pub fn signing_key(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Opt
         KeyMaterial::Secret(s) => Some(s),
         _ => None,
     });
-    Ok(secret.map(|secret| SigningKey {
-        secret,
-        algorithm,
-        claims: claim_names(loaded),
-    }))
+    Ok(secret.map(|secret| SigningKey { secret, algorithm, claims: claim_names(loaded) }))
 }
 
 /// What `switchboard token` signs with: the app's HS secret, algorithm and claim names.
@@ -272,10 +230,7 @@ fn key_material(
     let read = |field: &str, file: &str| {
         secrets.file(&relative(loaded, file)).map_err(|e| {
             let path = at(field);
-            loaded.error(
-                &path.iter().map(String::as_str).collect::<Vec<_>>(),
-                format!("cannot read `{file}`: {e}"),
-            )
+            loaded.error(&path.iter().map(String::as_str).collect::<Vec<_>>(), format!("cannot read `{file}`: {e}"))
         })
     };
     let mut keys = Vec::new();
@@ -340,10 +295,7 @@ fn api_keys(
         let text = String::from_utf8_lossy(&bytes);
         return Ok(ApiKeys::new(text.lines().map(|l| l.trim().to_owned())));
     }
-    let var = m
-        .api_key_env
-        .clone()
-        .unwrap_or_else(|| format!("{}_API_KEY", env_prefix(&m.slug)));
+    let var = m.api_key_env.clone().unwrap_or_else(|| format!("{}_API_KEY", env_prefix(&m.slug)));
     match secrets.env(&var) {
         // A comma-separated list lets an operator rotate keys without downtime.
         Some(value) => Ok(ApiKeys::new(value.split(',').map(|k| k.trim().to_owned()))),

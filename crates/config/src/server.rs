@@ -32,9 +32,7 @@ pub struct ServerFile {
 /// Parses the file's text, with `file:line:column` in the error.
 pub fn parse(file: &str, text: &str) -> Result<ServerFile, String> {
     toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map_or((1, 1), |span| crate::locate::line_column(text, span.start));
+        let (line, column) = e.span().map_or((1, 1), |span| crate::locate::line_column(text, span.start));
         format!("{file}:{line}:{column}: {}", e.message())
     })
 }

@@ -15,10 +15,7 @@ impl Secrets for MapSecrets {
     }
     fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        self.0
-            .get(name)
-            .map(|v| v.as_bytes().to_vec())
-            .ok_or_else(|| std::io::Error::other("no such file"))
+        self.0.get(name).map(|v| v.as_bytes().to_vec()).ok_or_else(|| std::io::Error::other("no such file"))
     }
 }
 
@@ -30,11 +27,7 @@ fn secrets(pairs: &[(&'static str, &'static str)]) -> MapSecrets {
 fn seed_004_minimal_manifest_loads_unchanged_with_safe_defaults() {
     let seed = r#"{"slug": "my_app", "websockets": {"realtime": {"path": "/ws"}}}"#;
     let loaded = parse("my_app.json", seed).unwrap();
-    let resolved = resolve(
-        &loaded,
-        &secrets(&[("MY_APP_JWT_SECRET", "s"), ("MY_APP_API_KEY", "k")]),
-    )
-    .unwrap();
+    let resolved = resolve(&loaded, &secrets(&[("MY_APP_JWT_SECRET", "s"), ("MY_APP_API_KEY", "k")])).unwrap();
     let spec = resolved.spec;
     assert_eq!(spec.slug, "my_app");
     let endpoint = &spec.endpoints[0];
@@ -43,11 +36,7 @@ fn seed_004_minimal_manifest_loads_unchanged_with_safe_defaults() {
     assert_eq!(endpoint.protocol, Protocol::Native);
     assert_eq!(endpoint.ping_interval.as_secs(), 30);
     assert!(spec.verifier.is_some() && spec.api_keys.accepts("k"));
-    assert_eq!(
-        spec.namespaces["room"].subscribe,
-        Policy::Server,
-        "rooms are server-managed by default"
-    );
+    assert_eq!(spec.namespaces["room"].subscribe, Policy::Server, "rooms are server-managed by default");
     assert_eq!(spec.limits.max_message_bytes, 65_536);
     assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
 }
@@ -74,11 +63,7 @@ fn missing_secret_is_an_error_naming_the_variable_and_missing_key_a_warning() {
     let err = resolve(&loaded, &secrets(&[])).err().expect("auth needs a key");
     assert!(err.message.contains("A_B_JWT_SECRET"), "{err}");
     let resolved = resolve(&loaded, &secrets(&[("A_B_JWT_SECRET", "s")])).unwrap();
-    assert!(
-        resolved.warnings.iter().any(|w| w.contains("A_B_API_KEY")),
-        "{:?}",
-        resolved.warnings
-    );
+    assert!(resolved.warnings.iter().any(|w| w.contains("A_B_API_KEY")), "{:?}", resolved.warnings);
 }
 
 #[test]
@@ -90,11 +75,8 @@ fn syntax_and_type_errors_name_file_line_column_and_field() {
     assert!(err.message.contains("expected a string"), "{err}");
     assert!(err.to_string().starts_with("apps/a.json:3:"), "{err}");
 
-    let err = parse(
-        "b.json",
-        "{\"slug\": \"a\",\n \"websockets\": {\"rt\": {\"path\": \"/ws\", \"pth\": 1}}}",
-    )
-    .unwrap_err();
+    let err =
+        parse("b.json", "{\"slug\": \"a\",\n \"websockets\": {\"rt\": {\"path\": \"/ws\", \"pth\": 1}}}").unwrap_err();
     assert_eq!(err.line, 2);
     assert!(err.message.contains("unknown field `pth`"), "{err}");
 
@@ -118,26 +100,11 @@ fn semantic_errors_point_at_the_field() {
     let cases = [
         (r#"{"slug": "Bad Slug", "websockets": {"rt": {"path": "/ws"}}}"#, "slug"),
         (r#"{"slug": "a", "websockets": {}}"#, "websockets"),
-        (
-            r#"{"slug": "a", "websockets": {"rt": {"path": "ws"}}}"#,
-            "websockets.rt.path",
-        ),
-        (
-            r#"{"slug": "a", "websockets": {"rt": {"path": "/api/x"}}}"#,
-            "websockets.rt.path",
-        ),
-        (
-            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "protocol": "mqtt"}}}"#,
-            "websockets.rt.protocol",
-        ),
-        (
-            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "ping_interval": 0}}}"#,
-            "websockets.rt.ping_interval",
-        ),
-        (
-            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}, "two": {"path": "/ws"}}}"#,
-            "websockets.two.path",
-        ),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "ws"}}}"#, "websockets.rt.path"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/api/x"}}}"#, "websockets.rt.path"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "protocol": "mqtt"}}}"#, "websockets.rt.protocol"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "ping_interval": 0}}}"#, "websockets.rt.ping_interval"),
+        (r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}, "two": {"path": "/ws"}}}"#, "websockets.two.path"),
         (
             r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "channels": {"user": {"subscribe": "public"}}}"#,
             "channels.user",
@@ -167,20 +134,10 @@ fn secrets_in_the_manifest_are_refused() {
 #[test]
 fn two_apps_declaring_one_path_is_an_error_naming_both() {
     let a = parse("one.json", r#"{"slug": "one", "websockets": {"rt": {"path": "/ws"}}}"#).unwrap();
-    let b = parse(
-        "two.json",
-        r#"{"slug": "two", "websockets": {"live": {"path": "/ws"}}}"#,
-    )
-    .unwrap();
+    let b = parse("two.json", r#"{"slug": "two", "websockets": {"live": {"path": "/ws"}}}"#).unwrap();
     let err = check_unique(&[a, b]).unwrap_err();
-    assert_eq!(
-        (err.file.as_str(), err.field.as_str()),
-        ("two.json", "websockets.live.path")
-    );
-    assert!(
-        err.message.contains("one.json") && err.message.contains("`one`"),
-        "{err}"
-    );
+    assert_eq!((err.file.as_str(), err.field.as_str()), ("two.json", "websockets.live.path"));
+    assert!(err.message.contains("one.json") && err.message.contains("`one`"), "{err}");
     let a = parse("one.json", r#"{"slug": "same", "websockets": {"rt": {"path": "/a"}}}"#).unwrap();
     let b = parse("two.json", r#"{"slug": "same", "websockets": {"rt": {"path": "/b"}}}"#).unwrap();
     assert!(check_unique(&[a, b]).unwrap_err().message.contains("one.json"));
@@ -192,29 +149,21 @@ fn key_files_and_algorithms_resolve() {
                    "claims": {"user_id": "uid"}, "cookie": "session"},
                    "api_key_file": "api.keys", "websockets": {"rt": {"path": "/ws"}}}"#;
     let loaded = parse("dir/k.json", text).unwrap();
-    let spec = resolve(&loaded, &secrets(&[("jwt.key", "s3cret\n"), ("api.keys", "k1\nk2\n")]))
-        .unwrap()
-        .spec;
+    let spec = resolve(&loaded, &secrets(&[("jwt.key", "s3cret\n"), ("api.keys", "k1\nk2\n")])).unwrap().spec;
     assert!(spec.api_keys.accepts("k1") && spec.api_keys.accepts("k2"));
     assert_eq!(spec.cookie.as_deref(), Some("session"));
     let bad = r#"{"slug": "k", "auth_policy": {"jwt": {"secret_env": "X", "algorithms": ["none"]}}, "websockets": {"rt": {"path": "/ws"}}}"#;
-    let err = resolve(&parse("k.json", bad).unwrap(), &secrets(&[("X", "s")]))
-        .err()
-        .unwrap();
+    let err = resolve(&parse("k.json", bad).unwrap(), &secrets(&[("X", "s")])).err().unwrap();
     assert_eq!(err.field, "auth_policy.jwt.algorithms");
     let unreadable = r#"{"slug": "k", "api_key_file": "missing.txt", "auth_policy": {"required": false}, "websockets": {"rt": {"path": "/ws"}}}"#;
-    let err = resolve(&parse("k.json", unreadable).unwrap(), &secrets(&[]))
-        .err()
-        .unwrap();
+    let err = resolve(&parse("k.json", unreadable).unwrap(), &secrets(&[])).err().unwrap();
     assert_eq!(err.field, "api_key_file");
 }
 
 #[test]
 fn demo_manifest_is_valid() {
     let loaded = parse(switchboard_config::demo::FILE, switchboard_config::demo::MANIFEST).unwrap();
-    let spec = resolve(&loaded, &secrets(&[("DEMO_JWT_SECRET", "s"), ("DEMO_API_KEY", "k")]))
-        .unwrap()
-        .spec;
+    let spec = resolve(&loaded, &secrets(&[("DEMO_JWT_SECRET", "s"), ("DEMO_API_KEY", "k")])).unwrap().spec;
     assert_eq!(spec.endpoints[0].path, "/ws");
 }
 

@@ -27,14 +27,9 @@ where
 /// Verifies a token with the app's keys, as a close reason on failure.
 pub(crate) async fn verify(app: &App, token: &str) -> Result<Identity, Disconnect> {
     let Some(verifier) = &app.spec.verifier else {
-        return Err(Disconnect::unauthorized(
-            "this app has no JWT key configured, so it accepts no tokens",
-        ));
+        return Err(Disconnect::unauthorized("this app has no JWT key configured, so it accepts no tokens"));
     };
-    verifier
-        .verify(token)
-        .await
-        .map_err(|e| Disconnect::unauthorized(e.to_string()))
+    verifier.verify(token).await.map_err(|e| Disconnect::unauthorized(e.to_string()))
 }
 
 /// Waits for `{"type":"auth","data":{"token":"..."}}` as the first frame.
@@ -58,11 +53,8 @@ where
         Ok(Some(Inbound::Binary | Inbound::Pong)) => String::new(),
         Ok(Some(Inbound::Closed) | None) => return Err(None),
     };
-    let refuse = || {
-        Some(Disconnect::unauthorized(
-            "no token: send {\"type\":\"auth\",\"data\":{\"token\":\"...\"}} first",
-        ))
-    };
+    let refuse =
+        || Some(Disconnect::unauthorized("no token: send {\"type\":\"auth\",\"data\":{\"token\":\"...\"}} first"));
     let frame = ClientFrame::parse(&frame).map_err(|_| refuse())?;
     if frame.kind != "auth" {
         return Err(refuse());

@@ -186,17 +186,11 @@ impl Hub {
     /// Publishes one event to the request's channels.
     pub async fn publish(&self, app: &App, request: PublishRequest) -> Result<PublishResponse, HubError> {
         self.check_publish(app, &request)?;
-        let response = PublishResponse {
-            id: uuid::Uuid::now_v7().to_string(),
-            positions: Map::new(),
-        };
+        let response = PublishResponse { id: uuid::Uuid::now_v7().to_string(), positions: Map::new() };
         if let Some(key) = &request.idempotency_key {
             let record = serde_json::to_string(&response).map_err(|e| HubError::Internal(e.to_string()))?;
             let store = &self.shared.store;
-            if let Some(first) = store
-                .claim_idempotency(&app.spec.slug, key, &record, IDEMPOTENCY_TTL)
-                .await?
-            {
+            if let Some(first) = store.claim_idempotency(&app.spec.slug, key, &record, IDEMPOTENCY_TTL).await? {
                 return serde_json::from_str(&first).map_err(|e| HubError::Internal(e.to_string()));
             }
         }
@@ -217,23 +211,10 @@ impl Hub {
     async fn fan_out(&self, app: &App, request: &PublishRequest, id: &str) -> Result<(), (usize, HubError)> {
         let ts = clock::unix_ms();
         for (sent, channel) in request.channels.iter().enumerate() {
-            let meta = EventMeta {
-                app_slug: &app.slug,
-                channel,
-                id,
-                ts,
-            };
+            let meta = EventMeta { app_slug: &app.slug, channel, id, ts };
             let payload = encode_event(&request.kind, &request.data, &meta);
-            let envelope = Envelope {
-                app: app.slug.clone(),
-                channel: channel.as_str().into(),
-                payload,
-            };
-            self.shared
-                .broker
-                .publish(envelope)
-                .await
-                .map_err(|e| (sent, e.into()))?;
+            let envelope = Envelope { app: app.slug.clone(), channel: channel.as_str().into(), payload };
+            self.shared.broker.publish(envelope).await.map_err(|e| (sent, e.into()))?;
         }
         Ok(())
     }
@@ -273,10 +254,7 @@ impl Hub {
     /// The live connections of one user.
     pub fn user_connections(&self, app: &App, user: &str) -> Vec<ConnectionInfo> {
         let ids = app.registry.user_connections(user);
-        ids.into_iter()
-            .filter_map(|id| app.registry.get(id))
-            .map(|(meta, _)| meta.info())
-            .collect()
+        ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(meta, _)| meta.info()).collect()
     }
 
     /// Closes every connection of a user with 4403; returns how many.
@@ -319,9 +297,7 @@ fn validate_publish(app: &App, request: &PublishRequest) -> Result<(), HubError>
         return Err(HubError::BadRequest("field `type` must be a non-empty string".into()));
     }
     if request.channels.is_empty() {
-        return Err(HubError::BadRequest(
-            "field `channels` must list at least one channel".into(),
-        ));
+        return Err(HubError::BadRequest("field `channels` must list at least one channel".into()));
     }
     if request.channels.len() > MAX_CHANNELS_PER_PUBLISH {
         return Err(HubError::BadRequest(format!(

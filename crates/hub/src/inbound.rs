@@ -24,8 +24,7 @@ impl Session {
             }
             Verdict::Close => {
                 let reason = "rate limit exceeded repeatedly";
-                self.outbox
-                    .close(Disconnect::new(Disconnect::RATE_LIMITED, reason), false);
+                self.outbox.close(Disconnect::new(Disconnect::RATE_LIMITED, reason), false);
                 false
             }
         }

@@ -52,12 +52,8 @@ pub struct Closed;
 impl Outbox {
     /// An empty queue holding at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
-        let inner = Inner {
-            state: Mutex::new(State::default()),
-            ready: Notify::new(),
-            aborted: Notify::new(),
-            max_bytes,
-        };
+        let inner =
+            Inner { state: Mutex::new(State::default()), ready: Notify::new(), aborted: Notify::new(), max_bytes };
         Self { inner: Arc::new(inner) }
     }
 
@@ -74,10 +70,7 @@ impl Outbox {
         if state.bytes + frame.len() > self.inner.max_bytes {
             state.frames.clear();
             state.bytes = 0;
-            state.closing = Some(Closing {
-                disconnect: Disconnect::slow_consumer(),
-                drain: false,
-            });
+            state.closing = Some(Closing { disconnect: Disconnect::slow_consumer(), drain: false });
             drop(state);
             self.inner.ready.notify_one();
             self.inner.aborted.notify_one();

@@ -19,9 +19,7 @@ pub fn check_name<'a>(spec: &AppSpec, name: &'a str) -> Result<Channel<'a>, Stri
     let channel = Channel::parse(name).map_err(|e| format!("`{name}`: {e}"))?;
     if let Channel::Custom { namespace, .. } = channel {
         if !spec.namespaces.contains_key(namespace) {
-            return Err(format!(
-                "`{name}`: namespace `{namespace}` is not declared under `channels` in the manifest"
-            ));
+            return Err(format!("`{name}`: namespace `{namespace}` is not declared under `channels` in the manifest"));
         }
     }
     Ok(channel)
@@ -41,16 +39,11 @@ pub fn may_subscribe(
         Channel::User(id) => identity.is_some_and(|i| i.user_id == id),
         Channel::Group(id) => identity.is_some_and(|i| i.groups.iter().any(|g| g == id)) || is_member(),
         Channel::Room(_) | Channel::Custom { .. } => {
-            let policy = spec
-                .namespaces
-                .get(channel.namespace())
-                .map_or(Policy::Server, |n| n.subscribe);
+            let policy = spec.namespaces.get(channel.namespace()).map_or(Policy::Server, |n| n.subscribe);
             return by_policy(policy, identity, name, is_member);
         }
     };
-    allowed
-        .then_some(())
-        .ok_or_else(|| Denial::Forbidden(format!("you may not subscribe to `{name}`")))
+    allowed.then_some(()).ok_or_else(|| Denial::Forbidden(format!("you may not subscribe to `{name}`")))
 }
 
 fn by_policy(
@@ -75,9 +68,7 @@ fn by_policy(
         Policy::Claim => "your token's channels claim does not list",
         _ => "you must be signed in to subscribe to",
     };
-    allowed
-        .then_some(())
-        .ok_or_else(|| Denial::Forbidden(format!("{why} `{name}`")))
+    allowed.then_some(()).ok_or_else(|| Denial::Forbidden(format!("{why} `{name}`")))
 }
 
 /// A claim entry is a channel name, or `ns:*` for every channel of a namespace.
@@ -95,24 +86,9 @@ mod tests {
 
     fn spec() -> AppSpec {
         let mut namespaces = std::collections::HashMap::new();
-        namespaces.insert(
-            "room".into(),
-            NamespaceSpec {
-                subscribe: Policy::Server,
-            },
-        );
-        namespaces.insert(
-            "stream".into(),
-            NamespaceSpec {
-                subscribe: Policy::Claim,
-            },
-        );
-        namespaces.insert(
-            "news".into(),
-            NamespaceSpec {
-                subscribe: Policy::Public,
-            },
-        );
+        namespaces.insert("room".into(), NamespaceSpec { subscribe: Policy::Server });
+        namespaces.insert("stream".into(), NamespaceSpec { subscribe: Policy::Claim });
+        namespaces.insert("news".into(), NamespaceSpec { subscribe: Policy::Public });
         AppSpec {
             slug: "a".into(),
             verifier: None,
@@ -139,10 +115,7 @@ mod tests {
     fn policies_decide() {
         let (s, a) = (spec(), alice());
         assert!(may_subscribe(&s, Some(&a), "user:alice", || false).is_ok());
-        assert!(matches!(
-            may_subscribe(&s, Some(&a), "user:bob", || true),
-            Err(Denial::Forbidden(_))
-        ));
+        assert!(matches!(may_subscribe(&s, Some(&a), "user:bob", || true), Err(Denial::Forbidden(_))));
         assert!(may_subscribe(&s, Some(&a), "group:fam", || false).is_ok());
         assert!(may_subscribe(&s, Some(&a), "group:other", || true).is_ok());
         assert!(may_subscribe(&s, Some(&a), "group:other", || false).is_err());
@@ -150,9 +123,6 @@ mod tests {
         assert!(may_subscribe(&s, Some(&a), "stream:pond:42", || false).is_ok());
         assert!(may_subscribe(&s, Some(&a), "stream:lake:1", || false).is_err());
         assert!(may_subscribe(&s, None, "news:today", || false).is_ok());
-        assert!(matches!(
-            may_subscribe(&s, Some(&a), "nope:1", || true),
-            Err(Denial::BadName(_))
-        ));
+        assert!(matches!(may_subscribe(&s, Some(&a), "nope:1", || true), Err(Denial::BadName(_))));
     }
 }

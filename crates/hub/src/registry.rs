@@ -58,20 +58,11 @@ fn shards<T: Default>() -> Vec<Mutex<T>> {
 impl Registry {
     /// An empty registry whose first and last subscribers drive `broker` interest.
     pub fn new(app: Arc<str>, broker: Arc<dyn Broker>) -> Self {
-        Self {
-            app,
-            broker,
-            conns: shards(),
-            channels: shards(),
-            users: shards(),
-        }
+        Self { app, broker, conns: shards(), channels: shards(), users: shards() }
     }
 
     fn topic(&self, channel: Arc<str>) -> Topic {
-        Topic {
-            app: self.app.clone(),
-            channel,
-        }
+        Topic { app: self.app.clone(), channel }
     }
 
     /// Adds a connection, enforcing the per-user limit.
@@ -84,11 +75,7 @@ impl Registry {
             }
             ids.push(meta.id);
         }
-        let entry = ConnEntry {
-            meta: meta.clone(),
-            outbox,
-            channels: HashSet::new(),
-        };
+        let entry = ConnEntry { meta: meta.clone(), outbox, channels: HashSet::new() };
         lock(&self.conns[shard_of(&meta.id)]).insert(meta.id, entry);
         Ok(())
     }
@@ -160,10 +147,7 @@ impl Registry {
         let map = lock(&self.channels[shard_of(channel)]);
         let Some(subscribers) = map.get(channel) else { return 0 };
         // A full outbox closes its own connection; the others are not slowed.
-        subscribers
-            .values()
-            .filter(|outbox| outbox.push(payload.clone()).is_ok())
-            .count()
+        subscribers.values().filter(|outbox| outbox.push(payload.clone()).is_ok()).count()
     }
 
     /// The ids of a user's live connections.
@@ -185,10 +169,7 @@ impl Registry {
 
     /// Every live connection's metadata.
     pub fn all(&self) -> Vec<Arc<ConnMeta>> {
-        self.conns
-            .iter()
-            .flat_map(|s| lock(s).values().map(|e| e.meta.clone()).collect::<Vec<_>>())
-            .collect()
+        self.conns.iter().flat_map(|s| lock(s).values().map(|e| e.meta.clone()).collect::<Vec<_>>()).collect()
     }
 
     /// How many connections are live.

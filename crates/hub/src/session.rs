@@ -123,11 +123,7 @@ impl Session {
         });
         let limits = &app.spec.limits;
         let outbox = Outbox::new(limits.outbox_max_bytes);
-        if app
-            .registry
-            .insert(meta.clone(), outbox.clone(), limits.max_connections_per_user)
-            .is_err()
-        {
+        if app.registry.insert(meta.clone(), outbox.clone(), limits.max_connections_per_user).is_err() {
             let limit = limits.max_connections_per_user;
             return Err(Disconnect::new(
                 Disconnect::FORBIDDEN,
@@ -136,15 +132,7 @@ impl Session {
         }
         let expires = expiry_of(&app, identity.as_ref());
         let rate = RateLimiter::new(limits.messages_per_second, limits.burst);
-        let session = Self {
-            hub,
-            app,
-            meta,
-            identity,
-            outbox,
-            expires,
-            rate,
-        };
+        let session = Self { hub, app, meta, identity, outbox, expires, rate };
         let channels = session.initial_channels().await;
         // `connected` is queued before any subscription exists, so it is always the first frame.
         session.send_connected(endpoint, &channels);
@@ -160,12 +148,7 @@ impl Session {
         if let Some(identity) = &self.identity {
             channels.push(channel::user_channel(&identity.user_id));
             channels.extend(identity.groups.iter().map(|g| channel::group_channel(g)));
-            match self
-                .hub
-                .store()
-                .memberships(&self.app.spec.slug, &identity.user_id)
-                .await
-            {
+            match self.hub.store().memberships(&self.app.spec.slug, &identity.user_id).await {
                 Ok(memberships) => channels.extend(memberships),
                 Err(e) => tracing::error!(error = %e, "could not load memberships"),
             }

@@ -113,13 +113,7 @@ mod tests {
         assert_eq!(Channel::parse("group:a:b"), Ok(Channel::Group("a:b")));
         assert_eq!(Channel::parse("room:lobby"), Ok(Channel::Room("lobby")));
         assert_eq!(Channel::parse("broadcast"), Ok(Channel::Broadcast));
-        assert_eq!(
-            Channel::parse("stream:pond:42"),
-            Ok(Channel::Custom {
-                namespace: "stream",
-                rest: "pond:42"
-            })
-        );
+        assert_eq!(Channel::parse("stream:pond:42"), Ok(Channel::Custom { namespace: "stream", rest: "pond:42" }));
     }
 
     #[test]

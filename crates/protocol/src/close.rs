@@ -66,9 +66,6 @@ impl Disconnect {
     /// client retries unchanged, so they are terminal; a client that can get a new token
     /// may reconnect after 4401.
     pub fn should_reconnect(code: u16) -> bool {
-        !matches!(
-            code,
-            Self::FORBIDDEN | Self::UNAUTHORIZED | Self::TOO_BIG | Self::NORMAL
-        )
+        !matches!(code, Self::FORBIDDEN | Self::UNAUTHORIZED | Self::TOO_BIG | Self::NORMAL)
     }
 }

@@ -29,10 +29,7 @@ pub struct FrameError {
 
 impl FrameError {
     fn new(reference: Option<Value>, message: impl Into<String>) -> Self {
-        Self {
-            reference,
-            message: message.into(),
-        }
+        Self { reference, message: message.into() }
     }
 }
 
@@ -42,10 +39,7 @@ impl ClientFrame {
         let value: Value =
             serde_json::from_str(text).map_err(|e| FrameError::new(None, format!("malformed JSON: {e}")))?;
         let Value::Object(mut map) = value else {
-            return Err(FrameError::new(
-                None,
-                "a frame must be a JSON object with a `type` field",
-            ));
+            return Err(FrameError::new(None, "a frame must be a JSON object with a `type` field"));
         };
         let reference = map.remove("ref");
         let kind = match map.remove("type") {
@@ -148,26 +142,15 @@ mod tests {
         let err = ClientFrame::parse(r#"{"data":{},"ref":7}"#).unwrap_err();
         assert_eq!(err.message, "missing field `type`");
         assert_eq!(err.reference, Some(json!(7)));
-        assert!(ClientFrame::parse("{nope")
-            .unwrap_err()
-            .message
-            .starts_with("malformed JSON"));
+        assert!(ClientFrame::parse("{nope").unwrap_err().message.starts_with("malformed JSON"));
         let frame = ClientFrame::parse(r#"{"type":"subscribe","data":{}}"#).unwrap();
-        assert_eq!(
-            frame.data_str("channel").unwrap_err().message,
-            "missing field `data.channel`"
-        );
+        assert_eq!(frame.data_str("channel").unwrap_err().message, "missing field `data.channel`");
     }
 
     #[test]
     fn event_envelope_keeps_seed_fields() {
         let data = RawValue::from_string(r#"{"amount":100}"#.into()).unwrap();
-        let meta = EventMeta {
-            app_slug: "demo",
-            channel: "user:1",
-            id: "e1",
-            ts: 5,
-        };
+        let meta = EventMeta { app_slug: "demo", channel: "user:1", id: "e1", ts: 5 };
         let bytes = encode_event("sbd_tokens_received", &data, &meta);
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["type"], "sbd_tokens_received");

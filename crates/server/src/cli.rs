@@ -43,12 +43,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
     pub config: Option<String>,
     /// An app manifest (JSON); repeat for several apps. None: the built-in demo app.
-    #[arg(
-        long = "manifest",
-        env = "SWITCHBOARD_MANIFESTS",
-        value_delimiter = ',',
-        value_name = "FILE"
-    )]
+    #[arg(long = "manifest", env = "SWITCHBOARD_MANIFESTS", value_delimiter = ',', value_name = "FILE")]
     pub manifests: Vec<String>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "SWITCHBOARD_BIND", value_name = "ADDR")]

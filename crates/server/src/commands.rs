@@ -26,11 +26,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         "this app has no HS secret available (set its secret_env or secret_file); RS/ES tokens come from your identity provider",
     )?;
     let ttl = duration::parse(&args.ttl).map_err(anyhow::Error::msg)?;
-    Ok(mint(
-        key.algorithm,
-        &key.secret,
-        &claims(&args, &key.claims, ttl.as_secs()),
-    )?)
+    Ok(mint(key.algorithm, &key.secret, &claims(&args, &key.claims, ttl.as_secs()))?)
 }
 
 fn claims(args: &TokenArgs, names: &ClaimNames, ttl_secs: u64) -> Map<String, Value> {
@@ -55,9 +51,7 @@ fn claims(args: &TokenArgs, names: &ClaimNames, ttl_secs: u64) -> Map<String, Va
 pub fn demo_token(credentials: &demo::DemoCredentials) -> anyhow::Result<String> {
     let now = switchboard_hub::unix_ms() / 1000;
     let claims = json!({ "sub": "alice", "email": "alice@example.com", "groups": ["family-7"], "iat": now, "exp": now + 86_400 });
-    let Value::Object(claims) = claims else {
-        bail!("claims are an object")
-    };
+    let Value::Object(claims) = claims else { bail!("claims are an object") };
     Ok(mint(Algorithm::HS256, credentials.secret(), &claims)?)
 }
 
@@ -74,12 +68,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
             .iter()
             .map(|e| format!("{} {} ({})", e.name, e.path, e.protocol.as_str()))
             .collect();
-        println!(
-            "ok: {} (app `{}`): {}",
-            manifest.file,
-            resolved.spec.slug,
-            endpoints.join(", ")
-        );
+        println!("ok: {} (app `{}`): {}", manifest.file, resolved.spec.slug, endpoints.join(", "));
         for warning in resolved.warnings {
             println!("  warning: {warning}");
         }

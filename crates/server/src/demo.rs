@@ -35,21 +35,14 @@ impl DemoCredentials {
         };
         let api_key = match std::env::var(API_KEY_ENV) {
             Ok(k) if !k.is_empty() => k,
-            _ => {
-                store
-                    .setting_or_insert("demo.api_key", &format!("sk_demo_{}", random_text()))
-                    .await?
-            }
+            _ => store.setting_or_insert("demo.api_key", &format!("sk_demo_{}", random_text())).await?,
         };
         Ok(Self { secret, api_key })
     }
 
     /// The env var values the demo manifest names.
     pub fn env(&self) -> HashMap<String, String> {
-        HashMap::from([
-            (SECRET_ENV.to_owned(), self.secret.clone()),
-            (API_KEY_ENV.to_owned(), self.api_key.clone()),
-        ])
+        HashMap::from([(SECRET_ENV.to_owned(), self.secret.clone()), (API_KEY_ENV.to_owned(), self.api_key.clone())])
     }
 
     /// The demo's JWT secret.

@@ -87,10 +87,7 @@ impl Server {
 
 async fn not_found(uri: Uri) -> impl IntoResponse {
     let message = format!("no route for {}; see /api/v1/openapi.json", uri.path());
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(json!({ "error": { "code": "not_found", "message": message } })),
-    )
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": { "code": "not_found", "message": message } })))
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> impl IntoResponse {
@@ -102,11 +99,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> impl IntoRe
 /// Logs every request at debug level, with tokens in the query redacted.
 async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let method = request.method().clone();
-    let uri = request
-        .uri()
-        .path_and_query()
-        .map(|p| switchboard_auth::redact::uri(p.as_str()))
-        .unwrap_or_default();
+    let uri = request.uri().path_and_query().map(|p| switchboard_auth::redact::uri(p.as_str())).unwrap_or_default();
     let response = next.run(request).await;
     tracing::debug!(%method, %uri, status = response.status().as_u16(), "request");
     response

@@ -66,18 +66,11 @@ impl Settings {
                 None => Ok(file.map_or(default, |d| d.0)),
             }
         };
-        let manifests = if args.manifests.is_empty() {
-            file.manifests.unwrap_or_default()
-        } else {
-            args.manifests
-        };
+        let manifests = if args.manifests.is_empty() { file.manifests.unwrap_or_default() } else { args.manifests };
         Ok(Self {
             bind: args.bind.or(file.bind).unwrap_or_else(|| "127.0.0.1:8080".into()),
             manifests,
-            store: args
-                .store
-                .or(file.store)
-                .unwrap_or_else(|| "sqlite://./switchboard.db".into()),
+            store: args.store.or(file.store).unwrap_or_else(|| "sqlite://./switchboard.db".into()),
             broker: args.broker.or(file.broker).unwrap_or_else(|| "memory".into()),
             node_id: args.node_id.or(file.node_id).unwrap_or_else(default_node_id),
             json_logs: log_format == "json",

@@ -47,14 +47,8 @@ pub(crate) async fn drain(
     stop_accepting.cancel();
     hub.sessions().close();
     tracing::info!(sessions = open, "closing sockets with 1001 after their queues drain");
-    if tokio::time::timeout(settings.drain_timeout, hub.sessions().wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            left = hub.sessions().len(),
-            "drain deadline passed; dropping remaining sockets"
-        );
+    if tokio::time::timeout(settings.drain_timeout, hub.sessions().wait()).await.is_err() {
+        tracing::warn!(left = hub.sessions().len(), "drain deadline passed; dropping remaining sockets");
     }
     if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
         tracing::warn!("HTTP server did not stop within 5 s");

@@ -15,9 +15,7 @@ use crate::Settings;
 /// Opens the configured store.
 pub async fn store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(url)
-            .await
-            .with_context(|| format!("cannot open store {url}"))?;
+        let store = SqliteStore::open(url).await.with_context(|| format!("cannot open store {url}"))?;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -31,10 +29,7 @@ pub fn broker(url: &str) -> anyhow::Result<Arc<dyn Broker>> {
     match url {
         "memory" => Ok(Arc::new(MemoryBroker::standalone())),
         u if u.starts_with("redis://") || u.starts_with("nats://") => {
-            bail!(
-                "the {} broker is not in this build yet; use --broker memory",
-                u.split(':').next().unwrap_or(u)
-            )
+            bail!("the {} broker is not in this build yet; use --broker memory", u.split(':').next().unwrap_or(u))
         }
         other => bail!("unknown broker `{other}`; use memory"),
     }
@@ -57,9 +52,7 @@ pub fn manifests(settings: &Settings) -> anyhow::Result<Vec<LoadedManifest>> {
 
 /// Resolves every manifest to the spec the hub runs, logging warnings.
 pub fn apps(loaded: &[LoadedManifest], demo: Option<&DemoCredentials>) -> anyhow::Result<Vec<AppSpec>> {
-    let secrets = EnvSecrets {
-        fallbacks: demo.map(DemoCredentials::env).unwrap_or_default(),
-    };
+    let secrets = EnvSecrets { fallbacks: demo.map(DemoCredentials::env).unwrap_or_default() };
     loaded
         .iter()
         .map(|m| {

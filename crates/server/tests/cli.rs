@@ -12,31 +12,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const WAIT: Duration = Duration::from_secs(20);
 
 fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
+    std::process::Command::new(BIN).args(args).current_dir(dir).output().unwrap()
 }
 
 #[test]
 fn help_teaches() {
     let dir = tempfile::tempdir().unwrap();
     let top = String::from_utf8(run(&["--help"], dir.path()).stdout).unwrap();
-    assert!(
-        top.contains("switchboard serve") && top.contains("token") && top.contains("check"),
-        "{top}"
-    );
+    assert!(top.contains("switchboard serve") && top.contains("token") && top.contains("check"), "{top}");
     let serve = String::from_utf8(run(&["serve", "--help"], dir.path()).stdout).unwrap();
-    for needle in [
-        "--manifest",
-        "--bind",
-        "--store",
-        "--broker",
-        "--node-id",
-        "--config",
-        "SWITCHBOARD_BIND",
-    ] {
+    for needle in ["--manifest", "--bind", "--store", "--broker", "--node-id", "--config", "SWITCHBOARD_BIND"] {
         assert!(serve.contains(needle), "serve --help lacks {needle}");
     }
     let token = String::from_utf8(run(&["token", "--help"], dir.path()).stdout).unwrap();
@@ -52,15 +37,8 @@ fn check_accepts_good_manifests_and_points_at_bad_ones() {
     std::fs::write(dir.path().join("good.json"), good).unwrap();
     let out = run(&["check", "good.json"], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("ok: good.json (app `good`): rt /ws (native)"),
-        "{stdout}"
-    );
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok: good.json (app `good`): rt /ws (native)"), "{stdout}");
     assert!(stdout.contains("warning: no API key"), "{stdout}");
 
     std::fs::write(
@@ -71,20 +49,14 @@ fn check_accepts_good_manifests_and_points_at_bad_ones() {
     let out = run(&["check", "bad.json"], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(
-        stderr.contains("bad.json:3:") && stderr.contains("websockets.rt.path"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad.json:3:") && stderr.contains("websockets.rt.path"), "{stderr}");
 
     let clash =
         r#"{"slug": "clash", "auth_policy": {"jwt": {"secret_file": "key"}}, "websockets": {"x": {"path": "/ws"}}}"#;
     std::fs::write(dir.path().join("clash.json"), clash).unwrap();
     let out = run(&["check", "good.json", "clash.json"], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("good.json") && stderr.contains("clash.json"),
-        "{stderr}"
-    );
+    assert!(!out.status.success() && stderr.contains("good.json") && stderr.contains("clash.json"), "{stderr}");
 }
 
 /// What the zero-config banner tells a newcomer.
@@ -97,11 +69,7 @@ struct Banner {
 async fn read_banner(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Banner {
     let (mut base, mut token, mut key) = (None, None, None);
     while base.is_none() || token.is_none() || key.is_none() {
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("banner");
+        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("banner");
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("Switchboard is serving the demo app on ") {
             base = Some(rest.to_owned());
@@ -111,11 +79,7 @@ async fn read_banner(lines: &mut tokio::io::Lines<BufReader<tokio::process::Chil
             key = Some(rest.trim().to_owned());
         }
     }
-    Banner {
-        base: base.unwrap(),
-        token: token.unwrap(),
-        key: key.unwrap(),
-    }
+    Banner { base: base.unwrap(), token: token.unwrap(), key: key.unwrap() }
 }
 
 #[tokio::test]
@@ -133,10 +97,7 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let banner = read_banner(&mut lines).await;
-    assert!(
-        dir.path().join("switchboard.db").exists(),
-        "SQLite file in the working directory"
-    );
+    assert!(dir.path().join("switchboard.db").exists(), "SQLite file in the working directory");
 
     let ws_url = format!("{}/ws?token={}", banner.base.replacen("http", "ws", 1), banner.token);
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
@@ -147,22 +108,12 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
     let http = reqwest::Client::new();
     let body = serde_json::json!({"channels": ["user:alice"], "type": "hello", "data": {"text": "hi"}});
     let url = format!("{}/api/v1/apps/demo/publish", banner.base);
-    let status = http
-        .post(&url)
-        .bearer_auth(&banner.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = http.post(&url).bearer_auth(&banner.key).json(&body).send().await.unwrap().status();
     assert_eq!(status, 200);
     assert!(next_text(&mut ws).await.contains("\"type\":\"hello\""));
 
     // `switchboard token` in the same directory mints tokens the running demo accepts.
-    let minted = run(
-        &["token", "--app", "demo", "--user", "bob", "--groups", "g1"],
-        dir.path(),
-    );
+    let minted = run(&["token", "--app", "demo", "--user", "bob", "--groups", "g1"], dir.path());
     assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
     let bob = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
     let url = format!("{}/ws?token={bob}", banner.base.replacen("http", "ws", 1));
@@ -170,23 +121,12 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
     assert!(next_text(&mut bob_ws).await.contains("group:g1"));
 
     // The demo page is served at /.
-    let page = http
-        .get(format!("{}/", banner.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = http.get(format!("{}/", banner.base)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Switchboard demo"));
 
     // SIGTERM: clients get 1001, the process exits cleanly, and no token reached the logs.
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     loop {
         match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
             Some(Ok(Message::Close(Some(frame)))) => {
@@ -197,16 +137,10 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
             other => panic!("expected close 1001, got {other:?}"),
         }
     }
-    let output = tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = tokio::time::timeout(WAIT, child.wait_with_output()).await.unwrap().unwrap();
     assert!(output.status.success(), "exit status {:?}", output.status);
     let logs = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        logs.contains("uri=/ws?token=[redacted]"),
-        "requests are logged, redacted: {logs}"
-    );
+    assert!(logs.contains("uri=/ws?token=[redacted]"), "requests are logged, redacted: {logs}");
     assert!(
         !logs.contains(&banner.token) && !logs.contains(&bob) && !logs.contains(&banner.key),
         "a secret reached the logs"
@@ -232,32 +166,17 @@ fn settings_layer_file_then_environment_then_flags() {
     let manifest = |slug: &str| format!(r#"{{"slug": "{slug}", "websockets": {{"rt": {{"path": "/{slug}"}}}}}}"#);
     std::fs::write(dir.path().join("from_file.json"), manifest("from_file")).unwrap();
     std::fs::write(dir.path().join("from_env.json"), manifest("from_env")).unwrap();
-    std::fs::write(
-        dir.path().join("sb.toml"),
-        "manifests = [\"from_file.json\"]\nstore = \"sqlite::memory:\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("sb.toml"), "manifests = [\"from_file.json\"]\nstore = \"sqlite::memory:\"\n")
+        .unwrap();
     let token = |extra_env: &[(&str, &str)], args: &[&str]| {
         let mut command = std::process::Command::new(BIN);
-        command
-            .args(["token", "--config", "sb.toml", "--user", "u"])
-            .args(args)
-            .current_dir(dir.path());
-        command
-            .env("FROM_FILE_JWT_SECRET", "a")
-            .env("FROM_ENV_JWT_SECRET", "b")
-            .env_remove("SWITCHBOARD_MANIFESTS");
+        command.args(["token", "--config", "sb.toml", "--user", "u"]).args(args).current_dir(dir.path());
+        command.env("FROM_FILE_JWT_SECRET", "a").env("FROM_ENV_JWT_SECRET", "b").env_remove("SWITCHBOARD_MANIFESTS");
         command.envs(extra_env.iter().copied()).output().unwrap()
     };
-    assert!(
-        token(&[], &["--app", "from_file"]).status.success(),
-        "the file names the manifest"
-    );
+    assert!(token(&[], &["--app", "from_file"]).status.success(), "the file names the manifest");
     let env = [("SWITCHBOARD_MANIFESTS", "from_env.json")];
-    assert!(
-        token(&env, &["--app", "from_env"]).status.success(),
-        "the environment beats the file"
-    );
+    assert!(token(&env, &["--app", "from_env"]).status.success(), "the environment beats the file");
     let refused = token(&env, &["--app", "from_file"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no app `from_file`"));
     let flag = token(&env, &["--app", "from_file", "--manifest", "from_file.json"]);
@@ -283,9 +202,6 @@ fn unsupported_backends_fail_fast_with_a_way_forward() {
     ] {
         let out = run(&["serve", "--bind", "127.0.0.1:0", flag, value], dir.path());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success() && stderr.contains(hint),
-            "{flag} {value}: {stderr}"
-        );
+        assert!(!out.status.success() && stderr.contains(hint), "{flag} {value}: {stderr}");
     }
 }

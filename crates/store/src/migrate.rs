@@ -12,11 +12,8 @@ pub(crate) struct Migration {
 }
 
 /// SQLite's migrations, embedded so the binary needs no files next to it.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_core.sql",
-    sql: include_str!("../migrations/sqlite/0001_core.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "0001_core.sql", sql: include_str!("../migrations/sqlite/0001_core.sql") }];
 
 /// Applies every migration newer than the database, each in its own transaction.
 pub(crate) async fn run(pool: &SqlitePool, migrations: &[Migration]) -> Result<(), StoreError> {
@@ -25,15 +22,9 @@ pub(crate) async fn run(pool: &SqlitePool, migrations: &[Migration]) -> Result<(
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )
     .await?;
-    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-        .fetch_one(pool)
-        .await?;
+    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(pool).await?;
     for m in migrations.iter().filter(|m| Some(m.version) > applied) {
-        let fail = |source| StoreError::Migration {
-            version: m.version,
-            name: m.name,
-            source,
-        };
+        let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
         let mut tx = pool.begin().await?;
         tx.execute(m.sql).await.map_err(fail)?;
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")

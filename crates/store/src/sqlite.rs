@@ -28,10 +28,7 @@ impl SqliteStore {
             .foreign_keys(true);
         // An in-memory database lives per connection, so it must be a single one.
         let max = if url.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         migrate::run(&pool, migrate::SQLITE).await?;
         Ok(Self { pool })
     }
@@ -64,23 +61,19 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, app: &str, channel: &str) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT user_id FROM members WHERE app = ? AND channel = ? ORDER BY user_id")
-                .bind(app)
-                .bind(channel)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT user_id FROM members WHERE app = ? AND channel = ? ORDER BY user_id")
+            .bind(app)
+            .bind(channel)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn memberships(&self, app: &str, user: &str) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT channel FROM members WHERE app = ? AND user_id = ? ORDER BY channel")
-                .bind(app)
-                .bind(user)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT channel FROM members WHERE app = ? AND user_id = ? ORDER BY channel")
+            .bind(app)
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn claim_idempotency(
@@ -131,10 +124,8 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?")
-            .bind(unix_now())
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?").bind(unix_now()).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
@@ -144,10 +135,7 @@ impl Store for SqliteStore {
             .bind(value)
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?").bind(key).fetch_one(&self.pool).await?)
     }
 
     async fn close(&self) {

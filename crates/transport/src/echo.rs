@@ -14,10 +14,7 @@ pub(crate) async fn serve(mut socket: WebSocket) {
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => continue,
             Err(e) => {
                 let code = close_code(&e);
-                let frame = CloseFrame {
-                    code,
-                    reason: "protocol error".into(),
-                };
+                let frame = CloseFrame { code, reason: "protocol error".into() };
                 let _ = socket.send(Message::Close(Some(frame))).await;
                 return;
             }

@@ -37,9 +37,6 @@ pub(crate) fn outbound(frame: Outbound) -> Message {
         // The hub only queues JSON it encoded itself, which is UTF-8.
         Outbound::Text(bytes) => Message::Text(Utf8Bytes::try_from(bytes).unwrap_or_default()),
         Outbound::Ping => Message::Ping(Default::default()),
-        Outbound::Close(d) => Message::Close(Some(CloseFrame {
-            code: d.code,
-            reason: d.reason.as_ref().into(),
-        })),
+        Outbound::Close(d) => Message::Close(Some(CloseFrame { code: d.code, reason: d.reason.as_ref().into() })),
     }
 }

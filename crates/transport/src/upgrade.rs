@@ -27,11 +27,7 @@ pub fn router(hub: &Hub) -> Router {
             if spec.protocol == Protocol::SocketIo {
                 continue;
             }
-            let endpoint = Arc::new(Endpoint {
-                hub: hub.clone(),
-                app: app.clone(),
-                spec: spec.clone(),
-            });
+            let endpoint = Arc::new(Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone() });
             let handler = move |ws: WebSocketUpgrade,
                                 headers: HeaderMap,
                                 query: Query<ConnectQuery>,
@@ -73,15 +69,9 @@ async fn connect(
     // The transport's hard cap is above the manifest's limit so that the session sees the
     // oversized frame and closes with 1009 and a reason, instead of a bare protocol error.
     let hard_cap = limits.max_message_bytes.saturating_mul(2).max(1 << 16);
-    let ws = ws
-        .max_message_size(hard_cap)
-        .max_frame_size(hard_cap)
-        .read_buffer_size(8 << 10)
-        .write_buffer_size(8 << 10);
-    let handshake = Handshake {
-        token: token.map(|t| t.value),
-        remote_addr: addr.to_string(),
-    };
+    let ws =
+        ws.max_message_size(hard_cap).max_frame_size(hard_cap).read_buffer_size(8 << 10).write_buffer_size(8 << 10);
+    let handshake = Handshake { token: token.map(|t| t.value), remote_addr: addr.to_string() };
     let tracker = endpoint.hub.sessions().clone();
     ws.on_upgrade(move |socket| {
         tracker.track_future(async move {
@@ -103,11 +93,7 @@ async fn connect(
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
+    (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response()
 }
 
 /// Allowlisted origins only. Without a list, any origin may connect, except when the token
@@ -122,17 +108,12 @@ fn check_origin(endpoint: &Endpoint, headers: &HeaderMap, cookie_auth: bool) -> 
         Some(_) => Err(format!("origin {origin} is not in this endpoint's allowed_origins")),
         None if !cookie_auth => Ok(()),
         None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
             if origin_host.eq_ignore_ascii_case(host) {
                 Ok(())
             } else {
-                Err(format!(
-                    "origin {origin} may not use cookie auth here; list it in allowed_origins"
-                ))
+                Err(format!("origin {origin} may not use cookie auth here; list it in allowed_origins"))
             }
         }
     }
@@ -146,29 +127,16 @@ struct Token {
 
 /// The token, in DESIGN order: Authorization header, `?token=`, then the manifest's cookie.
 fn find_token(app: &App, headers: &HeaderMap, query: Option<String>) -> Option<Token> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(switchboard_auth::bearer);
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(switchboard_auth::bearer);
     if let Some(value) = bearer.map(str::to_owned).or(query.filter(|t| !t.is_empty())) {
-        return Some(Token {
-            value,
-            from_cookie: false,
-        });
+        return Some(Token { value, from_cookie: false });
     }
     let name = app.spec.cookie.as_deref()?;
-    let value = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|cookies| {
-            cookies.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                (k == name && !v.is_empty()).then(|| v.to_owned())
-            })
-        })?;
-    Some(Token {
-        value,
-        from_cookie: true,
-    })
+    let value = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
+        cookies.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name && !v.is_empty()).then(|| v.to_owned())
+        })
+    })?;
+    Some(Token { value, from_cookie: true })
 }

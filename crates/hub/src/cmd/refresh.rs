@@ -12,10 +12,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
         .await
         .map_err(|d| (ErrorCode::Unauthorized, d.reason.into_owned()))?;
     if session.identity.as_ref().map(|i| &i.user_id) != Some(&identity.user_id) {
-        return Err((
-            ErrorCode::Forbidden,
-            "the new token is for another user; reconnect instead".into(),
-        ));
+        return Err((ErrorCode::Forbidden, "the new token is for another user; reconnect instead".into()));
     }
     session.expires = expiry_of(&session.app, Some(&identity));
     let reply = json!({ "user_id": identity.user_id, "expires_at": identity.expires_at });

@@ -24,10 +24,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
         Denial::Forbidden(m) => (ErrorCode::Forbidden, m),
     })?;
     session.app.registry.subscribe(session.meta.id, channel);
-    session.send(ServerFrame::reply(
-        frame.reference.as_ref(),
-        json!({ "channel": channel }),
-    ));
+    session.send(ServerFrame::reply(frame.reference.as_ref(), json!({ "channel": channel })));
     Ok(())
 }
 
@@ -35,11 +32,7 @@ async fn is_member(session: &Session, channel: &str) -> Result<bool, Refusal> {
     let Some(identity) = &session.identity else {
         return Ok(false);
     };
-    let memberships = session
-        .hub
-        .store()
-        .memberships(&session.app.spec.slug, &identity.user_id)
-        .await;
+    let memberships = session.hub.store().memberships(&session.app.spec.slug, &identity.user_id).await;
     let memberships = memberships.map_err(|e| (ErrorCode::Internal, e.to_string()))?;
     Ok(memberships.iter().any(|c| c == channel))
 }

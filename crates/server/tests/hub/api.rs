@@ -10,9 +10,7 @@ async fn one_publish_reaches_many_channels_with_one_id() {
     let server = TestServer::start().await;
     let mut a = server.connect("a").await;
     let mut b = server.connect("b").await;
-    let answer = server
-        .publish(json!({"channels": ["user:a", "user:b"], "type": "t", "data": {"k": 1}}))
-        .await;
+    let answer = server.publish(json!({"channels": ["user:a", "user:b"], "type": "t", "data": {"k": 1}})).await;
     let id = answer["id"].as_str().unwrap();
     assert_eq!(a.next_json().await["id"], id);
     assert_eq!(b.next_json().await["id"], id);
@@ -28,11 +26,7 @@ async fn repeated_idempotency_key_returns_first_result_and_delivers_nothing_new(
     assert_eq!(first, again);
     server.publish(json!({"channels": ["user:u1"], "type": "marker"})).await;
     assert_eq!(client.next_json().await["type"], "transfer");
-    assert_eq!(
-        client.next_json().await["type"],
-        "marker",
-        "the repeat delivered nothing"
-    );
+    assert_eq!(client.next_json().await["type"], "marker", "the repeat delivered nothing");
 }
 
 #[tokio::test]
@@ -43,67 +37,35 @@ async fn batch_checks_every_event_before_publishing_any() {
     let bad = json!({"events": [{"channels": ["user:u1"], "type": "one"}, {"channels": ["bogus"], "type": "two"}]});
     let (status, body) = server.api("POST", path, Some(API_KEY), Some(bad)).await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"]["message"].as_str().unwrap().starts_with("events[1]"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("events[1]"), "{body}");
     let good = json!({"events": [{"channels": ["user:u1"], "type": "one"}, {"channels": ["user:u1"], "type": "two"}]});
     let (status, body) = server.api("POST", path, Some(API_KEY), Some(good)).await;
     assert_eq!((status, body["results"].as_array().map(Vec::len)), (200, Some(2)));
-    assert_eq!(
-        client.next_json().await["type"],
-        "one",
-        "nothing from the refused batch"
-    );
+    assert_eq!(client.next_json().await["type"], "one", "nothing from the refused batch");
     assert_eq!(client.next_json().await["type"], "two");
 }
 
 #[tokio::test]
 async fn connections_list_seed_metadata_and_disconnect_closes_4403_everywhere() {
     let server = TestServer::start().await;
-    let mut phone = server
-        .connect_token(&server.token("u1", json!({"email": "u1@example.com"})))
-        .await;
+    let mut phone = server.connect_token(&server.token("u1", json!({"email": "u1@example.com"}))).await;
     let mut laptop = server.connect("u1").await;
     let mut bystander = server.connect("u2").await;
 
-    let (_, counts) = server
-        .api("GET", "/api/v1/apps/app1/connections", Some(API_KEY), None)
-        .await;
+    let (_, counts) = server.api("GET", "/api/v1/apps/app1/connections", Some(API_KEY), None).await;
     assert_eq!((counts["total"].as_u64(), counts["users"].as_u64()), (Some(3), Some(2)));
-    assert_eq!(
-        (counts["node_id"].as_str(), counts["by_endpoint"]["realtime"].as_u64()),
-        (Some("test"), Some(3))
-    );
-    let (_, listed) = server
-        .api("GET", "/api/v1/apps/app1/users/u1/connections", Some(API_KEY), None)
-        .await;
+    assert_eq!((counts["node_id"].as_str(), counts["by_endpoint"]["realtime"].as_u64()), (Some("test"), Some(3)));
+    let (_, listed) = server.api("GET", "/api/v1/apps/app1/users/u1/connections", Some(API_KEY), None).await;
     let connections = listed["connections"].as_array().unwrap();
     assert_eq!(connections.len(), 2);
-    let with_email = connections
-        .iter()
-        .find(|c| c["user_email"] == "u1@example.com")
-        .expect("email kept");
-    for field in [
-        "connection_id",
-        "app_slug",
-        "user_id",
-        "connected_at",
-        "endpoint",
-        "protocol",
-        "remote_addr",
-    ] {
+    let with_email = connections.iter().find(|c| c["user_email"] == "u1@example.com").expect("email kept");
+    for field in ["connection_id", "app_slug", "user_id", "connected_at", "endpoint", "protocol", "remote_addr"] {
         assert!(with_email[field].is_string(), "{field} in {with_email}");
     }
     assert_eq!(with_email["connection_id"], phone.connected["connection_id"]);
-    assert!(
-        with_email["connection_id"].as_str().unwrap().starts_with("test-"),
-        "ids carry the node id"
-    );
+    assert!(with_email["connection_id"].as_str().unwrap().starts_with("test-"), "ids carry the node id");
 
-    let (_, done) = server
-        .api("DELETE", "/api/v1/apps/app1/users/u1/connections", Some(API_KEY), None)
-        .await;
+    let (_, done) = server.api("DELETE", "/api/v1/apps/app1/users/u1/connections", Some(API_KEY), None).await;
     assert_eq!(done["disconnected"], 2);
     assert_eq!(phone.closed().await.1.code, Disconnect::FORBIDDEN);
     assert_eq!(laptop.closed().await.1.code, Disconnect::FORBIDDEN);
@@ -113,18 +75,9 @@ async fn connections_list_seed_metadata_and_disconnect_closes_4403_everywhere() 
 #[tokio::test]
 async fn members_refuse_user_and_broadcast_channels_and_unknown_apps_are_404() {
     let server = TestServer::start().await;
-    let (status, _) = server
-        .api(
-            "PUT",
-            "/api/v1/apps/app1/channels/user:u1/members/u2",
-            Some(API_KEY),
-            None,
-        )
-        .await;
+    let (status, _) = server.api("PUT", "/api/v1/apps/app1/channels/user:u1/members/u2", Some(API_KEY), None).await;
     assert_eq!(status, 400);
-    let (status, body) = server
-        .api("GET", "/api/v1/apps/nope/connections", Some(API_KEY), None)
-        .await;
+    let (status, body) = server.api("GET", "/api/v1/apps/nope/connections", Some(API_KEY), None).await;
     assert_eq!(status, 403, "app1's key used on another app path: {body}");
     let (status, _) = server.api("GET", "/nowhere", None, None).await;
     assert_eq!(status, 404);
@@ -141,32 +94,18 @@ async fn openapi_document_describes_every_route_and_each_is_served() {
     for (path, item) in paths {
         for (method, _) in item.as_object().unwrap().iter().filter(|(m, _)| *m != "parameters") {
             operations += 1;
-            let concrete = path
-                .replace("{app}", "app1")
-                .replace("{channel}", "room:r1")
-                .replace("{user}", "u1");
+            let concrete = path.replace("{app}", "app1").replace("{channel}", "room:r1").replace("{user}", "u1");
             let body = (method == "post").then(|| json!({}));
             let (status, answer) = server.api(&method.to_uppercase(), &concrete, Some(API_KEY), body).await;
             // Every documented route exists: a 404 would have our not_found body, 405 means no such method.
             let missing = status == 405
-                || (status == 404
-                    && answer["error"]["message"]
-                        .as_str()
-                        .is_some_and(|m| m.starts_with("no route")));
+                || (status == 404 && answer["error"]["message"].as_str().is_some_and(|m| m.starts_with("no route")));
             assert!(!missing, "{method} {path} is documented but not served ({status})");
         }
     }
     assert!(operations >= 11, "documented operations: {operations}");
     let documented: Vec<&String> = paths.keys().collect();
-    for served in [
-        "/api/v1/apps/{app}/publish",
-        "/api/v1/apps/{app}/publish/batch",
-        "/healthz",
-        "/readyz",
-    ] {
-        assert!(
-            documented.iter().any(|p| *p == served),
-            "{served} missing from the document"
-        );
+    for served in ["/api/v1/apps/{app}/publish", "/api/v1/apps/{app}/publish/batch", "/healthz", "/readyz"] {
+        assert!(documented.iter().any(|p| *p == served), "{served} missing from the document");
     }
 }

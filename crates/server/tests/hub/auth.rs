@@ -26,10 +26,7 @@ async fn token_from_header_cookie_query_or_auth_frame() {
     let mut by_frame = server.raw("/ws", &[]).await;
     by_frame.send(json!({"type": "auth", "data": {"token": token}})).await;
     let connected = by_frame.next_json().await;
-    assert_eq!(
-        (connected["type"].as_str(), connected["data"]["user_id"].as_str()),
-        (Some("connected"), Some("u1"))
-    );
+    assert_eq!((connected["type"].as_str(), connected["data"]["user_id"].as_str()), (Some("connected"), Some("u1")));
 }
 
 #[tokio::test]
@@ -41,19 +38,10 @@ async fn refresh_extends_and_expiry_without_refresh_closes_4401() {
 
     let fresh = server.token("u1", json!({"exp": now + 600}));
     let reply = refreshed.request("refresh", json!({"token": fresh})).await;
-    assert_eq!(
-        (reply["type"].as_str(), reply["data"]["expires_at"].as_u64()),
-        (Some("reply"), Some(now + 600))
-    );
+    assert_eq!((reply["type"].as_str(), reply["data"]["expires_at"].as_u64()), (Some("reply"), Some(now + 600)));
     let other_user = server.token("u2", json!({}));
-    assert_eq!(
-        refreshed.request("refresh", json!({"token": other_user})).await["data"]["code"],
-        "forbidden"
-    );
-    assert_eq!(
-        refreshed.request("refresh", json!({"token": "junk"})).await["data"]["code"],
-        "unauthorized"
-    );
+    assert_eq!(refreshed.request("refresh", json!({"token": other_user})).await["data"]["code"], "forbidden");
+    assert_eq!(refreshed.request("refresh", json!({"token": "junk"})).await["data"]["code"], "unauthorized");
 
     let closed = client.closed().await.1;
     assert_eq!(closed.code, Disconnect::UNAUTHORIZED);
@@ -77,10 +65,7 @@ async fn origin_allowlist_and_cookie_protection() {
             use tokio_tungstenite::tungstenite::client::IntoClientRequest;
             let mut request = url.into_client_request().unwrap();
             request.headers_mut().insert("origin", origin.parse().unwrap());
-            tokio_tungstenite::connect_async(request)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            tokio_tungstenite::connect_async(request).await.map(|_| ()).map_err(|e| e.to_string())
         }
     };
     assert!(attempt("https://good.example").await.is_ok());
@@ -89,29 +74,19 @@ async fn origin_allowlist_and_cookie_protection() {
     // /open has no allowlist but the app uses cookie auth: only same-host pages may connect.
     let same_host = format!("http://{}", server.addr);
     let cookie = format!("access_token={token}");
-    let mut ok = server
-        .raw("/open", &[("origin", &same_host), ("cookie", &cookie)])
-        .await;
+    let mut ok = server.raw("/open", &[("origin", &same_host), ("cookie", &cookie)]).await;
     assert_eq!(ok.next_json().await["type"], "connected");
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let cross_site = |with_cookie: bool| {
         let mut request = format!("ws://{}/open", server.addr).into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("origin", "https://evil.example".parse().unwrap());
+        request.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
         if with_cookie {
             request.headers_mut().insert("cookie", cookie.parse().unwrap());
         }
         tokio_tungstenite::connect_async(request)
     };
-    assert!(
-        cross_site(true).await.is_err(),
-        "a cross-site page may not ride the cookie"
-    );
-    assert!(
-        cross_site(false).await.is_ok(),
-        "without the cookie it is just an anonymous client"
-    );
+    assert!(cross_site(true).await.is_err(), "a cross-site page may not ride the cookie");
+    assert!(cross_site(false).await.is_ok(), "without the cookie it is just an anonymous client");
 }
 
 #[tokio::test]

@@ -21,24 +21,11 @@ async fn slow_consumer_is_closed_4008_without_slowing_others() {
     // 4 MB outbox can hold. The fast client reads each batch before the next is sent.
     let batches = 24;
     for _ in 0..batches {
-        let events: Vec<_> = (0..100)
-            .map(|_| json!({"channels": ["broadcast"], "type": "bulk", "data": chunk}))
-            .collect();
-        let (status, _) = server
-            .api(
-                "POST",
-                "/api/v1/apps/app1/publish/batch",
-                Some(API_KEY),
-                Some(json!({"events": events})),
-            )
-            .await;
-        assert_eq!(status, 200);
+        let events: Vec<_> =
+            (0..100).map(|_| json!({"channels": ["broadcast"], "type": "bulk", "data": chunk})).collect();
+        assert_eq!(server.publish_batch(events).await, 200);
         for _ in 0..100 {
-            assert_eq!(
-                fast.next_json().await["type"],
-                "bulk",
-                "the fast client gets every event"
-            );
+            assert_eq!(fast.next_json().await["type"], "bulk", "the fast client gets every event");
         }
     }
     let (frames, closed) = slow.closed().await;
@@ -65,9 +52,7 @@ async fn pings_keep_live_peers_and_drop_dead_ones() {
     // The dead one never read, so never answered: it is gone after two unanswered pings.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let (_, listed) = server
-            .api("GET", "/api/v1/apps/app1/users/dead/connections", Some(API_KEY), None)
-            .await;
+        let (_, listed) = server.api("GET", "/api/v1/apps/app1/users/dead/connections", Some(API_KEY), None).await;
         if listed["connections"].as_array().unwrap().is_empty() {
             break;
         }
@@ -83,9 +68,7 @@ async fn shutdown_fails_readyz_then_drains_and_closes_1001() {
     let mut server = TestServer::start_with(vec![manifest()], |s| s.drain_grace = Duration::from_millis(500)).await;
     let mut client = server.connect("u1").await;
     assert_eq!(server.api("GET", "/readyz", None, None).await.0, 200);
-    server
-        .publish(json!({"channels": ["user:u1"], "type": "last", "data": null}))
-        .await;
+    server.publish(json!({"channels": ["user:u1"], "type": "last", "data": null})).await;
     server.begin_shutdown();
     // /readyz fails first, while sockets are still open.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -94,11 +77,7 @@ async fn shutdown_fails_readyz_then_drains_and_closes_1001() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (frames, closed) = client.closed().await;
-    assert_eq!(
-        frames.first().map(|f| f["type"].clone()),
-        Some(json!("last")),
-        "queued events drain first"
-    );
+    assert_eq!(frames.first().map(|f| f["type"].clone()), Some(json!("last")), "queued events drain first");
     assert_eq!(closed.code, Disconnect::GOING_AWAY);
     server.finish().await;
 }

@@ -42,6 +42,15 @@ pub fn manifest() -> Value {
     })
 }
 
+/// A second app, `app2`, with its own path (`/ws2`) and key (`key2.txt`).
+pub fn second_app() -> Value {
+    let mut other = manifest();
+    other["slug"] = json!("app2");
+    other["websockets"] = json!({"realtime": {"path": "/ws2"}});
+    other["api_key_file"] = json!("key2.txt");
+    other
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     _dir: tempfile::TempDir,
@@ -82,13 +91,7 @@ impl TestServer {
                 .await
                 .unwrap();
         });
-        Self {
-            addr,
-            _dir: dir,
-            stop: Some(stop),
-            task: Some(task),
-            http: reqwest::Client::new(),
-        }
+        Self { addr, _dir: dir, stop: Some(stop), task: Some(task), http: reqwest::Client::new() }
     }
 
     /// Begins shutdown; `finish` waits for it.
@@ -101,10 +104,7 @@ impl TestServer {
     pub async fn finish(&mut self) {
         self.begin_shutdown();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
-                .await
-                .expect("shutdown within bound")
-                .unwrap();
+            tokio::time::timeout(WAIT, task).await.expect("shutdown within bound").unwrap();
         }
     }
 
@@ -139,11 +139,15 @@ impl TestServer {
     }
 
     pub async fn publish(&self, body: Value) -> Value {
-        let (status, answer) = self
-            .api("POST", "/api/v1/apps/app1/publish", Some(API_KEY), Some(body))
-            .await;
+        let (status, answer) = self.api("POST", "/api/v1/apps/app1/publish", Some(API_KEY), Some(body)).await;
         assert_eq!(status, 200, "publish failed: {answer}");
         answer
+    }
+
+    /// Publishes a batch of events; returns the status.
+    pub async fn publish_batch(&self, events: Vec<Value>) -> u16 {
+        let body = json!({ "events": events });
+        self.api("POST", "/api/v1/apps/app1/publish/batch", Some(API_KEY), Some(body)).await.0
     }
 
     /// Connects and reads the `connected` frame.
@@ -161,20 +165,13 @@ impl TestServer {
 
     /// Opens a socket with extra headers; reads nothing.
     pub async fn raw(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Client {
-        let mut request = format!("ws://{}{path_and_query}", self.addr)
-            .into_client_request()
-            .unwrap();
+        let mut request = format!("ws://{}{path_and_query}", self.addr).into_client_request().unwrap();
         for (name, value) in headers {
             let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().unwrap();
-            request
-                .headers_mut()
-                .insert(name, HeaderValue::from_str(value).unwrap());
+            request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
         }
         let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("upgrade");
-        Client {
-            ws,
-            connected: Value::Null,
-        }
+        Client { ws, connected: Value::Null }
     }
 }
 
@@ -208,9 +205,7 @@ impl Client {
     /// The next JSON frame, skipping pings; panics on close or timeout.
     pub async fn next_json(&mut self) -> Value {
         loop {
-            let message = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame within bound");
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame within bound");
             match message {
                 Some(Ok(Message::Text(text))) => return serde_json::from_str(text.as_str()).unwrap(),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -232,28 +227,14 @@ impl Client {
     pub async fn closed(&mut self) -> (Vec<Value>, Closed) {
         let mut frames = Vec::new();
         loop {
-            let message = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close within bound");
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("close within bound");
             match message {
                 Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(text.as_str()).unwrap()),
                 Some(Ok(Message::Close(Some(frame)))) => {
-                    return (
-                        frames,
-                        Closed {
-                            code: u16::from(frame.code),
-                            reason: frame.reason.to_string(),
-                        },
-                    )
+                    return (frames, Closed { code: u16::from(frame.code), reason: frame.reason.to_string() })
                 }
                 Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
-                    return (
-                        frames,
-                        Closed {
-                            code: 1006,
-                            reason: String::new(),
-                        },
-                    )
+                    return (frames, Closed { code: 1006, reason: String::new() })
                 }
                 Some(Ok(_)) => continue,
             }
