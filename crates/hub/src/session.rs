@@ -186,11 +186,21 @@ impl Session {
         W: Sink<Outbound> + Unpin + Send,
     {
         let shutdown = self.hub.shutdown_token();
+        // The shutdown and expiry futures live across iterations: re-creating them on every
+        // wakeup would re-register with the shared token and the timer wheel per event.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let expiry = tokio::time::sleep_until(self.expires.unwrap_or_else(far_future));
+        tokio::pin!(expiry);
+        let mut armed_for = self.expires;
         let mut ping = tokio::time::interval_at(Instant::now() + endpoint.ping_interval, endpoint.ping_interval);
         let mut unanswered_pings = 0u8;
         let mut draining = false;
         loop {
-            let expiry = self.expires.unwrap_or_else(far_future);
+            if self.expires != armed_for {
+                armed_for = self.expires; // a refresh moved the deadline
+                expiry.as_mut().reset(self.expires.unwrap_or_else(far_future));
+            }
             tokio::select! {
                 batch = self.outbox.next_batch() => match batch {
                     Batch::Frames(frames) => {
@@ -220,10 +230,10 @@ impl Session {
                         return None;
                     }
                 }
-                _ = tokio::time::sleep_until(expiry), if self.expires.is_some() => {
+                _ = &mut expiry, if self.expires.is_some() => {
                     return Some(Disconnect::unauthorized("token expired; send refresh with a new token before it expires"));
                 }
-                _ = shutdown.cancelled(), if !draining => {
+                _ = &mut cancelled, if !draining => {
                     // Queued events still go out, then 1001 tells the client to resume elsewhere.
                     draining = true;
                     self.outbox.close(Disconnect::going_away(), true);

@@ -12,6 +12,14 @@ use axum::Router;
 use serde_json::json;
 use switchboard_hub::{App, EndpointSpec, Handshake, Hub, Protocol};
 
+/// Bytes read from a socket at a time. tungstenite allocates and zeroes this up front for
+/// every connection, so it is most of an idle connection's memory; client frames are small,
+/// and a larger frame still grows the buffer as it arrives.
+const READ_BUFFER: usize = 2 << 10;
+/// Bytes of queued frames gathered before a write: a burst of small events leaves in one
+/// syscall. It only grows as far as a burst needs, so idle connections do not pay for it.
+const WRITE_BUFFER: usize = 64 << 10;
+
 /// Everything a connection to one endpoint needs.
 struct Endpoint {
     hub: Hub,
@@ -69,8 +77,11 @@ async fn connect(
     // The transport's hard cap is above the manifest's limit so that the session sees the
     // oversized frame and closes with 1009 and a reason, instead of a bare protocol error.
     let hard_cap = limits.max_message_bytes.saturating_mul(2).max(1 << 16);
-    let ws =
-        ws.max_message_size(hard_cap).max_frame_size(hard_cap).read_buffer_size(8 << 10).write_buffer_size(8 << 10);
+    let ws = ws
+        .max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER);
     let handshake = Handshake { token: token.map(|t| t.value), remote_addr: addr.to_string() };
     let tracker = endpoint.hub.sessions().clone();
     ws.on_upgrade(move |socket| {
