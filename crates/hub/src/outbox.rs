@@ -39,8 +39,8 @@ struct Closing {
 
 /// What the session should do next.
 pub enum Batch {
-    /// Write these frames, then flush.
-    Frames(Vec<Bytes>),
+    /// Write these frames, then flush, then hand the queue back with [`Outbox::recycle`].
+    Frames(VecDeque<Bytes>),
     /// Close the socket with this code.
     Close(Disconnect),
 }
@@ -109,13 +109,24 @@ impl Outbox {
                 let mut state = self.state();
                 if !state.frames.is_empty() {
                     state.bytes = 0;
-                    return Batch::Frames(state.frames.drain(..).collect());
+                    // Take the whole queue (no copy); `recycle` returns its allocation.
+                    return Batch::Frames(std::mem::take(&mut state.frames));
                 }
                 if let Some(closing) = &state.closing {
                     return Batch::Close(closing.disconnect.clone());
                 }
             }
             notified.await;
+        }
+    }
+
+    /// Returns a written batch's queue so its allocation serves the next batch: in steady
+    /// state a connection allocates nothing per delivery.
+    pub fn recycle(&self, mut frames: VecDeque<Bytes>) {
+        frames.clear();
+        let mut state = self.state();
+        if state.frames.is_empty() && state.frames.capacity() < frames.capacity() {
+            state.frames = frames;
         }
     }
 
@@ -143,7 +154,7 @@ mod tests {
 
     fn frames(batch: Batch) -> Vec<Bytes> {
         match batch {
-            Batch::Frames(f) => f,
+            Batch::Frames(f) => f.into(),
             Batch::Close(d) => panic!("unexpected close {d:?}"),
         }
     }
@@ -174,5 +185,19 @@ mod tests {
             Batch::Frames(_) => panic!("expected close"),
         }
         assert_eq!(outbox.push(Bytes::from_static(b"x")), Err(Closed));
+    }
+
+    #[tokio::test]
+    async fn recycled_queue_keeps_its_allocation() {
+        let outbox = Outbox::new(1000);
+        for _ in 0..8 {
+            outbox.push(Bytes::from_static(b"x")).unwrap();
+        }
+        let Batch::Frames(batch) = outbox.next_batch().await else { panic!("expected frames") };
+        let capacity = batch.capacity();
+        outbox.recycle(batch);
+        outbox.push(Bytes::from_static(b"y")).unwrap();
+        assert!(outbox.state().frames.capacity() >= capacity, "no new allocation per batch");
+        assert_eq!(frames(outbox.next_batch().await), vec!["y"]);
     }
 }

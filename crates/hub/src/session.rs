@@ -1,6 +1,7 @@
 //! One client connection, from authentication to close. Generic over the transport's
 //! streams, so the same logic serves every protocol and unit tests can drive it with channels.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,10 +204,11 @@ impl Session {
             }
             tokio::select! {
                 batch = self.outbox.next_batch() => match batch {
-                    Batch::Frames(frames) => {
-                        if !self.write(outbound, frames).await {
+                    Batch::Frames(mut frames) => {
+                        if !self.write(outbound, &mut frames).await {
                             return None;
                         }
+                        self.outbox.recycle(frames);
                     }
                     Batch::Close(disconnect) => return Some(disconnect),
                 },
@@ -244,9 +246,9 @@ impl Session {
 
     /// Writes a batch, then flushes; gives up when the outbox is aborted (overflow, kick).
     /// Returns `false` when the socket is gone.
-    async fn write<W: Sink<Outbound> + Unpin>(&self, outbound: &mut W, frames: Vec<Bytes>) -> bool {
+    async fn write<W: Sink<Outbound> + Unpin>(&self, outbound: &mut W, frames: &mut VecDeque<Bytes>) -> bool {
         let write = async {
-            for frame in frames {
+            for frame in frames.drain(..) {
                 outbound.feed(Outbound::Text(frame)).await.map_err(|_| ())?;
             }
             outbound.flush().await.map_err(|_| ())
