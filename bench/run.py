@@ -7,7 +7,8 @@ saved as JSON under target/bench/.
 
   bench/run.py --quick                 # seconds: Switchboard and the bare reference, small sizes (CI)
   bench/run.py                         # the full campaign (installs the peers on first use)
-  bench/run.py --targets switchboard,bare --reps 5
+  bench/run.py --targets switchboard,bare --reps 5 --fanout 5000 --rates 20,40
+  bench/run.py --personal-rates 2000,8000 --batch-rates 50000
 """
 import argparse
 import json
@@ -148,41 +149,62 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def campaign(targets, reps, sizes, fanout, rates, seconds):
+def record(rows, target, key, result, label) -> None:
+    rows[target].setdefault(key, []).append(result)
+    print(f"  {label} {target}: {result.get('deliveries_per_sec', 0):,.0f} deliveries/s, lost {result['lost']},"
+          f" p99 {result['p99_ms']} ms, {result.get('cpu_us_per_delivery', 0):.2f} us/delivery"
+          + (f" ERROR {result['error']}" if "error" in result else ""), flush=True)
+
+
+def campaign(args, targets):
+    """Every measurement for every target, interleaved: A B C, A B C, ..."""
     rows = {t: {} for t in targets}
-    for size in sizes:
-        for rep in range(reps):
-            for t in targets:  # interleaved: A B C, A B C, ...
+    columns = []
+    for size in args.sizes:
+        columns.append((f"idle_{size}", f"idle B/conn at {size}", "idle"))
+        for rep in range(args.reps):
+            for t in targets:
                 r = idle(t, size)
                 rows[t].setdefault(f"idle_{size}", []).append(r)
                 print(f"  idle {size} {t} rep {rep}: {r['bytes_per_conn']:.0f} B/conn, {r['connects_per_sec']:.0f} conn/s", flush=True)
-    for rate in rates:
-        for rep in range(reps):
+    if args.sizes:
+        columns.append((f"idle_{args.sizes[-1]}", f"connects/s at {args.sizes[-1]}", "connects"))
+    plans = [(f"broadcast_{args.fanout}_{r}", f"broadcast {args.fanout} subs x {r}/s", "broadcast", args.fanout, r, 1)
+             for r in args.rates]
+    plans += [(f"personal_{r}", f"personal {r}/s to {args.fanout} users", "personal", args.fanout, r, 1)
+              for r in args.personal_rates]
+    plans += [(f"batch_{r}", f"personal {r}/s in batches of 100", "personal", args.fanout, r, 100)
+              for r in args.batch_rates]
+    for key, label, scenario, clients, rate, batch in plans:
+        columns.append((key, label, "flow"))
+        for rep in range(args.reps):
             for t in targets:
-                r = flow(t, "broadcast", fanout, rate, seconds)
-                rows[t].setdefault(f"broadcast_{rate}", []).append(r)
-                print(f"  broadcast {fanout} subs x {rate}/s {t} rep {rep}: {r.get('deliveries_per_sec', 0):.0f} deliveries/s,"
-                      f" lost {r['lost']}, p99 {r['p99_ms']} ms, {r.get('cpu_us_per_delivery', 0):.2f} us/delivery", flush=True)
-    return rows
+                if batch > 1 and t != "switchboard":
+                    continue  # only Switchboard has a batch endpoint
+                record(rows, t, key, flow(t, scenario, clients, rate, args.seconds, batch), f"{label} rep {rep}")
+    return rows, columns
 
 
-def summarize(rows, sizes, fanout, rates) -> str:
-    lines = ["| target | " + " | ".join(
-        [f"idle B/conn at {s}" for s in sizes] + [f"connects/s at {sizes[-1]}"] +
-        [f"broadcast {fanout} subs x {r}/s: deliveries/s, lost, p99 ms, server us/delivery" for r in rates]) + " |"]
-    lines.append("|" + " --- |" * (1 + len(sizes) + 1 + len(rates)))
+def cell(results, kind) -> str:
+    if not results:
+        return "n/a"
+    if kind == "idle":
+        return f"{median([r['bytes_per_conn'] for r in results]):,.0f}"
+    if kind == "connects":
+        return f"{median([r['connects_per_sec'] for r in results]):,.0f}"
+    lost = "error" if any("error" in r for r in results) else max(r["lost"] for r in results)
+    p99 = median([r["p99_ms"] for r in results])
+    return "{:,.0f}, {}, {}, {:.2f}".format(
+        median([r.get("deliveries_per_sec", 0) for r in results]), lost,
+        "-" if p99 is None else f"{p99:.1f}", median([r.get("cpu_us_per_delivery", 0) for r in results]))
+
+
+def summarize(rows, columns) -> str:
+    lines = ["| target | " + " | ".join(label for _, label, _ in columns) + " |",
+             "|" + " --- |" * (1 + len(columns))]
     for t, data in rows.items():
-        cells = [f"{median([r['bytes_per_conn'] for r in data[f'idle_{s}']]):,.0f}" for s in sizes]
-        cells.append(f"{median([r['connects_per_sec'] for r in data[f'idle_{sizes[-1]}']]):,.0f}")
-        for rate in rates:
-            rs = data[f"broadcast_{rate}"]
-            p99 = median([r["p99_ms"] for r in rs])
-            lost = "error" if any("error" in r for r in rs) else max(r["lost"] for r in rs)
-            cells.append("{:,.0f}, {}, {}, {:.2f}".format(
-                median([r.get("deliveries_per_sec", 0) for r in rs]), lost,
-                "-" if p99 is None else f"{p99:.1f}", median([r.get("cpu_us_per_delivery", 0) for r in rs])))
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append(f"| {t} | " + " | ".join(cell(data.get(key), kind) for key, _, kind in columns) + " |")
+    return "\n".join(lines) + "\n\nflow cells: deliveries/s, events lost, p99 ms, server CPU us per delivery"
 
 
 def main() -> None:
@@ -193,19 +215,23 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--fanout", type=int, default=1000)
     parser.add_argument("--rates", default="20,160,640", help="broadcast publishes per second")
+    parser.add_argument("--personal-rates", default="", help="personal messages per second, one per request")
+    parser.add_argument("--batch-rates", default="", help="personal messages per second, 100 per request (switchboard)")
     parser.add_argument("--seconds", type=int, default=3)
     args = parser.parse_args()
     if args.quick:
-        args.targets, args.reps, args.sizes, args.fanout, args.rates, args.seconds = "switchboard,bare", 1, "500", 200, "50", 1
+        args.targets, args.reps, args.sizes, args.fanout, args.seconds = "switchboard,bare", 1, "500", 200, 1
+        args.rates, args.personal_rates, args.batch_rates = "50", "500", "2000"
     targets = args.targets.split(",")
-    sizes = [int(s) for s in args.sizes.split(",")]
-    rates = [int(r) for r in args.rates.split(",")]
+    ints = lambda text: [int(v) for v in text.split(",") if v]
+    args.sizes, args.rates = ints(args.sizes), ints(args.rates)
+    args.personal_rates, args.batch_rates = ints(args.personal_rates), ints(args.batch_rates)
     if not (RELEASE / "loadgen").exists() or not (RELEASE / "switchboard").exists():
         subprocess.run(["cargo", "build", "--release", "-p", "switchboard", "-p", "switchboard-bench"], cwd=ROOT, check=True)
     install_peers(targets)
     raise_fd_limit()
-    rows = campaign(targets, args.reps, sizes, args.fanout, rates, args.seconds)
-    table = summarize(rows, sizes, args.fanout, rates)
+    rows, columns = campaign(args, targets)
+    table = summarize(rows, columns)
     out = ROOT / "target" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(rows, indent=1))
