@@ -141,11 +141,6 @@ impl Outbox {
             notified.await;
         }
     }
-
-    /// Bytes waiting to be written.
-    pub fn queued_bytes(&self) -> usize {
-        self.state().bytes
-    }
 }
 
 #[cfg(test)]

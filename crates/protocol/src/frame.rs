@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::ErrorCode;
 
@@ -126,11 +126,6 @@ pub fn encode_event(kind: &str, data: &RawValue, meta: &EventMeta<'_>) -> Bytes 
     let envelope = Envelope { kind, data, meta };
     // Serializing borrowed strings and raw JSON into a Vec cannot fail.
     Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default())
-}
-
-/// An empty JSON object map, for building `data` fields.
-pub fn object() -> Map<String, Value> {
-    Map::new()
 }
 
 #[cfg(test)]
