@@ -5,7 +5,8 @@
 //!   [`App`] with its [`AppSpec`] and [`Registry`]), the broker and the store.
 //! - [`Registry`]: one app's connections and subscriptions, in 64 shards.
 //! - [`Outbox`]: a connection's outbound queue, bounded in bytes; overflow closes with 4008.
-//! - [`session::run`]: one connection's life, generic over the transport's frame streams.
+//! - [`session::run`]: one connection's life, generic over the transport's frame streams: a
+//!   reader task for client frames, and a writer task (`writer.rs`) that drains the outbox.
 //!   Client commands live one per file under `cmd/`.
 //! - [`policy`]: who may subscribe to what.
 //!
@@ -13,7 +14,7 @@
 //! [`Hub::publish`] validates, claims the idempotency key, encodes the event once per
 //! channel and hands each envelope to the broker. The broker delivers it to every node with
 //! subscribers (here: straight back), where [`Registry::deliver`] queues the same bytes in
-//! each subscriber's [`Outbox`], and each session writes its queue to its socket.
+//! each subscriber's [`Outbox`], and each writer task writes its queue to its socket.
 
 mod clock;
 mod cmd;
@@ -27,6 +28,7 @@ mod rate;
 mod registry;
 pub mod session;
 mod spec;
+mod writer;
 
 pub use clock::{rfc3339, unix_ms};
 pub use error::HubError;

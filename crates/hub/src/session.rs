@@ -1,20 +1,20 @@
 //! One client connection, from authentication to close. Generic over the transport's
 //! streams, so the same logic serves every protocol and unit tests can drive it with channels.
 
-use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Sink, Stream, StreamExt};
 use serde_json::json;
 use switchboard_auth::Identity;
 use switchboard_protocol::{channel, Disconnect, ErrorCode, ServerFrame};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::outbox::Batch;
 use crate::rate::RateLimiter;
-use crate::{clock, App, ConnMeta, EndpointSpec, Hub, Outbox};
+use crate::{clock, writer, App, ConnMeta, EndpointSpec, Hub, Outbox};
 
 /// What the transport learned from the HTTP upgrade.
 #[derive(Debug, Clone, Default)]
@@ -72,33 +72,28 @@ pub async fn run<R, W>(
     mut outbound: W,
 ) where
     R: Stream<Item = Inbound> + Unpin + Send,
-    W: Sink<Outbound> + Unpin + Send,
+    W: Sink<Outbound> + Unpin + Send + 'static,
 {
     let identity = match crate::handshake::authenticate(&app, &endpoint, handshake.token, &mut inbound).await {
         Ok(identity) => identity,
-        Err(Some(disconnect)) => return close(&mut outbound, disconnect).await,
+        Err(Some(disconnect)) => return writer::close(&mut outbound, disconnect).await,
         Err(None) => return,
     };
     let mut session = match Session::register(hub, app, &endpoint, identity, handshake.remote_addr).await {
         Ok(session) => session,
-        Err(disconnect) => return close(&mut outbound, disconnect).await,
+        Err(disconnect) => return writer::close(&mut outbound, disconnect).await,
     };
     tracing::debug!(connection = %session.meta.connection_id, user = ?session.meta.user_id, "connected");
-    let disconnect = session.drive(&endpoint, &mut inbound, &mut outbound).await;
+    let unanswered = writer::Unanswered::default();
+    let mut writer =
+        tokio::spawn(writer::run(session.outbox.clone(), outbound, endpoint.ping_interval, unanswered.clone()));
+    let writer_done = session.drive(&mut inbound, &mut writer, &unanswered).await;
     session.app.registry.remove(session.meta.id);
-    tracing::debug!(connection = %session.meta.connection_id, code = ?disconnect.as_ref().map(|d| d.code), "closed");
-    match disconnect {
-        Some(disconnect) => close(&mut outbound, disconnect).await,
-        // The client closed or vanished: flushing sends the close reply if one is owed.
-        None => {
-            let _ = tokio::time::timeout(Duration::from_secs(5), outbound.close()).await;
-        }
+    // The writer sends the close frame; it ends by itself once the outbox is closed.
+    if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
+        writer.abort();
     }
-}
-
-async fn close<W: Sink<Outbound> + Unpin>(outbound: &mut W, disconnect: Disconnect) {
-    // The peer may already be gone; a failed close changes nothing.
-    let _ = tokio::time::timeout(Duration::from_secs(5), outbound.send(Outbound::Close(disconnect))).await;
+    tracing::debug!(connection = %session.meta.connection_id, "closed");
 }
 
 impl Session {
@@ -180,22 +175,21 @@ impl Session {
         self.send(ServerFrame::error(reference, code, message));
     }
 
-    /// The session loop; returns the close to send, or `None` when the socket is gone.
-    async fn drive<R, W>(&mut self, endpoint: &EndpointSpec, inbound: &mut R, outbound: &mut W) -> Option<Disconnect>
+    /// The reader's loop: client frames, token expiry and shutdown. Every ending closes the
+    /// outbox, which tells the writer to send the close frame. Returns whether the writer has
+    /// already finished.
+    async fn drive<R>(&mut self, inbound: &mut R, writer: &mut JoinHandle<()>, unanswered: &writer::Unanswered) -> bool
     where
         R: Stream<Item = Inbound> + Unpin + Send,
-        W: Sink<Outbound> + Unpin + Send,
     {
         let shutdown = self.hub.shutdown_token();
         // The shutdown and expiry futures live across iterations: re-creating them on every
-        // wakeup would re-register with the shared token and the timer wheel per event.
+        // wakeup would re-register with the shared token and the timer wheel.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         let expiry = tokio::time::sleep_until(self.expires.unwrap_or_else(far_future));
         tokio::pin!(expiry);
         let mut armed_for = self.expires;
-        let mut ping = tokio::time::interval_at(Instant::now() + endpoint.ping_interval, endpoint.ping_interval);
-        let mut unanswered_pings = 0u8;
         let mut draining = false;
         loop {
             if self.expires != armed_for {
@@ -203,37 +197,29 @@ impl Session {
                 expiry.as_mut().reset(self.expires.unwrap_or_else(far_future));
             }
             tokio::select! {
-                batch = self.outbox.next_batch() => match batch {
-                    Batch::Frames(mut frames) => {
-                        if !self.write(outbound, &mut frames).await {
-                            return None;
-                        }
-                        self.outbox.recycle(frames);
-                    }
-                    Batch::Close(disconnect) => return Some(disconnect),
-                },
+                // The writer ended: close sent, socket failed, or the peer stopped answering pings.
+                _ = &mut *writer => return true,
                 frame = inbound.next() => {
-                    unanswered_pings = 0;
+                    unanswered.store(0, Ordering::Relaxed);
                     match frame {
                         Some(Inbound::Text(text)) => self.on_text(text).await,
                         Some(Inbound::Binary) => self.on_binary(),
                         Some(Inbound::Pong) => {}
-                        Some(Inbound::TooBig) => return Some(self.too_big()),
-                        Some(Inbound::Closed) | None => return None,
-                    }
-                }
-                _ = ping.tick() => {
-                    if unanswered_pings >= 2 {
-                        tracing::debug!(connection = %self.meta.connection_id, "dropping dead peer: two pings unanswered");
-                        return None;
-                    }
-                    unanswered_pings += 1;
-                    if !self.send_or_abort(outbound, Outbound::Ping).await {
-                        return None;
+                        Some(Inbound::TooBig) => {
+                            self.outbox.close(self.too_big(), false);
+                            return false;
+                        }
+                        // The client closed: the writer only flushes the close reply owed.
+                        Some(Inbound::Closed) | None => {
+                            self.outbox.close(Disconnect::new(Disconnect::NORMAL, ""), false);
+                            return false;
+                        }
                     }
                 }
                 _ = &mut expiry, if self.expires.is_some() => {
-                    return Some(Disconnect::unauthorized("token expired; send refresh with a new token before it expires"));
+                    let reason = "token expired; send refresh with a new token before it expires";
+                    self.outbox.close(Disconnect::unauthorized(reason), false);
+                    return false;
                 }
                 _ = &mut cancelled, if !draining => {
                     // Queued events still go out, then 1001 tells the client to resume elsewhere.
@@ -241,30 +227,6 @@ impl Session {
                     self.outbox.close(Disconnect::going_away(), true);
                 }
             }
-        }
-    }
-
-    /// Writes a batch, then flushes; gives up when the outbox is aborted (overflow, kick).
-    /// Returns `false` when the socket is gone.
-    async fn write<W: Sink<Outbound> + Unpin>(&self, outbound: &mut W, frames: &mut VecDeque<Bytes>) -> bool {
-        let write = async {
-            for frame in frames.drain(..) {
-                outbound.feed(Outbound::Text(frame)).await.map_err(|_| ())?;
-            }
-            outbound.flush().await.map_err(|_| ())
-        };
-        tokio::select! {
-            written = write => written.is_ok(),
-            _ = self.outbox.aborted() => true,
-        }
-    }
-
-    /// Sends one frame unless the outbox is aborted first: a socket whose buffers are full
-    /// must not keep the session from closing. Returns `false` when the socket is gone.
-    async fn send_or_abort<W: Sink<Outbound> + Unpin>(&self, outbound: &mut W, frame: Outbound) -> bool {
-        tokio::select! {
-            sent = outbound.send(frame) => sent.is_ok(),
-            _ = self.outbox.aborted() => true,
         }
     }
 }
