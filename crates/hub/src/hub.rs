@@ -270,10 +270,9 @@ impl Hub {
     /// Connection totals of one app, by endpoint.
     pub fn connection_counts(&self, app: &App) -> Value {
         let all = app.registry.all();
-        let mut by_endpoint = Map::new();
+        let mut by_endpoint = std::collections::BTreeMap::<&str, usize>::new();
         for meta in &all {
-            let n = by_endpoint.entry(meta.endpoint.clone()).or_insert(Value::from(0u64));
-            *n = Value::from(n.as_u64().unwrap_or_default() + 1);
+            *by_endpoint.entry(&meta.endpoint).or_default() += 1;
         }
         serde_json::json!({
             "total": all.len(),

@@ -25,19 +25,14 @@ pub fn check_name<'a>(spec: &AppSpec, name: &'a str) -> Result<Channel<'a>, Stri
     Ok(channel)
 }
 
-/// Whether a connection may subscribe itself. `is_member` is asked only when the answer
-/// depends on a server-managed membership.
-pub fn may_subscribe(
-    spec: &AppSpec,
-    identity: Option<&Identity>,
-    name: &str,
-    is_member: impl FnOnce() -> bool,
-) -> Result<(), Denial> {
+/// Whether a connection may subscribe itself. `is_member` says whether the server API made
+/// this user a member of the channel.
+pub fn may_subscribe(spec: &AppSpec, identity: Option<&Identity>, name: &str, is_member: bool) -> Result<(), Denial> {
     let channel = check_name(spec, name).map_err(Denial::BadName)?;
     let allowed = match channel {
         Channel::Broadcast => true,
         Channel::User(id) => identity.is_some_and(|i| i.user_id == id),
-        Channel::Group(id) => identity.is_some_and(|i| i.groups.iter().any(|g| g == id)) || is_member(),
+        Channel::Group(id) => identity.is_some_and(|i| i.groups.iter().any(|g| g == id)) || is_member,
         Channel::Room(_) | Channel::Custom { .. } => {
             let policy = spec.namespaces.get(channel.namespace()).map_or(Policy::Server, |n| n.subscribe);
             return by_policy(policy, identity, name, is_member);
@@ -46,17 +41,12 @@ pub fn may_subscribe(
     allowed.then_some(()).ok_or_else(|| Denial::Forbidden(format!("you may not subscribe to `{name}`")))
 }
 
-fn by_policy(
-    policy: Policy,
-    identity: Option<&Identity>,
-    name: &str,
-    is_member: impl FnOnce() -> bool,
-) -> Result<(), Denial> {
+fn by_policy(policy: Policy, identity: Option<&Identity>, name: &str, is_member: bool) -> Result<(), Denial> {
     let allowed = match policy {
         Policy::Public => true,
         Policy::Authenticated => identity.is_some(),
         Policy::Claim => identity.is_some_and(|i| i.channels.iter().any(|c| claim_matches(c, name))),
-        Policy::Server => is_member(),
+        Policy::Server => is_member,
         Policy::Proxy => {
             return Err(Denial::Forbidden(format!(
                 "`{name}` uses the proxy policy, which needs the subscribe proxy (not in this build)"
@@ -114,15 +104,15 @@ mod tests {
     #[test]
     fn policies_decide() {
         let (s, a) = (spec(), alice());
-        assert!(may_subscribe(&s, Some(&a), "user:alice", || false).is_ok());
-        assert!(matches!(may_subscribe(&s, Some(&a), "user:bob", || true), Err(Denial::Forbidden(_))));
-        assert!(may_subscribe(&s, Some(&a), "group:fam", || false).is_ok());
-        assert!(may_subscribe(&s, Some(&a), "group:other", || true).is_ok());
-        assert!(may_subscribe(&s, Some(&a), "group:other", || false).is_err());
-        assert!(may_subscribe(&s, Some(&a), "room:1", || false).is_err());
-        assert!(may_subscribe(&s, Some(&a), "stream:pond:42", || false).is_ok());
-        assert!(may_subscribe(&s, Some(&a), "stream:lake:1", || false).is_err());
-        assert!(may_subscribe(&s, None, "news:today", || false).is_ok());
-        assert!(matches!(may_subscribe(&s, Some(&a), "nope:1", || true), Err(Denial::BadName(_))));
+        assert!(may_subscribe(&s, Some(&a), "user:alice", false).is_ok());
+        assert!(matches!(may_subscribe(&s, Some(&a), "user:bob", true), Err(Denial::Forbidden(_))));
+        assert!(may_subscribe(&s, Some(&a), "group:fam", false).is_ok());
+        assert!(may_subscribe(&s, Some(&a), "group:other", true).is_ok());
+        assert!(may_subscribe(&s, Some(&a), "group:other", false).is_err());
+        assert!(may_subscribe(&s, Some(&a), "room:1", false).is_err());
+        assert!(may_subscribe(&s, Some(&a), "stream:pond:42", false).is_ok());
+        assert!(may_subscribe(&s, Some(&a), "stream:lake:1", false).is_err());
+        assert!(may_subscribe(&s, None, "news:today", false).is_ok());
+        assert!(matches!(may_subscribe(&s, Some(&a), "nope:1", true), Err(Denial::BadName(_))));
     }
 }

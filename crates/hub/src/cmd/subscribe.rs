@@ -13,9 +13,9 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
     let identity = session.identity.as_ref();
     // Most channels are decided by name and token alone; only a denial is worth asking the
     // store whether the server made this user a member.
-    let verdict = match policy::may_subscribe(spec, identity, channel, || false) {
+    let verdict = match policy::may_subscribe(spec, identity, channel, false) {
         Err(Denial::Forbidden(_)) if identity.is_some() && is_member(session, channel).await? => {
-            policy::may_subscribe(spec, identity, channel, || true)
+            policy::may_subscribe(spec, identity, channel, true)
         }
         verdict => verdict,
     };
