@@ -1,5 +1,5 @@
 //! One client connection, from authentication to close. Generic over the transport's
-//! streams, so the same logic serves every protocol and unit tests can drive it with channels.
+//! streams, so the same logic serves every protocol: a reader task here, a writer in `writer.rs`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
