@@ -3,21 +3,29 @@
 //! written before one flush. No auth, no channels, no features: the reference that tells
 //! what this machine and the load generator allow.
 //!
+//! WebSocket connections go straight to tokio-tungstenite; everything else (the publish
+//! API) goes to hyper. A peek at the request line decides, so an idle connection carries
+//! nothing of the HTTP stack.
+//!
 //! Contract shared with the peers under bench/peers: connect to `/ws?user=ID`; publish with
 //! `POST /publish {"user": ID?, "event": {...}}` (no user: everyone).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
+use axum::extract::State;
+use axum::routing::post;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// Frames one connection may have queued before new ones are dropped.
 const QUEUE: usize = 1024;
@@ -32,11 +40,6 @@ struct Hub {
 }
 
 #[derive(Deserialize)]
-struct Connect {
-    user: String,
-}
-
-#[derive(Deserialize)]
 struct Publish {
     user: Option<String>,
     event: serde_json::Value,
@@ -46,22 +49,41 @@ struct Publish {
 async fn main() -> anyhow::Result<()> {
     let bind = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9100".into());
     let hub = Arc::new(Hub::default());
-    let app = Router::new().route("/ws", get(connect)).route("/publish", post(publish)).with_state(hub);
-    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    let api = Router::new().route("/publish", post(publish)).with_state(hub.clone());
+    let listener = TcpListener::bind(&bind).await?;
     println!("listening {}", listener.local_addr()?);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
-    Ok(())
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let (hub, api) = (hub.clone(), api.clone());
+        tokio::spawn(async move {
+            let mut head = [0u8; 7];
+            if stream.peek(&mut head).await.is_ok() && &head == b"GET /ws" {
+                session(hub, stream).await;
+            } else {
+                let service = TowerToHyperService::new(api);
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            }
+        });
+    }
 }
 
-async fn connect(
-    ws: WebSocketUpgrade,
-    Query(q): Query<Connect>,
-    State(hub): State<Arc<Hub>>,
-) -> axum::response::Response {
-    ws.read_buffer_size(4096).write_buffer_size(4096).on_upgrade(move |socket| session(hub, q.user, socket))
+/// The user named in `?user=`.
+fn user_of(request: &Request) -> String {
+    let query = request.uri().query().unwrap_or_default();
+    query.split('&').find_map(|pair| pair.strip_prefix("user=")).unwrap_or_default().to_owned()
 }
 
-async fn session(hub: Arc<Hub>, user: String, socket: WebSocket) {
+async fn session(hub: Arc<Hub>, stream: TcpStream) {
+    let mut user = String::new();
+    let remember = |request: &Request, response: Response| {
+        user = user_of(request);
+        Ok(response)
+    };
+    let config = WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(4096);
+    let Ok(socket) = tokio_tungstenite::accept_hdr_async_with_config(stream, remember, Some(config)).await else {
+        return;
+    };
     let id = hub.next.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
     hub.users.lock().unwrap().entry(user.clone()).or_default().push((id, tx));

@@ -62,7 +62,9 @@ pub(crate) struct Session {
     pub(crate) rate: RateLimiter,
 }
 
-/// Runs a connection to its end. The transport calls this once per accepted socket.
+/// Authenticates and registers a connection, then hands it to a task of its own (tracked by
+/// [`Hub::sessions`]) that reads and writes until it ends. The transport calls this once per
+/// accepted socket; it returns as soon as the connection is live or refused.
 pub async fn run<R, W>(
     hub: Hub,
     app: Arc<App>,
@@ -71,32 +73,67 @@ pub async fn run<R, W>(
     mut inbound: R,
     mut outbound: W,
 ) where
-    R: Stream<Item = Inbound> + Unpin + Send,
+    R: Stream<Item = Inbound> + Unpin + Send + 'static,
     W: Sink<Outbound> + Unpin + Send + 'static,
 {
-    let identity = match crate::handshake::authenticate(&app, &endpoint, handshake.token, &mut inbound).await {
-        Ok(identity) => identity,
-        Err(Some(disconnect)) => return writer::close(&mut outbound, disconnect).await,
-        Err(None) => return,
-    };
-    let mut session = match Session::register(hub, app, &endpoint, identity, handshake.remote_addr).await {
-        Ok(session) => session,
-        Err(disconnect) => return writer::close(&mut outbound, disconnect).await,
-    };
-    tracing::debug!(connection = %session.meta.connection_id, user = ?session.meta.user_id, "connected");
-    let unanswered = writer::Unanswered::default();
-    let mut writer =
-        tokio::spawn(writer::run(session.outbox.clone(), outbound, endpoint.ping_interval, unanswered.clone()));
-    let writer_done = session.drive(&mut inbound, &mut writer, &unanswered).await;
-    session.app.registry.remove(session.meta.id);
-    // The writer sends the close frame; it ends by itself once the outbox is closed.
-    if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
-        writer.abort();
+    // The connected life gets a fresh task, so the memory it keeps for as long as the
+    // connection lasts holds only what reading needs: the upgrade, authentication and
+    // registration futures (store and JWKS calls) end here (see docs/BENCHMARKS.md).
+    let tracker = hub.sessions().clone();
+    if let Some(session) = Session::start(hub, app, &endpoint, handshake, &mut inbound, &mut outbound).await {
+        tracker.spawn(session.live(endpoint.ping_interval, inbound, outbound));
     }
-    tracing::debug!(connection = %session.meta.connection_id, "closed");
 }
 
 impl Session {
+    /// Authenticates and registers the connection; on refusal, sends the close frame.
+    async fn start<R, W>(
+        hub: Hub,
+        app: Arc<App>,
+        endpoint: &EndpointSpec,
+        handshake: Handshake,
+        inbound: &mut R,
+        outbound: &mut W,
+    ) -> Option<Self>
+    where
+        R: Stream<Item = Inbound> + Unpin + Send,
+        W: Sink<Outbound> + Unpin + Send,
+    {
+        let identity = match crate::handshake::authenticate(&app, endpoint, handshake.token, inbound).await {
+            Ok(identity) => identity,
+            Err(refusal) => {
+                if let Some(disconnect) = refusal {
+                    writer::close(outbound, disconnect).await;
+                }
+                return None;
+            }
+        };
+        let registered = Session::register(hub, app, endpoint, identity, handshake.remote_addr).await;
+        if let Err(disconnect) = &registered {
+            writer::close(outbound, disconnect.clone()).await;
+        }
+        registered.ok()
+    }
+
+    /// The connected life: a writer task sends, this task reads, until either ends.
+    async fn live<R, W>(mut self, ping_interval: Duration, mut inbound: R, outbound: W)
+    where
+        R: Stream<Item = Inbound> + Unpin + Send,
+        W: Sink<Outbound> + Unpin + Send + 'static,
+    {
+        tracing::debug!(connection = %self.meta.connection_id, user = ?self.meta.user_id, "connected");
+        let unanswered = writer::Unanswered::default();
+        let writer = writer::run(self.outbox.clone(), outbound, ping_interval, unanswered.clone());
+        let mut writer = tokio::spawn(writer);
+        let writer_done = self.drive(&mut inbound, &mut writer, &unanswered).await;
+        self.app.registry.remove(self.meta.id);
+        // The writer sends the close frame; it ends by itself once the outbox is closed.
+        if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
+            writer.abort();
+        }
+        tracing::debug!(connection = %self.meta.connection_id, "closed");
+    }
+
     async fn register(
         hub: Hub,
         app: Arc<App>,
@@ -202,7 +239,8 @@ impl Session {
                 frame = inbound.next() => {
                     unanswered.store(0, Ordering::Relaxed);
                     match frame {
-                        Some(Inbound::Text(text)) => self.on_text(text).await,
+                        // Boxed for the same reason as `start`: commands may await the store.
+                        Some(Inbound::Text(text)) => Box::pin(self.on_text(text)).await,
                         Some(Inbound::Binary) => self.on_binary(),
                         Some(Inbound::Pong) => {}
                         Some(Inbound::TooBig) => {

@@ -15,7 +15,7 @@ use switchboard_hub::{App, EndpointSpec, Handshake, Hub, Protocol};
 /// Bytes read from a socket at a time. tungstenite allocates and zeroes this up front for
 /// every connection, so it is most of an idle connection's memory; client frames are small,
 /// and a larger frame still grows the buffer as it arrives.
-const READ_BUFFER: usize = 2 << 10;
+const READ_BUFFER: usize = 1 << 10;
 /// Bytes of queued frames gathered before a write: a burst of small events leaves in one
 /// syscall. It only grows as far as a burst needs, so idle connections do not pay for it.
 const WRITE_BUFFER: usize = 64 << 10;
