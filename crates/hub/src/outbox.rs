@@ -1,10 +1,16 @@
 //! A connection's outbound queue, bounded in bytes.
 //!
-//! Publishers push pre-encoded frames and never wait; the session drains them in batches.
+//! Publishers push pre-encoded frames and never wait; the writer drains them in batches.
 //! Overflow does not block or drop silently: it closes the connection with 4008.
+//!
+//! The writer's waker lives under the queue's own lock, and only a push onto an empty queue
+//! wakes it: a burst of deliveries to one connection costs one wakeup, and no delivery
+//! touches a second lock (tokio's `Notify` keeps its waiters under one).
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 use switchboard_protocol::Disconnect;
@@ -19,7 +25,6 @@ pub struct Outbox {
 struct Inner {
     // std Mutex: held for a push or a drain only, never across an await.
     state: Mutex<State>,
-    ready: Notify,
     aborted: Notify,
     max_bytes: usize,
 }
@@ -29,6 +34,17 @@ struct State {
     frames: VecDeque<Bytes>,
     bytes: usize,
     closing: Option<Closing>,
+    /// The reader asked for a protocol ping.
+    ping: bool,
+    /// The writer, when it waits for work.
+    writer: Option<Waker>,
+}
+
+impl State {
+    /// Hands back the writer's waker, to be woken once the lock is released.
+    fn wake(&mut self) -> Option<Waker> {
+        self.writer.take()
+    }
 }
 
 struct Closing {
@@ -41,6 +57,8 @@ struct Closing {
 pub enum Batch {
     /// Write these frames, then flush, then hand the queue back with [`Outbox::recycle`].
     Frames(VecDeque<Bytes>),
+    /// Send a protocol ping.
+    Ping,
     /// Close the socket with this code.
     Close(Disconnect),
 }
@@ -52,8 +70,7 @@ pub struct Closed;
 impl Outbox {
     /// An empty queue holding at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
-        let inner =
-            Inner { state: Mutex::new(State::default()), ready: Notify::new(), aborted: Notify::new(), max_bytes };
+        let inner = Inner { state: Mutex::new(State::default()), aborted: Notify::new(), max_bytes };
         Self { inner: Arc::new(inner) }
     }
 
@@ -71,15 +88,18 @@ impl Outbox {
             state.frames.clear();
             state.bytes = 0;
             state.closing = Some(Closing { disconnect: Disconnect::slow_consumer(), drain: false });
+            let writer = state.wake();
             drop(state);
-            self.inner.ready.notify_one();
+            writer.map(Waker::wake);
             self.inner.aborted.notify_one();
             return Err(Closed);
         }
         state.bytes += frame.len();
         state.frames.push_back(frame);
+        // A non-empty queue means the writer was already woken and has not drained it yet.
+        let writer = if state.frames.len() == 1 { state.wake() } else { None };
         drop(state);
-        self.inner.ready.notify_one();
+        writer.map(Waker::wake);
         Ok(())
     }
 
@@ -94,30 +114,44 @@ impl Outbox {
             }
             state.closing = Some(Closing { disconnect, drain });
         }
+        let writer = state.wake();
         drop(state);
-        self.inner.ready.notify_one();
+        writer.map(Waker::wake);
         if !drain {
             self.inner.aborted.notify_one();
         }
     }
 
-    /// Waits for frames or a close. Cancel-safe: nothing is taken until it returns.
+    /// Asks the writer to send a protocol ping after whatever is queued.
+    pub fn ping(&self) {
+        let mut state = self.state();
+        state.ping = true;
+        let writer = state.wake();
+        drop(state);
+        writer.map(Waker::wake);
+    }
+
+    /// Waits for frames, a ping or a close. Cancel-safe: nothing is taken until it returns.
     pub async fn next_batch(&self) -> Batch {
-        loop {
-            let notified = self.inner.ready.notified();
-            {
-                let mut state = self.state();
-                if !state.frames.is_empty() {
-                    state.bytes = 0;
-                    // Take the whole queue (no copy); `recycle` returns its allocation.
-                    return Batch::Frames(std::mem::take(&mut state.frames));
-                }
-                if let Some(closing) = &state.closing {
-                    return Batch::Close(closing.disconnect.clone());
-                }
+        poll_fn(|cx| {
+            let mut state = self.state();
+            if !state.frames.is_empty() {
+                state.bytes = 0;
+                // Take the whole queue (no copy); `recycle` returns its allocation.
+                return Poll::Ready(Batch::Frames(std::mem::take(&mut state.frames)));
             }
-            notified.await;
-        }
+            if let Some(closing) = &state.closing {
+                return Poll::Ready(Batch::Close(closing.disconnect.clone()));
+            }
+            if std::mem::take(&mut state.ping) {
+                return Poll::Ready(Batch::Ping);
+            }
+            if !state.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                state.writer = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Returns a written batch's queue so its allocation serves the next batch: in steady
@@ -151,6 +185,7 @@ mod tests {
         match batch {
             Batch::Frames(f) => f.into(),
             Batch::Close(d) => panic!("unexpected close {d:?}"),
+            Batch::Ping => panic!("unexpected ping"),
         }
     }
 
@@ -164,7 +199,7 @@ mod tests {
         assert_eq!(outbox.push(Bytes::from_static(b"7890x")), Err(Closed));
         match outbox.next_batch().await {
             Batch::Close(d) => assert_eq!(d.code, Disconnect::SLOW_CONSUMER),
-            Batch::Frames(_) => panic!("overflow must close, not deliver"),
+            _ => panic!("overflow must close, not deliver"),
         }
         outbox.aborted().await;
     }
@@ -177,7 +212,7 @@ mod tests {
         assert_eq!(frames(outbox.next_batch().await), vec!["last words"]);
         match outbox.next_batch().await {
             Batch::Close(d) => assert_eq!(d.code, Disconnect::GOING_AWAY),
-            Batch::Frames(_) => panic!("expected close"),
+            _ => panic!("expected close"),
         }
         assert_eq!(outbox.push(Bytes::from_static(b"x")), Err(Closed));
     }
@@ -194,5 +229,39 @@ mod tests {
         outbox.push(Bytes::from_static(b"y")).unwrap();
         assert!(outbox.state().frames.capacity() >= capacity, "no new allocation per batch");
         assert_eq!(frames(outbox.next_batch().await), vec!["y"]);
+    }
+
+    #[tokio::test]
+    async fn a_ping_waits_behind_queued_frames_and_wakes_the_writer() {
+        let outbox = Outbox::new(100);
+        let writer = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { matches!(outbox.next_batch().await, Batch::Ping) }
+        });
+        tokio::task::yield_now().await;
+        outbox.ping();
+        assert!(writer.await.unwrap(), "the waiting writer is woken for the ping");
+        outbox.push(Bytes::from_static(b"event")).unwrap();
+        outbox.ping();
+        assert_eq!(frames(outbox.next_batch().await), vec!["event"]);
+        assert!(matches!(outbox.next_batch().await, Batch::Ping));
+    }
+
+    #[tokio::test]
+    async fn a_push_wakes_a_waiting_writer() {
+        let outbox = Outbox::new(100);
+        let writer = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { frames(outbox.next_batch().await) }
+        });
+        tokio::task::yield_now().await;
+        outbox.push(Bytes::from_static(b"a")).unwrap();
+        outbox.push(Bytes::from_static(b"b")).unwrap();
+        let first = writer.await.unwrap();
+        let rest = match first.len() {
+            1 => frames(outbox.next_batch().await),
+            _ => vec![],
+        };
+        assert_eq!([first, rest].concat(), vec!["a", "b"]);
     }
 }

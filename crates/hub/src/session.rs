@@ -1,7 +1,6 @@
 //! One client connection, from authentication to close. Generic over the transport's
 //! streams, so the same logic serves every protocol: a reader task here, a writer in `writer.rs`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use serde_json::json;
 use switchboard_auth::Identity;
 use switchboard_protocol::{channel, Disconnect, ErrorCode, ServerFrame};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::rate::RateLimiter;
 use crate::{clock, writer, App, ConnMeta, EndpointSpec, Hub, Outbox};
@@ -122,10 +121,8 @@ impl Session {
         W: Sink<Outbound> + Unpin + Send + 'static,
     {
         tracing::debug!(connection = %self.meta.connection_id, user = ?self.meta.user_id, "connected");
-        let unanswered = writer::Unanswered::default();
-        let writer = writer::run(self.outbox.clone(), outbound, ping_interval, unanswered.clone());
-        let mut writer = tokio::spawn(writer);
-        let writer_done = self.drive(&mut inbound, &mut writer, &unanswered).await;
+        let mut writer = tokio::spawn(writer::run(self.outbox.clone(), outbound));
+        let writer_done = self.drive(&mut inbound, &mut writer, ping_interval).await;
         self.app.registry.remove(self.meta.id);
         // The writer sends the close frame; it ends by itself once the outbox is closed.
         if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
@@ -212,10 +209,10 @@ impl Session {
         self.send(ServerFrame::error(reference, code, message));
     }
 
-    /// The reader's loop: client frames, token expiry and shutdown. Every ending closes the
-    /// outbox, which tells the writer to send the close frame. Returns whether the writer has
-    /// already finished.
-    async fn drive<R>(&mut self, inbound: &mut R, writer: &mut JoinHandle<()>, unanswered: &writer::Unanswered) -> bool
+    /// The reader's loop: client frames, pings, token expiry and shutdown. Every ending
+    /// closes the outbox, which tells the writer to send the close frame. Returns whether the
+    /// writer has already finished.
+    async fn drive<R>(&mut self, inbound: &mut R, writer: &mut JoinHandle<()>, ping_interval: Duration) -> bool
     where
         R: Stream<Item = Inbound> + Unpin + Send,
     {
@@ -227,6 +224,10 @@ impl Session {
         let expiry = tokio::time::sleep_until(self.expires.unwrap_or_else(far_future));
         tokio::pin!(expiry);
         let mut armed_for = self.expires;
+        // Pings are timed here, not in the writer, so deliveries never poll a timer.
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut unanswered = 0u8;
         let mut draining = false;
         loop {
             if self.expires != armed_for {
@@ -234,25 +235,23 @@ impl Session {
                 expiry.as_mut().reset(self.expires.unwrap_or_else(far_future));
             }
             tokio::select! {
-                // The writer ended: close sent, socket failed, or the peer stopped answering pings.
+                // The writer ended: close sent, or the socket failed.
                 _ = &mut *writer => return true,
                 frame = inbound.next() => {
-                    unanswered.store(0, Ordering::Relaxed);
-                    match frame {
-                        // Boxed for the same reason as `start`: commands may await the store.
-                        Some(Inbound::Text(text)) => Box::pin(self.on_text(text)).await,
-                        Some(Inbound::Binary) => self.on_binary(),
-                        Some(Inbound::Pong) => {}
-                        Some(Inbound::TooBig) => {
-                            self.outbox.close(self.too_big(), false);
-                            return false;
-                        }
-                        // The client closed: the writer only flushes the close reply owed.
-                        Some(Inbound::Closed) | None => {
-                            self.outbox.close(Disconnect::new(Disconnect::NORMAL, ""), false);
-                            return false;
-                        }
+                    // Anything from the client proves it alive, as a pong does.
+                    unanswered = 0;
+                    if !self.on_inbound(frame).await {
+                        return false;
                     }
+                }
+                _ = ping.tick() => {
+                    if unanswered >= 2 {
+                        tracing::debug!(connection = %self.meta.connection_id, "dropping dead peer: two pings unanswered");
+                        writer.abort();
+                        return true;
+                    }
+                    unanswered += 1;
+                    self.outbox.ping();
                 }
                 _ = &mut expiry, if self.expires.is_some() => {
                     let reason = "token expired; send refresh with a new token before it expires";
@@ -266,6 +265,26 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Handles one client frame. Returns `false` when the connection ends.
+    async fn on_inbound(&mut self, frame: Option<Inbound>) -> bool {
+        match frame {
+            // Boxed for the same reason as `start`: commands may await the store.
+            Some(Inbound::Text(text)) => Box::pin(self.on_text(text)).await,
+            Some(Inbound::Binary) => self.on_binary(),
+            Some(Inbound::Pong) => {}
+            Some(Inbound::TooBig) => {
+                self.outbox.close(self.too_big(), false);
+                return false;
+            }
+            // The client closed: the writer only flushes the close reply owed.
+            Some(Inbound::Closed) | None => {
+                self.outbox.close(Disconnect::new(Disconnect::NORMAL, ""), false);
+                return false;
+            }
+        }
+        true
     }
 }
 

@@ -1,50 +1,35 @@
 //! A connection's writer task. It alone owns the socket's sending half: it drains the outbox
-//! in batches, sends protocol pings, and sends the close frame. Keeping it apart from the
-//! reader means a delivery wakes only this small loop, never the reader's socket polling.
+//! in batches, sends the pings the reader asks for, and sends the close frame. Keeping it
+//! apart from the reader means a delivery wakes only this small loop, never the reader's
+//! socket polling or its timers.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt};
 use switchboard_protocol::Disconnect;
-use tokio::time::Instant;
 
 use crate::outbox::Batch;
 use crate::{Outbound, Outbox};
 
-/// Pings sent since the client last sent anything; the reader resets it.
-pub(crate) type Unanswered = Arc<AtomicU8>;
-
-/// Runs until the outbox closes (the close frame is then sent), the socket fails, or the
-/// peer leaves two pings unanswered.
-pub(crate) async fn run<W>(outbox: Outbox, mut outbound: W, ping_interval: Duration, unanswered: Unanswered)
+/// Runs until the outbox closes (the close frame is then sent) or the socket fails.
+pub(crate) async fn run<W>(outbox: Outbox, mut outbound: W)
 where
     W: Sink<Outbound> + Unpin,
 {
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
     loop {
-        tokio::select! {
-            batch = outbox.next_batch() => match batch {
-                Batch::Frames(mut frames) => {
-                    if !write(&outbox, &mut outbound, &mut frames).await {
-                        return;
-                    }
-                    outbox.recycle(frames);
-                }
-                Batch::Close(disconnect) => return close(&mut outbound, disconnect).await,
-            },
-            _ = ping.tick() => {
-                if unanswered.fetch_add(1, Ordering::Relaxed) >= 2 {
-                    tracing::debug!("dropping dead peer: two pings unanswered");
-                    return;
-                }
-                if !send_or_abort(&outbox, &mut outbound, Outbound::Ping).await {
-                    return;
-                }
+        let sent = match outbox.next_batch().await {
+            Batch::Frames(mut frames) => {
+                let sent = write(&outbox, &mut outbound, &mut frames).await;
+                outbox.recycle(frames);
+                sent
             }
+            Batch::Ping => send_or_abort(&outbox, &mut outbound, Outbound::Ping).await,
+            Batch::Close(disconnect) => return close(&mut outbound, disconnect).await,
+        };
+        if !sent {
+            return;
         }
     }
 }
@@ -70,7 +55,9 @@ async fn write<W: Sink<Outbound> + Unpin>(outbox: &Outbox, outbound: &mut W, fra
         }
         outbound.flush().await.map_err(|_| ())
     };
+    // Biased: a write that completes at once never registers for the rare abort signal.
     tokio::select! {
+        biased;
         written = write => written.is_ok(),
         _ = outbox.aborted() => true,
     }
@@ -80,6 +67,7 @@ async fn write<W: Sink<Outbound> + Unpin>(outbox: &Outbox, outbound: &mut W, fra
 /// not keep the connection from closing. Returns `false` when the socket is gone.
 async fn send_or_abort<W: Sink<Outbound> + Unpin>(outbox: &Outbox, outbound: &mut W, frame: Outbound) -> bool {
     tokio::select! {
+        biased;
         sent = outbound.send(frame) => sent.is_ok(),
         _ = outbox.aborted() => true,
     }
