@@ -74,6 +74,8 @@ fn user_of(request: &Request) -> String {
     query.split('&').find_map(|pair| pair.strip_prefix("user=")).unwrap_or_default().to_owned()
 }
 
+// tungstenite's handshake callback fixes the (large) error type.
+#[allow(clippy::result_large_err)]
 async fn session(hub: Arc<Hub>, stream: TcpStream) {
     let mut user = String::new();
     let remember = |request: &Request, response: Response| {

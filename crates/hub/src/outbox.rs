@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
@@ -40,10 +40,12 @@ struct State {
     writer: Option<Waker>,
 }
 
-impl State {
-    /// Hands back the writer's waker, to be woken once the lock is released.
-    fn wake(&mut self) -> Option<Waker> {
-        self.writer.take()
+/// Releases the lock, then wakes a waiting writer (after, so it need not contend for it).
+fn unlock_and_wake(mut state: MutexGuard<'_, State>) {
+    let writer = state.writer.take();
+    drop(state);
+    if let Some(writer) = writer {
+        writer.wake();
     }
 }
 
@@ -74,7 +76,7 @@ impl Outbox {
         Self { inner: Arc::new(inner) }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -88,18 +90,16 @@ impl Outbox {
             state.frames.clear();
             state.bytes = 0;
             state.closing = Some(Closing { disconnect: Disconnect::slow_consumer(), drain: false });
-            let writer = state.wake();
-            drop(state);
-            writer.map(Waker::wake);
+            unlock_and_wake(state);
             self.inner.aborted.notify_one();
             return Err(Closed);
         }
         state.bytes += frame.len();
         state.frames.push_back(frame);
         // A non-empty queue means the writer was already woken and has not drained it yet.
-        let writer = if state.frames.len() == 1 { state.wake() } else { None };
-        drop(state);
-        writer.map(Waker::wake);
+        if state.frames.len() == 1 {
+            unlock_and_wake(state);
+        }
         Ok(())
     }
 
@@ -114,9 +114,7 @@ impl Outbox {
             }
             state.closing = Some(Closing { disconnect, drain });
         }
-        let writer = state.wake();
-        drop(state);
-        writer.map(Waker::wake);
+        unlock_and_wake(state);
         if !drain {
             self.inner.aborted.notify_one();
         }
@@ -126,9 +124,7 @@ impl Outbox {
     pub fn ping(&self) {
         let mut state = self.state();
         state.ping = true;
-        let writer = state.wake();
-        drop(state);
-        writer.map(Waker::wake);
+        unlock_and_wake(state);
     }
 
     /// Waits for frames, a ping or a close. Cancel-safe: nothing is taken until it returns.
