@@ -9,11 +9,13 @@ saved as JSON under target/bench/.
   bench/run.py                         # the full campaign (installs the peers on first use)
   bench/run.py --targets switchboard,bare --reps 5 --fanout 5000 --rates 20,40
   bench/run.py --personal-rates 2000,8000 --batch-rates 50000
+  bench/run.py --targets switchboard,sockudo   # builds Sockudo once (~20 min), cached outside the repo
 """
 import argparse
 import json
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -28,6 +30,9 @@ PEERS = ROOT / "bench" / "peers"
 VENV = ROOT / ".venv-bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SECRET, KEY = "bench-secret", "sk_bench"
+# Sockudo is large to build, so it lives outside the repository and survives `cargo clean`.
+SOCKUDO_ROOT = Path(os.environ.get("SOCKUDO_ROOT", Path.home() / ".cache" / "switchboard-bench" / "sockudo"))
+SOCKUDO_VERSION = "5.2.0"
 
 
 def free_port() -> int:
@@ -43,8 +48,15 @@ def raise_fd_limit() -> None:
 
 def install_peers(targets) -> None:
     """Installs the peers from their registries, once."""
-    if "node-ws" in targets and not (PEERS / "node" / "node_modules" / "ws").exists():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=PEERS / "node", check=True)
+    node = PEERS / "node" / "node_modules"
+    if {"node-ws", "node-socketio"} & set(targets) and not ((node / "ws").exists() and (node / "socket.io").exists()):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=PEERS / "node", check=True)
+    if "sockudo" in targets and not (SOCKUDO_ROOT / "bin" / "sockudo").exists():
+        if not shutil.which("protoc"):
+            raise SystemExit("building sockudo needs protoc: apt-get install -y protobuf-compiler")
+        print(f"building sockudo {SOCKUDO_VERSION} into {SOCKUDO_ROOT} (about 20 minutes on 2 cores)", flush=True)
+        subprocess.run(["cargo", "install", "sockudo", "--version", SOCKUDO_VERSION, "--locked", "--root",
+                        str(SOCKUDO_ROOT)], check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(SOCKUDO_ROOT / "target")))
     if "seed-fastapi" in targets and not (VENV / "bin" / "uvicorn").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         req = PEERS / "seed_fastapi" / "requirements.txt"
@@ -61,10 +73,23 @@ def command(target: str, port: int, workdir: str):
         return [str(RELEASE / "bare"), f"127.0.0.1:{port}"], None, "peer"
     if target == "node-ws":
         return ["node", str(PEERS / "node" / "ws-server.js"), str(port)], None, "peer"
+    if target == "node-socketio":
+        return ["node", str(PEERS / "node" / "socketio-server.js"), str(port)], None, "socketio"
+    if target == "sockudo":
+        return [str(SOCKUDO_ROOT / "bin" / "sockudo")], None, "pusher"
     if target == "seed-fastapi":
         return ([str(VENV / "bin" / "uvicorn"), "app:app", "--port", str(port), "--log-level", "warning"],
                 PEERS / "seed_fastapi", "peer")
     raise SystemExit(f"unknown target {target}")
+
+
+def sockudo_env(port: int) -> dict:
+    """Sockudo's in-memory defaults, one app, and limits lifted so they do not cap the bench."""
+    return {"HOST": "127.0.0.1", "PORT": str(port), "SOCKUDO_DEFAULT_APP_ID": "bench",
+            "SOCKUDO_DEFAULT_APP_KEY": "bench-key", "SOCKUDO_DEFAULT_APP_SECRET": KEY,
+            "SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS": "1000000", "SOCKUDO_MAX_CONNECTIONS": "1000000",
+            "SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND": "100000000",
+            "METRICS_ENABLED": "false", "RATE_LIMITER_ENABLED": "false", "LOG_LEVEL": "warn"}
 
 
 class Server:
@@ -73,6 +98,7 @@ class Server:
         self.workdir = tempfile.mkdtemp(prefix="sb-bench-")
         argv, cwd, self.kind = command(target, self.port, self.workdir)
         env = dict(os.environ, BENCH_JWT_SECRET=SECRET, BENCH_API_KEY=KEY, RUST_LOG="warn")
+        env.update(sockudo_env(self.port) if target == "sockudo" else {})
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, preexec_fn=raise_fd_limit)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -144,6 +170,31 @@ def flow(target: str, scenario: str, clients: int, rate: int, seconds: int, batc
         server.stop()
 
 
+# Where each maximum-rate search starts, in events/s (a broadcast event counts once however
+# many subscribers it reaches); the rate then grows by about sqrt(2) per step.
+MAX_START = {"broadcast": 20_000, "personal": 1_000, "batch": 10_000}
+
+
+def max_rate(target: str, scenario: str, clients: int, seconds: int) -> dict:
+    """BENCH.md's maximum sustained rate: steps the rate up until an event is lost, p99
+    passes 100 ms or the server falls more than 10% short of the offered rate (at most 14
+    steps), then measures latency at half the last rate that held."""
+    batch = 100 if scenario == "batch" else 1
+    kind = "personal" if scenario == "batch" else scenario
+    fanout = clients if scenario == "broadcast" else 1
+    rate, held = max(1, MAX_START[scenario] // fanout), None
+    for _ in range(14):
+        r = flow(target, kind, clients, rate, seconds, batch)
+        print(f"    max {scenario} {target} at {rate}/s: lost {r['lost']}, p99 {r['p99_ms']} ms", flush=True)
+        if r["lost"] != 0 or r["p99_ms"] > 100 or r["deliveries_per_sec"] < 0.9 * rate * fanout:
+            break
+        held, rate = r, round(rate * 1.4142) if rate > 3 else rate + 1
+    if held is None:
+        return {"max_deliveries_per_sec": 0, "below": rate * fanout}
+    half = flow(target, kind, clients, max(1, held["rate"] // 2), seconds, batch)
+    return {"max_deliveries_per_sec": held["deliveries_per_sec"], "max_rate": held["rate"], "half": half}
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -182,6 +233,14 @@ def campaign(args, targets):
                 if batch > 1 and t != "switchboard":
                     continue  # only Switchboard has a batch endpoint
                 record(rows, t, key, flow(t, scenario, clients, rate, args.seconds, batch), f"{label} rep {rep}")
+    for scenario in args.max:
+        key = f"max_{scenario}_{args.fanout}"
+        columns.append((key, f"max {scenario} deliveries/s ({args.fanout} clients); p50/p99/p99.9 ms at half", "max"))
+        for rep in range(args.reps):
+            for t in targets:
+                if scenario == "batch" and t != "switchboard":
+                    continue
+                rows[t].setdefault(key, []).append(max_rate(t, scenario, args.fanout, args.seconds))
     return rows, columns
 
 
@@ -192,6 +251,13 @@ def cell(results, kind) -> str:
         return f"{median([r['bytes_per_conn'] for r in results]):,.0f}"
     if kind == "connects":
         return f"{median([r['connects_per_sec'] for r in results]):,.0f}"
+    if kind == "max":
+        best = median([r["max_deliveries_per_sec"] for r in results])
+        if not best:
+            return f"< {results[0]['below']:,}"
+        halves = [r["half"] for r in results if "half" in r]
+        p = lambda name: median([h[name] for h in halves])
+        return f"{best:,.0f}; {p('p50_ms'):.1f}/{p('p99_ms'):.1f}/{p('p999_ms'):.1f}"
     lost = "error" if any("error" in r for r in results) else max(r["lost"] for r in results)
     p99 = median([r["p99_ms"] for r in results])
     return "{:,.0f}, {}, {}, {:.2f}".format(
@@ -217,6 +283,7 @@ def main() -> None:
     parser.add_argument("--rates", default="20,160,640", help="broadcast publishes per second")
     parser.add_argument("--personal-rates", default="", help="personal messages per second, one per request")
     parser.add_argument("--batch-rates", default="", help="personal messages per second, 100 per request (switchboard)")
+    parser.add_argument("--max", default="", help="maximum-rate searches: broadcast,personal,batch")
     parser.add_argument("--seconds", type=int, default=3)
     args = parser.parse_args()
     if args.quick:
@@ -226,6 +293,7 @@ def main() -> None:
     ints = lambda text: [int(v) for v in text.split(",") if v]
     args.sizes, args.rates = ints(args.sizes), ints(args.rates)
     args.personal_rates, args.batch_rates = ints(args.personal_rates), ints(args.batch_rates)
+    args.max = [m for m in args.max.split(",") if m]
     if not (RELEASE / "loadgen").exists() or not (RELEASE / "switchboard").exists():
         subprocess.run(["cargo", "build", "--release", "-p", "switchboard", "-p", "switchboard-bench"], cwd=ROOT, check=True)
     install_peers(targets)

@@ -3,7 +3,7 @@
 //! event, and measures what arrives. Every loop is bounded in count and time. Prints one
 //! JSON line per result for bench/run.py.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,11 +17,16 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Kind {
+pub(crate) enum Kind {
     /// Switchboard: JWT per user, the real server API.
     Switchboard,
     /// A peer with the shared contract: /ws?user=ID and POST /publish {user?, event}.
     Peer,
+    /// A Socket.IO v4 peer (Engine.IO over WebSocket), same /publish contract.
+    Socketio,
+    /// A Pusher-protocol server (Sockudo): public channels `broadcast` and `user-ID`, the
+    /// signed HTTP events API; `--key` is the app secret.
+    Pusher,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,7 +40,7 @@ enum Scenario {
 }
 
 #[derive(Debug, Parser)]
-struct Args {
+pub(crate) struct Args {
     #[arg(value_enum)]
     scenario: Scenario,
     #[arg(long, value_enum)]
@@ -63,62 +68,13 @@ struct Args {
     key: String,
 }
 
-fn now_nanos() -> u64 {
+mod http;
+mod target;
+
+use target::{Socket, Target};
+
+pub(crate) fn now_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default()
-}
-
-struct Target {
-    args: Args,
-    http: reqwest::Client,
-}
-
-impl Target {
-    fn ws_url(&self, user: usize) -> String {
-        let addr = self.args.addr;
-        match self.args.kind {
-            Kind::Switchboard => {
-                let claims = json!({"sub": format!("u{user}"), "exp": now_nanos() / 1_000_000_000 + 86_400});
-                let claims = claims.as_object().cloned().unwrap_or_default();
-                let token =
-                    switchboard_auth::mint(switchboard_auth::Algorithm::HS256, self.args.secret.as_bytes(), &claims)
-                        .unwrap_or_default();
-                format!("ws://{addr}/ws?token={token}")
-            }
-            Kind::Peer => format!("ws://{addr}/ws?user=u{user}"),
-        }
-    }
-
-    /// One HTTP request carrying `events` (user `None` means everyone).
-    async fn publish(&self, events: &[(Option<usize>, u64)]) -> anyhow::Result<()> {
-        let addr = self.args.addr;
-        let request = match self.args.kind {
-            Kind::Switchboard => {
-                let event = |(user, k): &(Option<usize>, u64)| {
-                    let channel = user.map_or("broadcast".to_owned(), |u| format!("user:u{u}"));
-                    json!({"channels": [channel], "type": "bench", "data": {"t": now_nanos(), "k": k}})
-                };
-                let app = format!("http://{addr}/api/v1/apps/bench");
-                let (url, body) = match events {
-                    [one] => (format!("{app}/publish"), event(one)),
-                    many => {
-                        (format!("{app}/publish/batch"), json!({"events": many.iter().map(event).collect::<Vec<_>>()}))
-                    }
-                };
-                self.http.post(url).bearer_auth(&self.args.key).body(body.to_string())
-            }
-            Kind::Peer => {
-                let (user, k) = events[0];
-                let body = json!({"user": user.map(|u| format!("u{u}")), "event": {"type": "bench", "data": {"t": now_nanos(), "k": k}}});
-                self.http
-                    .post(format!("http://{addr}/publish"))
-                    .header("content-type", "application/json")
-                    .body(body.to_string())
-            }
-        };
-        let response = request.send().await?;
-        anyhow::ensure!(response.status().is_success(), "publish answered {}", response.status());
-        Ok(())
-    }
 }
 
 /// What every client saw. Each reader owns its latency list (an uncontended lock), and the
@@ -144,37 +100,27 @@ impl Tally {
     }
 }
 
-/// Reads the `"t":` timestamp of a bench event without parsing the whole frame.
+/// Reads the `"t":` timestamp of a bench event without parsing the whole frame. Pusher
+/// carries the event's data as a JSON string, so the quotes may be escaped (`\"t\":`).
 fn sent_at(frame: &str) -> Option<u64> {
-    let start = frame.find("\"t\":")? + 4;
-    let digits: String = frame[start..].trim_start().chars().take_while(char::is_ascii_digit).collect();
+    let (_, rest) = frame.split_once("\"t\":").or_else(|| frame.split_once("\\\"t\\\":"))?;
+    let digits: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
 
-async fn open(
-    target: &Target,
-    user: usize,
-) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
-    let source = Ipv4Addr::new(127, 0, 0, 2 + (user % 248) as u8);
+async fn open(target: &Target, user: usize) -> anyhow::Result<Socket> {
     let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(source.into(), 0))?;
+    socket.bind(target::source_of(user))?;
     let stream = socket.connect(target.args.addr).await?;
     let (mut ws, _) = tokio_tungstenite::client_async(target.ws_url(user), stream).await?;
-    if target.args.kind == Kind::Switchboard {
-        // Subscriptions exist once `connected` arrives.
-        while let Some(message) = ws.next().await {
-            if matches!(message?, Message::Text(t) if t.contains("\"connected\"")) {
-                break;
-            }
-        }
-    }
+    target.join(&mut ws, user).await?;
     Ok(ws)
 }
 
 /// Opens every client (256 at a time) and starts its reader; returns the connect time.
 async fn connect_all(target: &Arc<Target>, tally: &Arc<Tally>) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let gate = Arc::new(Semaphore::new(256));
+    let gate = Arc::new(Semaphore::new(64));
     let mut opening = Vec::with_capacity(target.args.clients);
     for user in 0..target.args.clients {
         let (target, tally, gate) = (target.clone(), tally.clone(), gate.clone());
@@ -192,7 +138,7 @@ async fn connect_all(target: &Arc<Target>, tally: &Arc<Tally>) -> anyhow::Result
     Ok(started.elapsed())
 }
 
-async fn read(mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, tally: Arc<Tally>) {
+async fn read(mut ws: Socket, tally: Arc<Tally>) {
     let latencies = tally.client();
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Text(text) = message {
@@ -204,38 +150,45 @@ async fn read(mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     }
 }
 
-/// Publishes at the requested rate for the requested time; returns events sent.
+/// Concurrent publishers, each with its own keep-alive connection.
+const PUBLISHERS: u64 = 64;
+
+/// Publishes at the requested rate for the requested time; returns events sent. Request `i`
+/// is due at `start + i * period`; a publisher that falls behind sends at once, so a server
+/// slower than the rate shows as fewer deliveries per second, not as a queue in here.
 async fn publish_paced(target: &Arc<Target>) -> anyhow::Result<u64> {
     let args = &target.args;
-    let total = args.rate * args.seconds;
-    let requests = total.div_ceil(args.batch as u64);
+    let requests = (args.rate * args.seconds).div_ceil(args.batch as u64);
     let period = Duration::from_secs_f64(args.batch as f64 / args.rate as f64);
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let gate = Arc::new(Semaphore::new(64));
-    let mut sent = 0u64;
-    let mut tasks = Vec::new();
-    for _ in 0..requests {
-        tick.tick().await;
-        let events: Vec<(Option<usize>, u64)> = (0..args.batch as u64)
-            .map(|i| {
-                let k = sent + i;
-                let user = (args.scenario == Scenario::Personal).then_some(k as usize % args.clients);
-                (user, k)
-            })
-            .collect();
-        sent += events.len() as u64;
-        let (target, permit) = (target.clone(), gate.clone().acquire_owned().await?);
-        tasks.push(tokio::spawn(async move {
-            let result = target.publish(&events).await;
-            drop(permit);
-            result
-        }));
+    let (start, next) = (tokio::time::Instant::now(), Arc::new(AtomicU64::new(0)));
+    let publishers = (0..PUBLISHERS.min(requests)).map(|_| {
+        let (target, next) = (target.clone(), next.clone());
+        tokio::spawn(async move {
+            let mut connection = http::Connection::new(target.args.addr);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep_until(start + period.mul_f64(i as f64)).await;
+                let post = target.publish(&events_of(&target.args, i));
+                let status = connection.send(&post).await?;
+                anyhow::ensure!((200..300).contains(&status), "publish answered {status}");
+            }
+        })
+    });
+    for publisher in publishers.collect::<Vec<_>>() {
+        publisher.await??;
     }
-    for task in tasks {
-        task.await??;
-    }
-    Ok(sent)
+    Ok(requests * args.batch as u64)
+}
+
+/// The events of request `i`: to everyone, or each to the next user in turn.
+fn events_of(args: &Args, i: u64) -> Vec<target::Event> {
+    let batch = args.batch as u64;
+    (i * batch..(i + 1) * batch)
+        .map(|k| ((args.scenario == Scenario::Personal).then_some(k as usize % args.clients), k))
+        .collect()
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -246,11 +199,21 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_found_in_every_protocol() {
+        assert_eq!(super::sent_at(r#"{"type":"event","data":{"t":42,"k":1}}"#), Some(42));
+        assert_eq!(super::sent_at(r#"42["bench",{"t": 7}]"#), Some(7));
+        assert_eq!(super::sent_at(r#"{"event":"bench","data":"{\"t\":9,\"k\":0}"}"#), Some(9));
+        assert_eq!(super::sent_at(r#"{"type":"connected"}"#), None);
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    let target = Arc::new(Target { args, http });
+    let target = Arc::new(Target { args });
     let tally = Arc::new(Tally::default());
     let connect = connect_all(&target, &tally).await?;
     let clients = target.args.clients;
