@@ -199,17 +199,6 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_are_found_in_every_protocol() {
-        assert_eq!(super::sent_at(r#"{"type":"event","data":{"t":42,"k":1}}"#), Some(42));
-        assert_eq!(super::sent_at(r#"42["bench",{"t": 7}]"#), Some(7));
-        assert_eq!(super::sent_at(r#"{"event":"bench","data":"{\"t\":9,\"k\":0}"}"#), Some(9));
-        assert_eq!(super::sent_at(r#"{"type":"connected"}"#), None);
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -248,4 +237,15 @@ async fn main() -> anyhow::Result<()> {
     });
     println!("{result}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_found_in_every_protocol() {
+        assert_eq!(super::sent_at(r#"{"type":"event","data":{"t":42,"k":1}}"#), Some(42));
+        assert_eq!(super::sent_at(r#"42["bench",{"t": 7}]"#), Some(7));
+        assert_eq!(super::sent_at(r#"{"event":"bench","data":"{\"t\":9,\"k\":0}"}"#), Some(9));
+        assert_eq!(super::sent_at(r#"{"type":"connected"}"#), None);
+    }
 }
