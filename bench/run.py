@@ -175,9 +175,9 @@ def flow(target: str, scenario: str, clients: int, rate: int, seconds: int, batc
 MAX_START = {"broadcast": 20_000, "personal": 1_000, "batch": 10_000}
 
 
-def max_rate(target: str, scenario: str, clients: int, seconds: int) -> dict:
+def max_rate(target: str, scenario: str, clients: int, seconds: int, p99_limit: float) -> dict:
     """BENCH.md's maximum sustained rate: steps the rate up until an event is lost, p99
-    passes 100 ms or the server falls more than 10% short of the offered rate (at most 14
+    passes `p99_limit` ms (100 in BENCH.md; 1000 for the peak) or the server falls more than 10% short of the offered rate (at most 14
     steps), then measures latency at half the last rate that held."""
     batch = 100 if scenario == "batch" else 1
     kind = "personal" if scenario == "batch" else scenario
@@ -186,7 +186,7 @@ def max_rate(target: str, scenario: str, clients: int, seconds: int) -> dict:
     for _ in range(14):
         r = flow(target, kind, clients, rate, seconds, batch)
         print(f"    max {scenario} {target} at {rate}/s: lost {r['lost']}, p99 {r['p99_ms']} ms", flush=True)
-        if r["lost"] != 0 or r["p99_ms"] > 100 or r["deliveries_per_sec"] < 0.9 * rate * fanout:
+        if r["lost"] != 0 or r["p99_ms"] > p99_limit or r["deliveries_per_sec"] < 0.9 * rate * fanout:
             break
         held, rate = r, round(rate * 1.4142) if rate > 3 else rate + 1
     if held is None:
@@ -235,12 +235,13 @@ def campaign(args, targets):
                 record(rows, t, key, flow(t, scenario, clients, rate, args.seconds, batch), f"{label} rep {rep}")
     for scenario in args.max:
         key = f"max_{scenario}_{args.fanout}"
-        columns.append((key, f"max {scenario} deliveries/s ({args.fanout} clients); p50/p99/p99.9 ms at half", "max"))
+        label = f"max {scenario} deliveries/s at p99 < {args.p99_limit:g} ms ({args.fanout} clients)"
+        columns.append((key, f"{label}; p50/p99/p99.9 ms at half", "max"))
         for rep in range(args.reps):
             for t in targets:
                 if scenario == "batch" and t != "switchboard":
                     continue
-                rows[t].setdefault(key, []).append(max_rate(t, scenario, args.fanout, args.seconds))
+                rows[t].setdefault(key, []).append(max_rate(t, scenario, args.fanout, args.seconds, args.p99_limit))
     return rows, columns
 
 
@@ -276,7 +277,8 @@ def summarize(rows, columns) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few seconds: switchboard and bare, small sizes")
-    parser.add_argument("--targets", default="switchboard,bare,node-ws,seed-fastapi")
+    parser.add_argument("--targets", default="switchboard,bare,node-ws,node-socketio,seed-fastapi",
+                        help="also: sockudo (built on first use, about 20 minutes)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--fanout", type=int, default=1000)
@@ -284,7 +286,9 @@ def main() -> None:
     parser.add_argument("--personal-rates", default="", help="personal messages per second, one per request")
     parser.add_argument("--batch-rates", default="", help="personal messages per second, 100 per request (switchboard)")
     parser.add_argument("--max", default="", help="maximum-rate searches: broadcast,personal,batch")
+    parser.add_argument("--p99-limit", type=float, default=100, help="ms; the maximum-rate searches' latency bound")
     parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--out", default="latest", help="results go to target/bench/OUT.json and OUT.md")
     args = parser.parse_args()
     if args.quick:
         args.targets, args.reps, args.sizes, args.fanout, args.seconds = "switchboard,bare", 1, "500", 200, 1
@@ -302,7 +306,8 @@ def main() -> None:
     table = summarize(rows, columns)
     out = ROOT / "target" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(rows, indent=1))
+    (out / f"{args.out}.json").write_text(json.dumps(rows, indent=1))
+    (out / f"{args.out}.md").write_text(table + "\n")
     print("\n" + table)
 
 
