@@ -65,8 +65,11 @@ def install_peers(targets) -> None:
 
 def command(target: str, port: int, workdir: str):
     """How to start each target, and which load generator contract it speaks."""
-    if target == "switchboard":
-        return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / "manifest.json"),
+    if target in ("switchboard", "switchboard-nohistory"):
+        # `switchboard` runs as users get it: durable user and group history (SQLite, group
+        # commit). `switchboard-nohistory` turns that history off, to price it.
+        manifest = "manifest.json" if target == "switchboard" else "manifest-no-history.json"
+        return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / manifest),
                  "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/bench.db", "--node-id", "bench"],
                 None, "switchboard")
     if target == "bare":
@@ -230,7 +233,7 @@ def campaign(args, targets):
         columns.append((key, label, "flow"))
         for rep in range(args.reps):
             for t in targets:
-                if batch > 1 and t != "switchboard":
+                if batch > 1 and not t.startswith("switchboard"):
                     continue  # only Switchboard has a batch endpoint
                 record(rows, t, key, flow(t, scenario, clients, rate, args.seconds, batch), f"{label} rep {rep}")
     for scenario in args.max:
@@ -239,7 +242,7 @@ def campaign(args, targets):
         columns.append((key, f"{label}; p50/p99/p99.9 ms at half", "max"))
         for rep in range(args.reps):
             for t in targets:
-                if scenario == "batch" and t != "switchboard":
+                if scenario == "batch" and not t.startswith("switchboard"):
                     continue
                 rows[t].setdefault(key, []).append(max_rate(t, scenario, args.fanout, args.seconds, args.p99_limit))
     return rows, columns

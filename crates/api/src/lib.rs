@@ -1,7 +1,7 @@
 //! The HTTP server API that app backends call, plus the operations routes.
 //!
 //! # Layout
-//! - [`router`]: merges each area's router: `publish`, `members`, `connections`, `ops`.
+//! - [`router`]: merges each area's router: `publish`, `members`, `history`, `connections`, `ops`.
 //! - [`AppAccess`]: the extractor that finds the app in the path and checks its API key
 //!   (no key 401, another app's key 403).
 //! - [`ApiError`]: the one error type at the HTTP edge, rendered as
@@ -13,6 +13,7 @@ mod access;
 mod body;
 mod connections;
 mod error;
+mod history;
 mod members;
 mod ops;
 mod publish;
@@ -32,6 +33,7 @@ pub fn router(hub: Hub) -> Router {
     Router::new()
         .merge(publish::router())
         .merge(members::router())
+        .merge(history::router())
         .merge(connections::router())
         .merge(ops::router())
         .with_state(hub)

@@ -13,6 +13,7 @@
 
 pub mod demo;
 pub mod duration;
+mod history;
 mod load;
 mod locate;
 pub mod manifest;

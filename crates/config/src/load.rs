@@ -124,6 +124,7 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
             return Err(loaded.error(&path, format!("unknown policy `{}`; use one of {POLICIES:?}", spec.subscribe)));
         }
     }
+    crate::history::validate(loaded)?;
     if m.auth_policy.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| j.secret.is_some()) {
         return Err(loaded.error(
             &["auth_policy", "jwt", "secret"],

@@ -179,6 +179,9 @@ pub struct History {
     /// How long events are kept.
     #[serde(default)]
     pub ttl: Option<DurationText>,
+    /// `durable` (in the store) or `memory` (this process only).
+    #[serde(default)]
+    pub storage: Option<String>,
 }
 
 /// `history`.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use switchboard_auth::{Algorithm, ApiKeys, ClaimNames, JwtSettings, KeyMaterial, Verifier};
 use switchboard_hub::{AppSpec, EndpointSpec, Limits, NamespaceSpec, Policy, Protocol};
 
+use crate::history;
 use crate::manifest::{Jwt, OneOrMany};
 use crate::{LoadedManifest, ManifestError};
 
@@ -61,9 +62,13 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
     let mut namespaces: HashMap<String, NamespaceSpec> = m
         .channels
         .iter()
-        .map(|(name, ns)| (name.clone(), NamespaceSpec { subscribe: policy(&ns.subscribe) }))
+        .map(|(name, ns)| {
+            let spec =
+                NamespaceSpec { subscribe: policy(&ns.subscribe), history: history::namespace(ns.history.as_ref()) };
+            (name.clone(), spec)
+        })
         .collect();
-    namespaces.entry("room".into()).or_insert(NamespaceSpec { subscribe: Policy::Server });
+    namespaces.entry("room".into()).or_insert(NamespaceSpec { subscribe: Policy::Server, history: None });
     let spec = AppSpec {
         slug: m.slug.clone(),
         verifier,
@@ -71,6 +76,7 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
         cookie: m.auth_policy.as_ref().and_then(|a| a.cookie.clone()),
         endpoints,
         namespaces,
+        history: history::builtin(loaded),
         limits: limits(loaded),
     };
     Ok(Resolved { spec, warnings })

@@ -113,6 +113,18 @@ fn semantic_errors_point_at_the_field() {
             r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "channels": {"s": {"subscribe": "anyone"}}}"#,
             "channels.s.subscribe",
         ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "history": {"user": {"storage": "disk"}}}"#,
+            "history.user.storage",
+        ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "history": {"group": {"size": 200000}}}"#,
+            "history.group.size",
+        ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "channels": {"s": {"subscribe": "public", "history": {"ttl": "0s"}}}}"#,
+            "channels.s.history.ttl",
+        ),
     ];
     for (text, field) in cases {
         let err = parse("x.json", text).unwrap_err();
@@ -173,4 +185,24 @@ fn example_server_config_parses() {
     let file = switchboard_config::server::parse("switchboard.example.toml", text).unwrap();
     assert_eq!(file.bind.as_deref(), Some("127.0.0.1:8080"));
     assert_eq!(file.drain_timeout.map(|d| d.0.as_secs()), Some(10));
+}
+
+#[test]
+fn history_defaults_are_durable_for_users_and_groups_and_opt_in_elsewhere() {
+    let text = r#"{"slug": "h", "auth_policy": {"required": false}, "websockets": {"rt": {"path": "/ws"}},
+                   "history": {"group": {"size": 0}},
+                   "channels": {"feed": {"subscribe": "public", "history": {"size": 5}},
+                                "log": {"subscribe": "server", "history": {"storage": "durable", "ttl": "1h"}},
+                                "plain": {"subscribe": "public"}}}"#;
+    let spec = resolve(&parse("h.json", text).unwrap(), &secrets(&[])).unwrap().spec;
+    let user = spec.history_of("user:u1").expect("user history is on by default");
+    assert_eq!((user.size, user.ttl.as_secs(), user.durable), (1000, 86_400, true));
+    assert_eq!(spec.history_of("group:g"), None, "size 0 turns it off");
+    let feed = spec.history_of("feed:x").unwrap();
+    assert_eq!((feed.size, feed.durable), (5, false), "declared namespace history lives in memory by default");
+    let log = spec.history_of("log:x").unwrap();
+    assert_eq!((log.size, log.ttl.as_secs(), log.durable), (100, 3600, true));
+    assert_eq!(spec.history_of("plain:x"), None);
+    assert_eq!(spec.history_of("room:1"), None);
+    assert_eq!(spec.history_of("broadcast"), None);
 }

@@ -16,6 +16,9 @@ pub enum HubError {
     /// The broker failed.
     #[error("broker: {0}")]
     Broker(#[from] BrokerError),
+    /// A backend cannot take the request now; retrying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something that should not fail did.
     #[error("internal: {0}")]
     Internal(String),
@@ -26,7 +29,7 @@ impl HubError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
-            Self::Broker(_) => ErrorCode::Unavailable,
+            Self::Broker(_) | Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }

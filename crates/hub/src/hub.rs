@@ -3,22 +3,21 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use switchboard_broker::{Broker, Deliver, Envelope};
-use switchboard_protocol::api::{ConnectionInfo, PublishRequest, PublishResponse};
-use switchboard_protocol::{encode_event, Channel, Disconnect, EventMeta};
+use switchboard_protocol::api::ConnectionInfo;
+use switchboard_protocol::{Channel, Disconnect};
 use switchboard_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::history::{MemoryHistory, Sequencer};
 use crate::{clock, policy, AppSpec, HubError, Registry};
 
-/// How long an idempotency key is remembered.
-pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Most channels one publish may name.
-pub const MAX_CHANNELS_PER_PUBLISH: usize = 100;
+mod publish;
+
+pub use publish::{IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
 
 /// One app at run time: its spec and its live connections.
 pub struct App {
@@ -86,6 +85,10 @@ struct Shared {
     ready: AtomicBool,
     shutdown: CancellationToken,
     sessions: TaskTracker,
+    /// Numbers, stores and delivers events of channels with history.
+    sequencer: Sequencer,
+    /// History kept in memory, for namespaces that ask for it.
+    memory: Arc<MemoryHistory>,
 }
 
 /// Routes envelopes from the broker into local outboxes. Holds the hub weakly, because the
@@ -113,15 +116,18 @@ impl Hub {
                 (spec.slug.clone(), Arc::new(App { spec, registry, slug }))
             })
             .collect();
+        let memory = Arc::new(MemoryHistory::default());
         let shared = Arc::new(Shared {
             apps,
             broker: broker.clone(),
-            store,
+            store: store.clone(),
             node_id,
             next_conn: AtomicU64::new(1),
             ready: AtomicBool::new(true),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            sequencer: Sequencer::new(store.clone(), broker.clone(), memory.clone()),
+            memory,
         });
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
         Self { shared }
@@ -181,42 +187,6 @@ impl Hub {
             tracing::warn!(error = %e, "broker close failed");
         }
         self.shared.store.close().await;
-    }
-
-    /// Publishes one event to the request's channels.
-    pub async fn publish(&self, app: &App, request: PublishRequest) -> Result<PublishResponse, HubError> {
-        self.check_publish(app, &request)?;
-        let response = PublishResponse { id: uuid::Uuid::now_v7().to_string(), positions: Map::new() };
-        if let Some(key) = &request.idempotency_key {
-            let record = serde_json::to_string(&response).map_err(|e| HubError::Internal(e.to_string()))?;
-            let store = &self.shared.store;
-            if let Some(first) = store.claim_idempotency(&app.spec.slug, key, &record, IDEMPOTENCY_TTL).await? {
-                return serde_json::from_str(&first).map_err(|e| HubError::Internal(e.to_string()));
-            }
-        }
-        match self.fan_out(app, &request, &response.id).await {
-            Ok(()) => Ok(response),
-            Err((sent, e)) => {
-                // Only when nothing went out may a retry with the same key publish again;
-                // after a partial fan-out the key keeps its claim and the error is reported.
-                if let (0, Some(key)) = (sent, &request.idempotency_key) {
-                    let _ = self.shared.store.release_idempotency(&app.spec.slug, key).await;
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Publishes to each channel in turn; on failure, how many channels already went out.
-    async fn fan_out(&self, app: &App, request: &PublishRequest, id: &str) -> Result<(), (usize, HubError)> {
-        let ts = clock::unix_ms();
-        for (sent, channel) in request.channels.iter().enumerate() {
-            let meta = EventMeta { app_slug: &app.slug, channel, id, ts };
-            let payload = encode_event(&request.kind, &request.data, &meta);
-            let envelope = Envelope { app: app.slug.clone(), channel: channel.as_str().into(), payload };
-            self.shared.broker.publish(envelope).await.map_err(|e| (sent, e.into()))?;
-        }
-        Ok(())
     }
 
     /// Adds a user to a channel and subscribes the user's live connections at once.
@@ -282,31 +252,6 @@ impl Hub {
             "node_id": self.shared.node_id,
         })
     }
-}
-
-impl Hub {
-    /// Checks a publish request without publishing: type, channel count and names.
-    pub fn check_publish(&self, app: &App, request: &PublishRequest) -> Result<(), HubError> {
-        validate_publish(app, request)
-    }
-}
-
-fn validate_publish(app: &App, request: &PublishRequest) -> Result<(), HubError> {
-    if request.kind.is_empty() {
-        return Err(HubError::BadRequest("field `type` must be a non-empty string".into()));
-    }
-    if request.channels.is_empty() {
-        return Err(HubError::BadRequest("field `channels` must list at least one channel".into()));
-    }
-    if request.channels.len() > MAX_CHANNELS_PER_PUBLISH {
-        return Err(HubError::BadRequest(format!(
-            "field `channels` lists more than {MAX_CHANNELS_PER_PUBLISH} channels"
-        )));
-    }
-    for channel in &request.channels {
-        policy::check_name(&app.spec, channel).map_err(|m| HubError::BadRequest(format!("field `channels`: {m}")))?;
-    }
-    Ok(())
 }
 
 /// Members make sense for groups, rooms and custom channels, not for users or broadcast.

@@ -12,7 +12,8 @@
 //!
 //! # The life of one publish
 //! [`Hub::publish`] validates, claims the idempotency key, encodes the event once per
-//! channel and hands each envelope to the broker. The broker delivers it to every node with
+//! channel and hands each envelope to the broker; channels with history first pass through
+//! the sequencer (`history.rs`), which numbers, stores (group commit) and then delivers them. The broker delivers it to every node with
 //! subscribers (here: straight back), where [`Registry::deliver`] queues the same bytes in
 //! each subscriber's [`Outbox`], and each writer task writes its queue to its socket.
 
@@ -20,6 +21,7 @@ mod clock;
 mod cmd;
 mod error;
 mod handshake;
+mod history;
 mod hub;
 mod inbound;
 mod outbox;
@@ -32,8 +34,8 @@ mod writer;
 
 pub use clock::{rfc3339, unix_ms};
 pub use error::HubError;
-pub use hub::{App, ConnMeta, Hub, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH};
+pub use hub::{App, ConnMeta, Hub, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
 pub use outbox::{Batch, Closed, Outbox};
 pub use registry::{ConnId, Registry, TooManyConnections};
 pub use session::{Handshake, Inbound, Outbound};
-pub use spec::{AppSpec, EndpointSpec, Limits, NamespaceSpec, Policy, Protocol};
+pub use spec::{AppSpec, BuiltinHistory, EndpointSpec, HistorySpec, Limits, NamespaceSpec, Policy, Protocol};

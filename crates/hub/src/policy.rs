@@ -76,9 +76,9 @@ mod tests {
 
     fn spec() -> AppSpec {
         let mut namespaces = std::collections::HashMap::new();
-        namespaces.insert("room".into(), NamespaceSpec { subscribe: Policy::Server });
-        namespaces.insert("stream".into(), NamespaceSpec { subscribe: Policy::Claim });
-        namespaces.insert("news".into(), NamespaceSpec { subscribe: Policy::Public });
+        namespaces.insert("room".into(), NamespaceSpec { subscribe: Policy::Server, history: None });
+        namespaces.insert("stream".into(), NamespaceSpec { subscribe: Policy::Claim, history: None });
+        namespaces.insert("news".into(), NamespaceSpec { subscribe: Policy::Public, history: None });
         AppSpec {
             slug: "a".into(),
             verifier: None,
@@ -86,6 +86,7 @@ mod tests {
             cookie: None,
             endpoints: vec![],
             namespaces,
+            history: Default::default(),
             limits: Limits::default(),
         }
     }

@@ -22,8 +22,57 @@ pub struct AppSpec {
     pub endpoints: Vec<Arc<EndpointSpec>>,
     /// Channel namespaces by name, including `room`.
     pub namespaces: HashMap<String, NamespaceSpec>,
+    /// History of `user:` and `group:` channels (durable by default).
+    pub history: BuiltinHistory,
     /// Per-connection limits.
     pub limits: Limits,
+}
+
+impl AppSpec {
+    /// How `channel` keeps history, if it does: `user:` and `group:` by the app's `history`
+    /// section, `room:` and custom channels by their namespace, `broadcast` never.
+    pub fn history_of(&self, channel: &str) -> Option<HistorySpec> {
+        let namespace = match switchboard_protocol::Channel::parse(channel).ok()? {
+            switchboard_protocol::Channel::User(_) => return self.history.user,
+            switchboard_protocol::Channel::Group(_) => return self.history.group,
+            switchboard_protocol::Channel::Broadcast => return None,
+            switchboard_protocol::Channel::Room(_) => "room",
+            switchboard_protocol::Channel::Custom { namespace, .. } => namespace,
+        };
+        self.namespaces.get(namespace)?.history
+    }
+}
+
+/// How one kind of channel keeps its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistorySpec {
+    /// Events kept per channel; older ones are dropped.
+    pub size: u32,
+    /// How long an event is kept.
+    pub ttl: Duration,
+    /// In the store (survives restarts) or in this process's memory (a restart starts a new
+    /// epoch).
+    pub durable: bool,
+}
+
+impl HistorySpec {
+    /// What `user:` and `group:` channels keep unless the manifest says otherwise.
+    pub const DEFAULT_DURABLE: Self = Self { size: 1000, ttl: Duration::from_secs(24 * 3600), durable: true };
+}
+
+/// History of the built-in per-user and per-group channels; `None` turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltinHistory {
+    /// `user:{id}` channels.
+    pub user: Option<HistorySpec>,
+    /// `group:{id}` channels.
+    pub group: Option<HistorySpec>,
+}
+
+impl Default for BuiltinHistory {
+    fn default() -> Self {
+        Self { user: Some(HistorySpec::DEFAULT_DURABLE), group: Some(HistorySpec::DEFAULT_DURABLE) }
+    }
 }
 
 /// The wire protocol of an endpoint.
@@ -87,6 +136,8 @@ pub enum Policy {
 pub struct NamespaceSpec {
     /// Who may subscribe.
     pub subscribe: Policy,
+    /// History of the namespace's channels; `None` keeps none.
+    pub history: Option<HistorySpec>,
 }
 
 /// Per-connection limits. Every default is safe.

@@ -30,6 +30,31 @@ pub struct PublishResponse {
     pub positions: Map<String, Value>,
 }
 
+/// Where an event sits in its channel's history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Position {
+    /// Changes only when the channel's history is lost; positions of another epoch are void.
+    pub epoch: String,
+    /// Increases by one per event of the channel.
+    pub seq: u64,
+}
+
+/// `GET /channels/{channel}/history`: the events after `since`, oldest first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HistoryResponse {
+    /// The channel.
+    pub channel: String,
+    /// The channel's current epoch.
+    pub epoch: String,
+    /// The seq of the channel's newest event (0 before the first).
+    pub latest: u64,
+    /// `false` when events after `since` were already dropped (size or TTL) or `since` names
+    /// another epoch: the caller cannot rebuild a complete sequence from history alone.
+    pub complete: bool,
+    /// The events, each as a client receives it.
+    pub events: Vec<Box<RawValue>>,
+}
+
 /// `POST /publish/batch`: several publishes, applied in order.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

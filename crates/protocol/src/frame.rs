@@ -110,6 +110,12 @@ pub struct EventMeta<'a> {
     pub id: &'a str,
     /// Publish time, Unix milliseconds.
     pub ts: u64,
+    /// The channel's history epoch; only on channels with history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<&'a str>,
+    /// The event's place in the channel's history; only on channels with history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -145,12 +151,16 @@ mod tests {
     #[test]
     fn event_envelope_keeps_seed_fields() {
         let data = RawValue::from_string(r#"{"amount":100}"#.into()).unwrap();
-        let meta = EventMeta { app_slug: "demo", channel: "user:1", id: "e1", ts: 5 };
+        let meta = EventMeta { app_slug: "demo", channel: "user:1", id: "e1", ts: 5, epoch: None, seq: None };
         let bytes = encode_event("sbd_tokens_received", &data, &meta);
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["type"], "sbd_tokens_received");
         assert_eq!(v["data"]["amount"], 100);
         assert_eq!(v["channel"], "user:1");
         assert_eq!(v["app_slug"], "demo");
+        assert!(v.get("epoch").is_none() && v.get("seq").is_none(), "no position without history");
+        let meta = EventMeta { epoch: Some("e7"), seq: Some(3), ..meta };
+        let v: Value = serde_json::from_slice(&encode_event("x", &data, &meta)).unwrap();
+        assert_eq!((v["epoch"].as_str(), v["seq"].as_u64()), (Some("e7"), Some(3)));
     }
 }

@@ -13,6 +13,9 @@
 //! - **Isolation**: every row belongs to one app; no method returns another app's rows.
 //! - **Atomic claims**: [`Store::claim_idempotency`] and [`Store::setting_or_insert`] are
 //!   atomic: of two concurrent callers exactly one wins and both see the winner's value.
+//! - **History**: [`Store::append_history`] numbers each channel's events 1, 2, 3, ... under
+//!   one epoch, in call order, in one transaction (the hub's group commit); a channel's epoch
+//!   never changes while its row exists. [`Store::history`] reads one consistent snapshot.
 
 mod migrate;
 pub mod sqlite;
@@ -42,6 +45,55 @@ pub enum StoreError {
     },
 }
 
+/// One event to append to a channel's durable history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryAppend {
+    /// The app.
+    pub app: String,
+    /// The channel.
+    pub channel: String,
+    /// The event's id.
+    pub id: String,
+    /// The event's `type`.
+    pub kind: String,
+    /// The event's `data`, as JSON text.
+    pub data: String,
+    /// Publish time, Unix milliseconds.
+    pub ts: u64,
+    /// Events the channel keeps; older ones are dropped.
+    pub size: u32,
+    /// How long the event is kept.
+    pub ttl: Duration,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Its place in the channel.
+    pub seq: u64,
+    /// The event's id.
+    pub id: String,
+    /// The event's `type`.
+    pub kind: String,
+    /// The event's `data`, as JSON text.
+    pub data: String,
+    /// Publish time, Unix milliseconds.
+    pub ts: u64,
+}
+
+/// Part of one channel's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// The channel's epoch.
+    pub epoch: String,
+    /// The seq of the newest event; 0 before the first.
+    pub latest: u64,
+    /// The seq of the oldest event still kept; `latest + 1` when none is.
+    pub oldest: u64,
+    /// Events after the requested seq, oldest first.
+    pub events: Vec<StoredEvent>,
+}
+
 /// Durable state. See the crate docs for the contract.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -61,14 +113,26 @@ pub trait Store: Send + Sync {
         result: &str,
         ttl: Duration,
     ) -> Result<Option<String>, StoreError>;
+    /// Replaces the result recorded under a claimed key (once the publish knows more).
+    async fn update_idempotency(&self, app: &str, key: &str, result: &str) -> Result<(), StoreError>;
     /// Forgets a claim whose publish failed, so a retry can publish.
     async fn release_idempotency(&self, app: &str, key: &str) -> Result<(), StoreError>;
-    /// Deletes expired idempotency records; returns how many.
+    /// Deletes expired idempotency records and history events; returns how many.
     async fn purge_expired(&self) -> Result<u64, StoreError>;
+    /// Appends `events` in order, in one transaction; returns each one's epoch and seq.
+    async fn append_history(&self, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Up to `limit` unexpired events of `channel` with seq above `after`. A channel never
+    /// used before gets its epoch here, so that positions taken now stay valid.
+    async fn history(&self, app: &str, channel: &str, after: u64, limit: u32) -> Result<HistoryPage, StoreError>;
     /// The setting under `key`, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
     /// Flushes and closes connections.
     async fn close(&self) {}
+}
+
+/// A new random epoch: 16 hex digits.
+pub fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// Unix seconds now.

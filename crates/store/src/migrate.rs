@@ -12,8 +12,10 @@ pub(crate) struct Migration {
 }
 
 /// SQLite's migrations, embedded so the binary needs no files next to it.
-pub(crate) const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "0001_core.sql", sql: include_str!("../migrations/sqlite/0001_core.sql") }];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "0001_core.sql", sql: include_str!("../migrations/sqlite/0001_core.sql") },
+    Migration { version: 2, name: "0002_history.sql", sql: include_str!("../migrations/sqlite/0002_history.sql") },
+];
 
 /// Applies every migration newer than the database, each in its own transaction.
 pub(crate) async fn run(pool: &SqlitePool, migrations: &[Migration]) -> Result<(), StoreError> {

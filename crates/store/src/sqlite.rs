@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::{migrate, unix_now, Store, StoreError};
+use crate::{migrate, unix_now, HistoryAppend, HistoryPage, Store, StoreError};
+
+mod history;
 
 /// A [`Store`] on SQLite.
 pub struct SqliteStore {
@@ -114,6 +116,16 @@ impl Store for SqliteStore {
         Ok(existing)
     }
 
+    async fn update_idempotency(&self, app: &str, key: &str, result: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE idempotency SET result = ? WHERE app = ? AND key = ?")
+            .bind(result)
+            .bind(app)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn release_idempotency(&self, app: &str, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM idempotency WHERE app = ? AND key = ?")
             .bind(app)
@@ -124,9 +136,19 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?").bind(unix_now()).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+        let now = unix_now();
+        let keys = sqlx::query("DELETE FROM idempotency WHERE expires_at <= ?").bind(now).execute(&self.pool).await?;
+        let events =
+            sqlx::query("DELETE FROM history_events WHERE expires_at <= ?").bind(now).execute(&self.pool).await?;
+        Ok(keys.rows_affected() + events.rows_affected())
+    }
+
+    async fn append_history(&self, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError> {
+        history::append(&self.pool, events).await
+    }
+
+    async fn history(&self, app: &str, channel: &str, after: u64, limit: u32) -> Result<HistoryPage, StoreError> {
+        history::read(&self.pool, app, channel, after, limit).await
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
@@ -164,6 +186,11 @@ mod tests {
         // Migrations are not applied twice, and rows survive a reopen.
         let store = SqliteStore::open(&url).await.unwrap();
         assert_eq!(store.members("a1", "room:1").await.unwrap(), vec!["u2"]);
+        // History keeps its epoch and numbering across a restart.
+        let before = store.history("a1", "user:u1", 0, 10).await.unwrap();
+        let day = Duration::from_secs(86_400);
+        let next = store.append_history(&[crate::testing::history_event("a1", "user:u1", 6, 3, day)]).await.unwrap();
+        assert_eq!(next, vec![(before.epoch, 6)]);
         store.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use crate::Store;
+use crate::{HistoryAppend, Store};
 
 /// Runs every check of the contract. Panics on the first broken rule.
 pub async fn conformance(store: &dyn Store) {
     members(store).await;
     idempotency(store).await;
     settings(store).await;
+    history(store).await;
 }
 
 async fn members(store: &dyn Store) {
@@ -34,6 +35,8 @@ async fn idempotency(store: &dyn Store) {
         "a repeated key returns the first result"
     );
     assert_eq!(store.claim_idempotency("a2", "k", "other", day).await.unwrap(), None, "per app");
+    store.update_idempotency("a1", "k", "first, completed").await.unwrap();
+    assert_eq!(store.claim_idempotency("a1", "k", "x", day).await.unwrap().as_deref(), Some("first, completed"));
     store.release_idempotency("a1", "k").await.unwrap();
     assert_eq!(store.claim_idempotency("a1", "k", "third", day).await.unwrap(), None);
     // A zero TTL expires at once: the key can be claimed again and purge removes it.
@@ -45,4 +48,44 @@ async fn idempotency(store: &dyn Store) {
 async fn settings(store: &dyn Store) {
     assert_eq!(store.setting_or_insert("s", "v1").await.unwrap(), "v1");
     assert_eq!(store.setting_or_insert("s", "v2").await.unwrap(), "v1", "first value wins");
+}
+
+/// An event for the history checks; `data` is `{"n": n}`.
+pub fn history_event(app: &str, channel: &str, n: u32, size: u32, ttl: Duration) -> HistoryAppend {
+    HistoryAppend {
+        app: app.into(),
+        channel: channel.into(),
+        id: format!("e{n}"),
+        kind: "t".into(),
+        data: format!("{{\"n\":{n}}}"),
+        ts: u64::from(n),
+        size,
+        ttl,
+    }
+}
+
+async fn history(store: &dyn Store) {
+    let day = Duration::from_secs(86_400);
+    let fresh = store.history("a1", "user:u1", 0, 10).await.unwrap();
+    assert_eq!((fresh.latest, fresh.oldest, fresh.events.len()), (0, 1, 0), "a new channel is empty");
+    let mut batch: Vec<_> = (1..=5).map(|n| history_event("a1", "user:u1", n, 3, day)).collect();
+    batch.push(history_event("a2", "user:u1", 9, 3, day));
+    let positions = store.append_history(&batch).await.unwrap();
+    let seqs: Vec<u64> = positions.iter().map(|p| p.1).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 1], "numbered per channel and per app, from 1");
+    assert!(positions[..5].iter().all(|p| p.0 == fresh.epoch), "the epoch made at the first read is kept");
+    assert_ne!(positions[5].0, fresh.epoch, "another app's channel has its own epoch");
+    let page = store.history("a1", "user:u1", 0, 10).await.unwrap();
+    assert_eq!((page.latest, page.oldest), (5, 3), "size 3 keeps the newest three");
+    assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert_eq!((page.events[0].data.as_str(), page.events[0].id.as_str()), (r#"{"n":3}"#, "e3"));
+    let after = store.history("a1", "user:u1", 4, 10).await.unwrap();
+    assert_eq!(after.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5]);
+    assert_eq!(store.history("a1", "user:u1", 0, 2).await.unwrap().events.len(), 2, "limit applies");
+    // A zero TTL: numbered, never visible, and purged.
+    let gone = store.append_history(&[history_event("a1", "room:x", 1, 10, Duration::ZERO)]).await.unwrap();
+    assert_eq!(gone[0].1, 1);
+    let page = store.history("a1", "room:x", 0, 10).await.unwrap();
+    assert_eq!((page.latest, page.oldest, page.events.len()), (1, 2, 0));
+    assert_eq!(store.purge_expired().await.unwrap(), 1);
 }

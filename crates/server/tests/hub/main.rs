@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod history;
 mod lifecycle;
 mod routing;
 mod support;

@@ -1,0 +1,105 @@
+//! Channel history on SQLite: one transaction per appended batch (the hub's group commit),
+//! a snapshot per read.
+
+use std::collections::HashMap;
+
+use sqlx::SqlitePool;
+
+use crate::{new_epoch, unix_now, HistoryAppend, HistoryPage, StoreError, StoredEvent};
+
+pub(super) async fn append(pool: &SqlitePool, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError> {
+    let now = unix_now();
+    let mut tx = pool.begin().await?;
+    let mut positions = Vec::with_capacity(events.len());
+    // Per channel, the newest seq and the window: trimmed once per batch, not per event.
+    let mut windows: HashMap<(&str, &str), (i64, u32)> = HashMap::new();
+    for event in events {
+        let (epoch, seq): (String, i64) = sqlx::query_as(
+            "INSERT INTO history_streams (app, channel, epoch, last_seq) VALUES (?, ?, ?, 1)
+             ON CONFLICT (app, channel) DO UPDATE SET last_seq = last_seq + 1
+             RETURNING epoch, last_seq",
+        )
+        .bind(&event.app)
+        .bind(&event.channel)
+        .bind(new_epoch())
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO history_events (app, channel, seq, id, kind, data, ts, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&event.app)
+        .bind(&event.channel)
+        .bind(seq)
+        .bind(&event.id)
+        .bind(&event.kind)
+        .bind(&event.data)
+        .bind(event.ts as i64)
+        .bind(now + event.ttl.as_secs() as i64)
+        .execute(&mut *tx)
+        .await?;
+        windows.insert((&event.app, &event.channel), (seq, event.size));
+        positions.push((epoch, seq as u64));
+    }
+    for ((app, channel), (newest, size)) in windows {
+        sqlx::query("DELETE FROM history_events WHERE app = ? AND channel = ? AND seq <= ?")
+            .bind(app)
+            .bind(channel)
+            .bind(newest - i64::from(size))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(positions)
+}
+
+pub(super) async fn read(
+    pool: &SqlitePool,
+    app: &str,
+    channel: &str,
+    after: u64,
+    limit: u32,
+) -> Result<HistoryPage, StoreError> {
+    sqlx::query(
+        "INSERT INTO history_streams (app, channel, epoch, last_seq) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(app)
+    .bind(channel)
+    .bind(new_epoch())
+    .execute(pool)
+    .await?;
+    let now = unix_now();
+    // One read transaction: the newest seq, the oldest kept and the events agree.
+    let mut tx = pool.begin().await?;
+    let (epoch, latest): (String, i64) =
+        sqlx::query_as("SELECT epoch, last_seq FROM history_streams WHERE app = ? AND channel = ?")
+            .bind(app)
+            .bind(channel)
+            .fetch_one(&mut *tx)
+            .await?;
+    let oldest: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(seq) FROM history_events WHERE app = ? AND channel = ? AND expires_at > ?")
+            .bind(app)
+            .bind(channel)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+    let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+        "SELECT seq, id, kind, data, ts FROM history_events
+         WHERE app = ? AND channel = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(app)
+    .bind(channel)
+    .bind(after as i64)
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let events = rows
+        .into_iter()
+        .map(|(seq, id, kind, data, ts)| StoredEvent { seq: seq as u64, id, kind, data, ts: ts as u64 })
+        .collect();
+    let latest = latest as u64;
+    Ok(HistoryPage { epoch, latest, oldest: oldest.map_or(latest + 1, |o| o as u64), events })
+}
