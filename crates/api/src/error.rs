@@ -37,6 +37,10 @@ impl From<HubError> for ApiError {
                 tracing::error!(error = %e, "publish failed in the broker");
                 Self::new(code, "broker unavailable; retry (with the same idempotency_key)")
             }
+            HubError::Unavailable(e) => {
+                tracing::error!(error = %e, "server API request hit an unavailable dependency");
+                Self::new(code, "temporarily unavailable; retry (with the same idempotency_key when publishing)")
+            }
             other => {
                 // Details stay in the log; the caller learns only that it may retry.
                 tracing::error!(error = %other, "server API request failed");
