@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use switchboard_hub::Hub;
+use switchboard_hub::{Hub, HubError};
 
 use crate::{ApiError, AppAccess};
 
@@ -29,7 +29,14 @@ async fn list(
     Path(p): Path<UserPath>,
 ) -> Result<Json<Value>, ApiError> {
     let connections = hub.user_connections(&app, &p.user);
-    Ok(Json(json!({ "user": p.user, "connections": connections })))
+    // What each of the user's devices acknowledged, connected now or not.
+    let mut acked = serde_json::Map::new();
+    for ack in hub.store().acks(&app.spec.slug, &p.user, None).await.map_err(HubError::from)? {
+        let device = acked.entry(ack.device).or_insert_with(|| json!({}));
+        let at = switchboard_hub::rfc3339(ack.acked_at_ms);
+        device[ack.channel] = json!({ "epoch": ack.epoch, "seq": ack.seq, "acked_at": at });
+    }
+    Ok(Json(json!({ "user": p.user, "connections": connections, "acked": acked })))
 }
 
 async fn disconnect(

@@ -35,6 +35,9 @@ pub struct Envelope {
     pub channel: Arc<str>,
     /// The frame every subscriber receives, byte for byte.
     pub payload: Bytes,
+    /// The event's seq on a channel with history (also inside `payload`), 0 on others. A
+    /// connection uses it to skip what a replay already sent it.
+    pub seq: u64,
 }
 
 /// A topic: one channel of one app.

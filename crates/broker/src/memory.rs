@@ -12,8 +12,14 @@ use crate::{Broker, BrokerError, Deliver, Envelope, Topic};
 #[derive(Clone, Default)]
 pub struct MemoryBus {
     // RwLock from std: publishes only read, and nothing awaits while holding it.
-    interest: Arc<RwLock<HashMap<Topic, Vec<Arc<Node>>>>>,
+    /// The nodes per topic. A shared list, so a publish takes it out of the lock with one
+    /// reference count and delivers with no broker lock held: delivery takes the hub's
+    /// channel locks, which the hub holds while it subscribes here (lock order).
+    interest: Arc<RwLock<HashMap<Topic, Nodes>>>,
 }
+
+/// The nodes interested in one topic.
+type Nodes = Arc<Vec<Arc<Node>>>;
 
 struct Node {
     deliver: OnceLock<Arc<dyn Deliver>>,
@@ -67,9 +73,9 @@ impl Broker for MemoryBroker {
             return Err(BrokerError::Closed);
         }
         let topic = Topic { app: envelope.app.clone(), channel: envelope.channel.clone() };
-        let interest = self.bus.interest.read().unwrap_or_else(poisoned);
-        if let Some(nodes) = interest.get(&topic) {
-            for node in nodes {
+        let nodes = self.bus.interest.read().unwrap_or_else(poisoned).get(&topic).cloned();
+        if let Some(nodes) = nodes {
+            for node in nodes.iter() {
                 if let Some(deliver) = node.deliver.get() {
                     deliver.deliver(envelope.clone());
                 }
@@ -83,7 +89,7 @@ impl Broker for MemoryBroker {
             return;
         }
         let mut interest = self.bus.interest.write().unwrap_or_else(poisoned);
-        interest.entry(topic).or_default().push(self.node.clone());
+        Arc::make_mut(interest.entry(topic).or_default()).push(self.node.clone());
     }
 
     fn unsubscribe(&self, topic: Topic) {
@@ -92,7 +98,7 @@ impl Broker for MemoryBroker {
         }
         let mut interest = self.bus.interest.write().unwrap_or_else(poisoned);
         if let Some(nodes) = interest.get_mut(&topic) {
-            nodes.retain(|n| !Arc::ptr_eq(n, &self.node));
+            Arc::make_mut(nodes).retain(|n| !Arc::ptr_eq(n, &self.node));
             if nodes.is_empty() {
                 interest.remove(&topic);
             }

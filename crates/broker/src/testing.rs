@@ -50,7 +50,7 @@ fn topic(channel: &str) -> Topic {
 }
 
 fn envelope(channel: &str, payload: &str) -> Envelope {
-    Envelope { app: "conformance".into(), channel: channel.into(), payload: Bytes::from(payload.to_owned()) }
+    Envelope { app: "conformance".into(), channel: channel.into(), payload: Bytes::from(payload.to_owned()), seq: 0 }
 }
 
 fn node(make: &impl Fn() -> Arc<dyn Broker>) -> (Arc<dyn Broker>, Arc<Recorder>) {

@@ -116,7 +116,8 @@ async fn commit(round: &mut Vec<Job>, store: &dyn Store, broker: &dyn Broker, me
             let event = stored_of(item, position.as_ref().map_or(0, |p| p.1));
             let epoch = position.as_ref().map(|p| p.0.as_str());
             let payload = encode_stored(&job.app, &item.channel, epoch, &event);
-            let envelope = Envelope { app: job.app.clone(), channel: item.channel.as_str().into(), payload };
+            let seq = event.seq;
+            let envelope = Envelope { app: job.app.clone(), channel: item.channel.as_str().into(), payload, seq };
             if let Err(e) = broker.publish(envelope).await {
                 failed.get_or_insert(HubError::from(e));
             }

@@ -52,6 +52,8 @@ pub struct ConnMeta {
     pub protocol: &'static str,
     /// The peer address.
     pub remote_addr: String,
+    /// The device, for acknowledgements.
+    pub device: Option<String>,
 }
 
 impl ConnMeta {
@@ -66,6 +68,7 @@ impl ConnMeta {
             endpoint: self.endpoint.clone(),
             protocol: self.protocol.to_owned(),
             remote_addr: self.remote_addr.clone(),
+            device: self.device.clone(),
         }
     }
 }
@@ -99,7 +102,7 @@ impl Deliver for Inbound {
     fn deliver(&self, envelope: Envelope) {
         if let Some(shared) = self.0.upgrade() {
             if let Some(app) = shared.apps.get(&*envelope.app) {
-                app.registry.deliver(&envelope.channel, &envelope.payload);
+                app.registry.deliver(&envelope);
             }
         }
     }
@@ -148,6 +151,11 @@ impl Hub {
     /// The durable store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// History kept in memory.
+    pub(crate) fn memory(&self) -> &MemoryHistory {
+        &self.shared.memory
     }
 
     /// This node's id.

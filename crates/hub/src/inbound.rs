@@ -40,8 +40,12 @@ impl Session {
             Ok(frame) => frame.reference.clone(),
             Err(e) => e.reference.clone(),
         };
+        // Only a `resume` may come first on a `?resume=1` connection and keep the hold.
+        if !matches!(&parsed, Ok(frame) if frame.kind == "resume") {
+            self.end_resume_wait();
+        }
         if !self.admit(reference.as_ref()) {
-            return;
+            return self.end_resume_wait();
         }
         match parsed {
             Ok(frame) => cmd::dispatch(self, frame).await,

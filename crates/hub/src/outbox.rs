@@ -6,6 +6,10 @@
 //! The writer's waker lives under the queue's own lock, and only a push onto an empty queue
 //! wakes it: a burst of deliveries to one connection costs one wakeup, and no delivery
 //! touches a second lock (tokio's `Notify` keeps its waiters under one).
+//!
+//! Events with a position also pass through a [`Ledger`](ledger) that replays rely on.
+
+mod ledger;
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -15,6 +19,9 @@ use std::task::{Poll, Waker};
 use bytes::Bytes;
 use switchboard_protocol::Disconnect;
 use tokio::sync::Notify;
+
+use ledger::Ledger;
+pub use ledger::SentRange;
 
 /// A clonable handle on one connection's queue.
 #[derive(Clone)]
@@ -26,6 +33,8 @@ struct Inner {
     // std Mutex: held for a push or a drain only, never across an await.
     state: Mutex<State>,
     aborted: Notify,
+    /// Wakes a replay waiting for the writer to make room.
+    room: Notify,
     max_bytes: usize,
 }
 
@@ -38,6 +47,24 @@ struct State {
     ping: bool,
     /// The writer, when it waits for work.
     writer: Option<Waker>,
+    /// A replay waits for room: the writer notifies `room` when it takes the queue.
+    room_wanted: bool,
+    /// Boxed: most connections never see an event with a position.
+    ledger: Option<Box<Ledger>>,
+}
+
+impl State {
+    fn held_bytes(&self) -> usize {
+        self.ledger.as_ref().map_or(0, |l| l.held_bytes)
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes = 0;
+        if let Some(ledger) = &mut self.ledger {
+            ledger.drop_held();
+        }
+    }
 }
 
 /// Releases the lock, then wakes a waiting writer (after, so it need not contend for it).
@@ -46,6 +73,16 @@ fn unlock_and_wake(mut state: MutexGuard<'_, State>) {
     drop(state);
     if let Some(writer) = writer {
         writer.wake();
+    }
+}
+
+/// Queues a frame that fits, waking the writer if the queue was empty.
+fn append(mut state: MutexGuard<'_, State>, frame: Bytes) {
+    state.bytes += frame.len();
+    state.frames.push_back(frame);
+    // A non-empty queue means the writer was already woken and has not drained it yet.
+    if state.frames.len() == 1 {
+        unlock_and_wake(state);
     }
 }
 
@@ -72,7 +109,8 @@ pub struct Closed;
 impl Outbox {
     /// An empty queue holding at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
-        let inner = Inner { state: Mutex::new(State::default()), aborted: Notify::new(), max_bytes };
+        let inner =
+            Inner { state: Mutex::new(State::default()), aborted: Notify::new(), room: Notify::new(), max_bytes };
         Self { inner: Arc::new(inner) }
     }
 
@@ -82,25 +120,50 @@ impl Outbox {
 
     /// Queues a frame. On overflow the connection is closed with 4008 and the frame dropped.
     pub fn push(&self, frame: Bytes) -> Result<(), Closed> {
-        let mut state = self.state();
+        self.enqueue(self.state(), frame)
+    }
+
+    /// Queues an event of a channel with history: recorded in the ledger, or held back while
+    /// a replay runs (held frames count against the same bound).
+    pub fn push_event(&self, channel: &Arc<str>, seq: u64, frame: Bytes) -> Result<(), Closed> {
+        let mut guard = self.state();
+        let state = &mut *guard;
         if state.closing.is_some() {
             return Err(Closed);
         }
-        if state.bytes + frame.len() > self.inner.max_bytes {
-            state.frames.clear();
-            state.bytes = 0;
-            state.closing = Some(Closing { disconnect: Disconnect::slow_consumer(), drain: false });
-            unlock_and_wake(state);
-            self.inner.aborted.notify_one();
+        let ledger = state.ledger.get_or_insert_with(Box::default);
+        if !ledger.holding() {
+            return match ledger.admit(channel, seq) {
+                true => self.enqueue(guard, frame),
+                false => Ok(()), // a replay sent it already
+            };
+        }
+        if state.bytes + ledger.held_bytes + frame.len() > self.inner.max_bytes {
+            self.overflow(guard);
             return Err(Closed);
         }
-        state.bytes += frame.len();
-        state.frames.push_back(frame);
-        // A non-empty queue means the writer was already woken and has not drained it yet.
-        if state.frames.len() == 1 {
-            unlock_and_wake(state);
-        }
+        ledger.hold(channel, seq, frame);
         Ok(())
+    }
+
+    fn enqueue(&self, state: MutexGuard<'_, State>, frame: Bytes) -> Result<(), Closed> {
+        if state.closing.is_some() {
+            return Err(Closed);
+        }
+        if state.bytes + state.held_bytes() + frame.len() > self.inner.max_bytes {
+            self.overflow(state);
+            return Err(Closed);
+        }
+        append(state, frame);
+        Ok(())
+    }
+
+    fn overflow(&self, mut state: MutexGuard<'_, State>) {
+        state.clear();
+        state.closing = Some(Closing { disconnect: Disconnect::slow_consumer(), drain: false });
+        unlock_and_wake(state);
+        self.inner.aborted.notify_one();
+        self.inner.room.notify_waiters();
     }
 
     /// Asks the session to close. With `drain`, frames already queued are sent first.
@@ -109,8 +172,7 @@ impl Outbox {
         let mut state = self.state();
         if state.closing.is_none() {
             if !drain {
-                state.frames.clear();
-                state.bytes = 0;
+                state.clear();
             }
             state.closing = Some(Closing { disconnect, drain });
         }
@@ -118,6 +180,7 @@ impl Outbox {
         if !drain {
             self.inner.aborted.notify_one();
         }
+        self.inner.room.notify_waiters();
     }
 
     /// Asks the writer to send a protocol ping after whatever is queued.
@@ -133,6 +196,9 @@ impl Outbox {
             let mut state = self.state();
             if !state.frames.is_empty() {
                 state.bytes = 0;
+                if std::mem::take(&mut state.room_wanted) {
+                    self.inner.room.notify_waiters();
+                }
                 // Take the whole queue (no copy); `recycle` returns its allocation.
                 return Poll::Ready(Batch::Frames(std::mem::take(&mut state.frames)));
             }
@@ -148,6 +214,76 @@ impl Outbox {
             Poll::Pending
         })
         .await
+    }
+
+    /// Holds back live events with a position until [`Outbox::release`]: a replay is about to
+    /// send older ones, which must go first.
+    pub fn hold(&self) {
+        self.state().ledger.get_or_insert_with(Box::default).start_holding();
+    }
+
+    /// Whether live events with a position are being held back.
+    pub fn is_holding(&self) -> bool {
+        self.state().ledger.as_ref().is_some_and(|l| l.holding())
+    }
+
+    /// The seqs of `channel` this connection was sent since it subscribed.
+    pub fn sent(&self, channel: &str) -> Option<SentRange> {
+        self.state().ledger.as_ref().and_then(|l| l.sent(channel))
+    }
+
+    /// Forgets what was sent of a channel the connection left.
+    pub fn forget(&self, channel: &str) {
+        if let Some(ledger) = &mut self.state().ledger {
+            ledger.forget(channel);
+        }
+    }
+
+    /// Queues a replayed event, waiting while the queue is full rather than overflowing: a
+    /// replay may be far larger than the bound, and the writer drains as the client reads.
+    pub async fn push_replayed(&self, channel: &Arc<str>, seq: u64, frame: Bytes) -> Result<(), Closed> {
+        loop {
+            let room = self.inner.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut state = self.state();
+                if state.closing.is_some() {
+                    return Err(Closed);
+                }
+                let used = state.bytes + state.held_bytes();
+                // An empty queue takes any one frame, so an event larger than the bound still goes.
+                if used == 0 || used + frame.len() <= self.inner.max_bytes {
+                    if state.ledger.get_or_insert_with(Box::default).admit(channel, seq) {
+                        append(state, frame);
+                    }
+                    return Ok(());
+                }
+                state.room_wanted = true;
+            }
+            room.await;
+        }
+    }
+
+    /// Ends holding: each `(channel, seq)` in `positions` is where the client now stands
+    /// on that channel; the held events go out in arrival order, except those already sent
+    /// or at or below those positions.
+    pub fn release(&self, positions: &[(Arc<str>, u64)]) {
+        let mut state = self.state();
+        let Some(ledger) = state.ledger.as_mut() else { return };
+        for (channel, seq) in positions {
+            ledger.advance(channel, *seq);
+        }
+        let frames = ledger.release();
+        // Held frames were already counted against the bound, so they fit.
+        let was_empty = state.frames.is_empty();
+        for frame in frames {
+            state.bytes += frame.len();
+            state.frames.push_back(frame);
+        }
+        if was_empty && !state.frames.is_empty() {
+            unlock_and_wake(state);
+        }
     }
 
     /// Returns a written batch's queue so its allocation serves the next batch: in steady

@@ -9,8 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-use switchboard_broker::{Broker, Topic};
+use switchboard_broker::{Broker, Envelope, Topic};
 
 use crate::{ConnMeta, Outbox};
 
@@ -126,6 +125,7 @@ impl Registry {
         if !entry.channels.remove(channel) {
             return false;
         }
+        entry.outbox.forget(channel);
         self.drop_subscriber(channel, id);
         true
     }
@@ -142,12 +142,17 @@ impl Registry {
         }
     }
 
-    /// Queues `payload` for every subscriber of `channel`; returns how many took it.
-    pub fn deliver(&self, channel: &str, payload: &Bytes) -> usize {
-        let map = lock(&self.channels[shard_of(channel)]);
-        let Some(subscribers) = map.get(channel) else { return 0 };
+    /// Queues an envelope's frame for every subscriber of its channel; returns how many took it.
+    pub fn deliver(&self, envelope: &Envelope) -> usize {
+        let channel = &envelope.channel;
+        let map = lock(&self.channels[shard_of(&**channel)]);
+        let Some(subscribers) = map.get(&**channel) else { return 0 };
         // A full outbox closes its own connection; the others are not slowed.
-        subscribers.values().filter(|outbox| outbox.push(payload.clone()).is_ok()).count()
+        let push = |outbox: &&Outbox| match envelope.seq {
+            0 => outbox.push(envelope.payload.clone()).is_ok(),
+            seq => outbox.push_event(channel, seq, envelope.payload.clone()).is_ok(),
+        };
+        subscribers.values().filter(push).count()
     }
 
     /// The ids of a user's live connections.

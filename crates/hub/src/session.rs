@@ -22,6 +22,11 @@ pub struct Handshake {
     pub token: Option<String>,
     /// The peer's address.
     pub remote_addr: String,
+    /// `?device=`: names the device for acknowledgements (a token's `device` claim wins).
+    pub device: Option<String>,
+    /// `?resume=1`: live events with a position wait for the client's first frame, which
+    /// should be `resume`, so that replayed events come before them.
+    pub resume: bool,
 }
 
 /// A frame from the client, as the transport decoded it.
@@ -59,7 +64,12 @@ pub(crate) struct Session {
     pub(crate) outbox: Outbox,
     pub(crate) expires: Option<Instant>,
     pub(crate) rate: RateLimiter,
+    /// Opened with `?resume=1` and no frame read yet: live events are held for `resume`.
+    pub(crate) awaiting_resume: bool,
 }
+
+/// How long a connection opened with `?resume=1` holds live events for its `resume`.
+const RESUME_WAIT: Duration = Duration::from_secs(10);
 
 /// Authenticates and registers a connection, then hands it to a task of its own (tracked by
 /// [`Hub::sessions`]) that reads and writes until it ends. The transport calls this once per
@@ -98,7 +108,8 @@ impl Session {
         R: Stream<Item = Inbound> + Unpin + Send,
         W: Sink<Outbound> + Unpin + Send,
     {
-        let identity = match crate::handshake::authenticate(&app, endpoint, handshake.token, inbound).await {
+        let token = handshake.token.clone();
+        let identity = match crate::handshake::authenticate(&app, endpoint, token, inbound).await {
             Ok(identity) => identity,
             Err(refusal) => {
                 if let Some(disconnect) = refusal {
@@ -107,7 +118,7 @@ impl Session {
                 return None;
             }
         };
-        let registered = Session::register(hub, app, endpoint, identity, handshake.remote_addr).await;
+        let registered = Session::register(hub, app, endpoint, identity, handshake).await;
         if let Err(disconnect) = &registered {
             writer::close(outbound, disconnect.clone()).await;
         }
@@ -136,7 +147,7 @@ impl Session {
         app: Arc<App>,
         endpoint: &EndpointSpec,
         identity: Option<Identity>,
-        remote_addr: String,
+        handshake: Handshake,
     ) -> Result<Self, Disconnect> {
         let (id, connection_id) = hub.next_connection();
         let meta = Arc::new(ConnMeta {
@@ -149,7 +160,8 @@ impl Session {
             connected_at_ms: clock::unix_ms(),
             endpoint: endpoint.name.clone(),
             protocol: endpoint.protocol.as_str(),
-            remote_addr,
+            remote_addr: handshake.remote_addr,
+            device: identity.as_ref().and_then(|i| i.device.clone()).or(handshake.device),
         });
         let limits = &app.spec.limits;
         let outbox = Outbox::new(limits.outbox_max_bytes);
@@ -162,10 +174,14 @@ impl Session {
         }
         let expires = expiry_of(&app, identity.as_ref());
         let rate = RateLimiter::new(limits.messages_per_second, limits.burst);
-        let session = Self { hub, app, meta, identity, outbox, expires, rate };
+        let awaiting_resume = handshake.resume;
+        let session = Self { hub, app, meta, identity, outbox, expires, rate, awaiting_resume };
         let channels = session.initial_channels().await;
         // `connected` is queued before any subscription exists, so it is always the first frame.
         session.send_connected(endpoint, &channels);
+        if awaiting_resume {
+            session.outbox.hold();
+        }
         for channel in &channels {
             session.app.registry.subscribe(session.meta.id, channel);
         }
@@ -229,6 +245,8 @@ impl Session {
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut unanswered = 0u8;
         let mut draining = false;
+        let resume_wait = tokio::time::sleep(RESUME_WAIT);
+        tokio::pin!(resume_wait);
         loop {
             if self.expires != armed_for {
                 armed_for = self.expires; // a refresh moved the deadline
@@ -253,6 +271,10 @@ impl Session {
                     unanswered += 1;
                     self.outbox.ping();
                 }
+                _ = &mut resume_wait, if self.awaiting_resume => {
+                    // No `resume` came: live events flow, and a late resume reports the gap.
+                    self.end_resume_wait();
+                }
                 _ = &mut expiry, if self.expires.is_some() => {
                     let reason = "token expired; send refresh with a new token before it expires";
                     self.outbox.close(Disconnect::unauthorized(reason), false);
@@ -264,6 +286,13 @@ impl Session {
                     self.outbox.close(Disconnect::going_away(), true);
                 }
             }
+        }
+    }
+
+    /// Stops holding live events for a `resume` that did not come first.
+    pub(crate) fn end_resume_wait(&mut self) {
+        if std::mem::take(&mut self.awaiting_resume) {
+            self.outbox.release(&[]);
         }
     }
 

@@ -29,6 +29,8 @@ where
             Batch::Close(disconnect) => return close(&mut outbound, disconnect).await,
         };
         if !sent {
+            // The socket is gone: close the outbox so a replay waiting for room stops too.
+            outbox.close(Disconnect::new(Disconnect::NORMAL, ""), false);
             return;
         }
     }

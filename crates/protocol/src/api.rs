@@ -89,6 +89,8 @@ pub struct ConnectionInfo {
     pub protocol: String,
     /// The peer's address.
     pub remote_addr: String,
+    /// The device the connection named (`?device=` or the token's `device` claim).
+    pub device: Option<String>,
 }
 
 fn null_data() -> Box<RawValue> {

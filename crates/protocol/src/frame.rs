@@ -80,6 +80,11 @@ impl ServerFrame {
         with_ref(json!({ "type": "reply", "data": data }), reference)
     }
 
+    /// `{"type": kind, "ref", "data"}`: a typed frame that answers a request, e.g. `resumed`.
+    pub fn answer(kind: &str, reference: Option<&Value>, data: Value) -> String {
+        with_ref(json!({ "type": kind, "data": data }), reference)
+    }
+
     /// `{"type": "pong", "ref"}` answering an app-level `ping`.
     pub fn pong(reference: Option<&Value>) -> String {
         with_ref(json!({ "type": "pong", "data": {} }), reference)

@@ -94,6 +94,21 @@ pub struct HistoryPage {
     pub events: Vec<StoredEvent>,
 }
 
+/// The newest position one device of a user acknowledged on one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAck {
+    /// The device, as the client named it.
+    pub device: String,
+    /// The channel.
+    pub channel: String,
+    /// The epoch of the acknowledged position.
+    pub epoch: String,
+    /// The acknowledged seq.
+    pub seq: u64,
+    /// When it was acknowledged, Unix milliseconds.
+    pub acked_at_ms: u64,
+}
+
 /// Durable state. See the crate docs for the contract.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -124,6 +139,11 @@ pub trait Store: Send + Sync {
     /// Up to `limit` unexpired events of `channel` with seq above `after`. A channel never
     /// used before gets its epoch here, so that positions taken now stay valid.
     async fn history(&self, app: &str, channel: &str, after: u64, limit: u32) -> Result<HistoryPage, StoreError>;
+    /// Records what a user's device acknowledged. Within an epoch a position only moves
+    /// forward: an older ack (one that arrived late) changes nothing.
+    async fn save_acks(&self, app: &str, user: &str, acks: &[DeviceAck]) -> Result<(), StoreError>;
+    /// A user's acknowledged positions, of one device or of all, sorted by device and channel.
+    async fn acks(&self, app: &str, user: &str, device: Option<&str>) -> Result<Vec<DeviceAck>, StoreError>;
     /// The setting under `key`, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
     /// Flushes and closes connections.

@@ -15,6 +15,7 @@ pub(crate) struct Migration {
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "0001_core.sql", sql: include_str!("../migrations/sqlite/0001_core.sql") },
     Migration { version: 2, name: "0002_history.sql", sql: include_str!("../migrations/sqlite/0002_history.sql") },
+    Migration { version: 3, name: "0003_acks.sql", sql: include_str!("../migrations/sqlite/0003_acks.sql") },
 ];
 
 /// Applies every migration newer than the database, each in its own transaction.

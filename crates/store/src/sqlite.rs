@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::{migrate, unix_now, HistoryAppend, HistoryPage, Store, StoreError};
+use crate::{migrate, unix_now, DeviceAck, HistoryAppend, HistoryPage, Store, StoreError};
 
+mod acks;
 mod history;
 
 /// A [`Store`] on SQLite.
@@ -149,6 +150,14 @@ impl Store for SqliteStore {
 
     async fn history(&self, app: &str, channel: &str, after: u64, limit: u32) -> Result<HistoryPage, StoreError> {
         history::read(&self.pool, app, channel, after, limit).await
+    }
+
+    async fn save_acks(&self, app: &str, user: &str, acks: &[DeviceAck]) -> Result<(), StoreError> {
+        acks::save(&self.pool, app, user, acks).await
+    }
+
+    async fn acks(&self, app: &str, user: &str, device: Option<&str>) -> Result<Vec<DeviceAck>, StoreError> {
+        acks::read(&self.pool, app, user, device).await
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{HistoryAppend, Store};
+use crate::{DeviceAck, HistoryAppend, Store};
 
 /// Runs every check of the contract. Panics on the first broken rule.
 pub async fn conformance(store: &dyn Store) {
@@ -10,6 +10,7 @@ pub async fn conformance(store: &dyn Store) {
     idempotency(store).await;
     settings(store).await;
     history(store).await;
+    acks(store).await;
 }
 
 async fn members(store: &dyn Store) {
@@ -88,4 +89,22 @@ async fn history(store: &dyn Store) {
     let page = store.history("a1", "room:x", 0, 10).await.unwrap();
     assert_eq!((page.latest, page.oldest, page.events.len()), (1, 2, 0));
     assert_eq!(store.purge_expired().await.unwrap(), 1);
+}
+
+fn ack(device: &str, channel: &str, epoch: &str, seq: u64) -> DeviceAck {
+    DeviceAck { device: device.into(), channel: channel.into(), epoch: epoch.into(), seq, acked_at_ms: seq * 1000 }
+}
+
+async fn acks(store: &dyn Store) {
+    let first = [ack("phone", "user:u1", "e1", 5), ack("phone", "group:g", "e2", 2), ack("laptop", "user:u1", "e1", 9)];
+    store.save_acks("a1", "u1", &first).await.unwrap();
+    store.save_acks("a1", "u1", &[ack("phone", "user:u1", "e1", 3)]).await.unwrap();
+    let phone = store.acks("a1", "u1", Some("phone")).await.unwrap();
+    assert_eq!(phone, vec![first[1].clone(), first[0].clone()], "a late, older ack does not move back");
+    store.save_acks("a1", "u1", &[ack("phone", "user:u1", "e7", 1)]).await.unwrap();
+    let phone = store.acks("a1", "u1", Some("phone")).await.unwrap();
+    assert_eq!(phone[1], ack("phone", "user:u1", "e7", 1), "a new epoch replaces the position");
+    let all = store.acks("a1", "u1", None).await.unwrap();
+    assert_eq!(all.iter().map(|a| a.device.as_str()).collect::<Vec<_>>(), ["laptop", "phone", "phone"]);
+    assert!(store.acks("a2", "u1", None).await.unwrap().is_empty(), "apps are isolated");
 }

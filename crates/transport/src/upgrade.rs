@@ -51,6 +51,10 @@ pub fn router(hub: &Hub) -> Router {
 #[derive(serde::Deserialize)]
 struct ConnectQuery {
     token: Option<String>,
+    /// Names this device, for `ack` and for resuming from acknowledged positions.
+    device: Option<String>,
+    /// `?resume=1`: the client will send `resume` first; hold live events until then.
+    resume: Option<String>,
 }
 
 async fn connect(
@@ -67,7 +71,7 @@ async fn connect(
             "server is shutting down; connect to another node",
         );
     }
-    let token = find_token(&endpoint.app, &headers, query.token);
+    let token = find_token(&endpoint.app, &headers, query.token.clone());
     let cookie_auth = token.as_ref().is_some_and(|t| t.from_cookie);
     if let Err(message) = check_origin(&endpoint, &headers, cookie_auth) {
         tracing::warn!(%addr, path = %endpoint.spec.path, "refused cross-origin upgrade");
@@ -82,7 +86,12 @@ async fn connect(
         .max_frame_size(hard_cap)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER);
-    let handshake = Handshake { token: token.map(|t| t.value), remote_addr: addr.to_string() };
+    let handshake = Handshake {
+        token: token.map(|t| t.value),
+        remote_addr: addr.to_string(),
+        device: query.device.filter(|d| !d.is_empty()),
+        resume: query.resume.is_some_and(|r| !matches!(r.as_str(), "0" | "false" | "no")),
+    };
     let tracker = endpoint.hub.sessions().clone();
     ws.on_upgrade(move |socket| {
         tracker.track_future(async move {

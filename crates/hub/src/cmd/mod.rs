@@ -1,12 +1,20 @@
 //! Client commands: one file per command, each parsing its frame and applying it.
 
+mod ack;
 mod refresh;
+mod resume;
 mod subscribe;
 mod unsubscribe;
 
+use serde_json::Value;
+use switchboard_protocol::api::Position;
 use switchboard_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 use crate::session::Session;
+use crate::{policy, HistorySpec};
+
+/// Most channels one `resume` or `ack` may name.
+pub(crate) const MAX_POSITIONS: usize = 100;
 
 /// An error answer: the code and a message naming what is wrong.
 pub(crate) type Refusal = (ErrorCode, String);
@@ -17,6 +25,8 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
         "auth" | "refresh" => refresh::apply(session, &frame).await,
         "subscribe" => subscribe::apply(session, &frame).await,
         "unsubscribe" => unsubscribe::apply(session, &frame),
+        "resume" => resume::apply(session, &frame).await,
+        "ack" => ack::apply(session, &frame).await,
         "ping" => {
             session.send(ServerFrame::pong(frame.reference.as_ref()));
             Ok(())
@@ -34,4 +44,31 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
 /// A required string field of `data`, as a `bad_request` refusal.
 pub(crate) fn field<'f>(frame: &'f ClientFrame, name: &str) -> Result<&'f str, Refusal> {
     frame.data_str(name).map_err(|e| (ErrorCode::BadRequest, e.message))
+}
+
+/// A position (`{epoch, seq}`) at `name`, as a `bad_request` refusal naming it.
+pub(crate) fn position(value: &Value, name: &str) -> Result<Position, Refusal> {
+    serde_json::from_value(value.clone()).map_err(|_| {
+        let message = format!("field `{name}` must be a position: {{\"epoch\": string, \"seq\": whole number}}");
+        (ErrorCode::BadRequest, message)
+    })
+}
+
+/// `{channel: {epoch, seq}}` at `data.positions`, in the order given.
+pub(crate) fn positions(value: &Value) -> Result<Vec<(String, Position)>, Refusal> {
+    let Value::Object(map) = value else {
+        let message = "field `data.positions` must be an object of channel: {epoch, seq}";
+        return Err((ErrorCode::BadRequest, message.into()));
+    };
+    map.iter().map(|(channel, p)| Ok((channel.clone(), position(p, &format!("data.positions.{channel}"))?))).collect()
+}
+
+/// The history settings of a channel a client wants replayed, or why it cannot be.
+pub(crate) fn replayable(session: &Session, channel: &str) -> Result<HistorySpec, Refusal> {
+    let spec = &session.app.spec;
+    policy::check_name(spec, channel).map_err(|m| (ErrorCode::BadRequest, m))?;
+    spec.history_of(channel).ok_or_else(|| {
+        let message = format!("channel `{channel}` keeps no history, so it has no positions to resume from");
+        (ErrorCode::BadRequest, message)
+    })
 }

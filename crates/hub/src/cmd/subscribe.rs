@@ -1,14 +1,40 @@
-//! `subscribe {channel}`: join a channel the manifest's policy allows.
+//! `subscribe {channel, since?}`: join a channel the manifest's policy allows; with `since`
+//! (`{epoch, seq}`), first replay what the client missed on it.
 
 use serde_json::json;
 use switchboard_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
-use super::{field, Refusal};
+use super::{field, position, replayable, Refusal};
 use crate::policy::{self, Denial};
+use crate::replay::Outcome;
 use crate::session::Session;
 
 pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<(), Refusal> {
     let channel = field(frame, "channel")?;
+    let since = match frame.data.get("since") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(position(value, "data.since")?),
+    };
+    authorize(session, channel).await?;
+    let Some(since) = since else {
+        session.app.registry.subscribe(session.meta.id, channel);
+        session.send(ServerFrame::reply(frame.reference.as_ref(), json!({ "channel": channel })));
+        return Ok(());
+    };
+    let spec = replayable(session, channel)?;
+    session.outbox.hold();
+    session.app.registry.subscribe(session.meta.id, channel);
+    let reply = |outcome: &Outcome| {
+        let mut data = outcome.data();
+        data["channel"] = json!(channel);
+        ServerFrame::reply(frame.reference.as_ref(), data)
+    };
+    session.replay(vec![(channel.to_owned(), since, spec)], reply).await;
+    Ok(())
+}
+
+/// Whether this connection may subscribe to `channel`, as an error answer if not.
+pub(crate) async fn authorize(session: &Session, channel: &str) -> Result<(), Refusal> {
     let spec = &session.app.spec;
     let identity = session.identity.as_ref();
     // Most channels are decided by name and token alone; only a denial is worth asking the
@@ -22,10 +48,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
     verdict.map_err(|d| match d {
         Denial::BadName(m) => (ErrorCode::BadRequest, format!("field `data.channel`: {m}")),
         Denial::Forbidden(m) => (ErrorCode::Forbidden, m),
-    })?;
-    session.app.registry.subscribe(session.meta.id, channel);
-    session.send(ServerFrame::reply(frame.reference.as_ref(), json!({ "channel": channel })));
-    Ok(())
+    })
 }
 
 async fn is_member(session: &Session, channel: &str) -> Result<bool, Refusal> {

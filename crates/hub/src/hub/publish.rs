@@ -67,7 +67,7 @@ impl Hub {
             for (sent, channel) in request.channels.iter().enumerate() {
                 let meta = EventMeta { app_slug: &app.slug, channel, id, ts, epoch: None, seq: None };
                 let payload = encode_event(&request.kind, &request.data, &meta);
-                let envelope = Envelope { app: app.slug.clone(), channel: channel.as_str().into(), payload };
+                let envelope = Envelope { app: app.slug.clone(), channel: channel.as_str().into(), payload, seq: 0 };
                 self.shared.broker.publish(envelope).await.map_err(|e| (sent, e.into()))?;
             }
             return Ok(Map::new());

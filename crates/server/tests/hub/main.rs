@@ -8,5 +8,6 @@ mod auth;
 mod bad_input;
 mod history;
 mod lifecycle;
+mod recovery;
 mod routing;
 mod support;

@@ -156,7 +156,12 @@ impl TestServer {
     }
 
     pub async fn connect_token(&self, token: &str) -> Client {
-        let mut client = self.raw(&format!("/ws?token={token}"), &[]).await;
+        self.connect_query(token, "").await
+    }
+
+    /// Connects with extra query parameters (`device=phone&resume=1`) and reads `connected`.
+    pub async fn connect_query(&self, token: &str, query: &str) -> Client {
+        let mut client = self.raw(&format!("/ws?token={token}&{query}"), &[]).await;
         let connected = client.next_json().await;
         assert_eq!(connected["type"], "connected", "{connected}");
         client.connected = connected["data"].clone();

@@ -60,23 +60,21 @@ pub(super) async fn read(
     after: u64,
     limit: u32,
 ) -> Result<HistoryPage, StoreError> {
-    sqlx::query(
-        "INSERT INTO history_streams (app, channel, epoch, last_seq) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind(app)
-    .bind(channel)
-    .bind(new_epoch())
-    .execute(pool)
-    .await?;
     let now = unix_now();
     // One read transaction: the newest seq, the oldest kept and the events agree.
     let mut tx = pool.begin().await?;
-    let (epoch, latest): (String, i64) =
-        sqlx::query_as("SELECT epoch, last_seq FROM history_streams WHERE app = ? AND channel = ?")
-            .bind(app)
-            .bind(channel)
-            .fetch_one(&mut *tx)
-            .await?;
+    let stream = "SELECT epoch, last_seq FROM history_streams WHERE app = ? AND channel = ?";
+    let found: Option<(String, i64)> = sqlx::query_as(stream).bind(app).bind(channel).fetch_optional(&mut *tx).await?;
+    let (epoch, latest) = match found {
+        Some(found) => found,
+        None => {
+            // Only a channel's first read writes: readers must not queue behind appends.
+            tx.commit().await?;
+            create_stream(pool, app, channel).await?;
+            tx = pool.begin().await?;
+            sqlx::query_as(stream).bind(app).bind(channel).fetch_one(&mut *tx).await?
+        }
+    };
     let oldest: Option<i64> =
         sqlx::query_scalar("SELECT MIN(seq) FROM history_events WHERE app = ? AND channel = ? AND expires_at > ?")
             .bind(app)
@@ -102,4 +100,17 @@ pub(super) async fn read(
         .collect();
     let latest = latest as u64;
     Ok(HistoryPage { epoch, latest, oldest: oldest.map_or(latest + 1, |o| o as u64), events })
+}
+
+/// Gives a channel its epoch, unless another reader or an append just did.
+async fn create_stream(pool: &SqlitePool, app: &str, channel: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO history_streams (app, channel, epoch, last_seq) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(app)
+    .bind(channel)
+    .bind(new_epoch())
+    .execute(pool)
+    .await?;
+    Ok(())
 }
