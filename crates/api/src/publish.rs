@@ -37,9 +37,5 @@ async fn batch(
     for (i, event) in batch.events.iter().enumerate() {
         hub.check_publish(&app, event).map_err(|e| ApiError::bad_request(format!("events[{i}]: {e}")))?;
     }
-    let mut results = Vec::with_capacity(batch.events.len());
-    for event in batch.events {
-        results.push(hub.publish(&app, event).await?);
-    }
-    Ok(Json(BatchResponse { results }))
+    Ok(Json(BatchResponse { results: hub.publish_batch(&app, batch.events).await? }))
 }

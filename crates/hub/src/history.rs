@@ -9,6 +9,7 @@
 
 mod memory;
 
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
@@ -60,14 +61,25 @@ impl Sequencer {
     /// returns the positions of those with history once every one is durable and every item
     /// is handed to the broker.
     pub(crate) async fn publish(&self, app: Arc<str>, items: Vec<Item>) -> Result<Vec<Position>, HubError> {
+        self.submit(app, items)?.await
+    }
+
+    /// Queues `items` at once, in call order, and returns what resolves to their positions:
+    /// a batch submits all its publishes before awaiting any, so they share one commit.
+    pub(crate) fn submit(
+        &self,
+        app: Arc<str>,
+        items: Vec<Item>,
+    ) -> Result<impl Future<Output = Result<Vec<Position>, HubError>>, HubError> {
         let jobs = self.jobs.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(run(rx, self.store.clone(), self.broker.clone(), self.memory.clone()));
             tx
         });
+        let stopped = || HubError::Internal("history sequencer stopped".into());
         let (reply, answer) = oneshot::channel();
-        jobs.send(Job { app, items, reply }).map_err(|_| HubError::Internal("history sequencer stopped".into()))?;
-        answer.await.map_err(|_| HubError::Internal("history sequencer stopped".into()))?
+        jobs.send(Job { app, items, reply }).map_err(|_| stopped())?;
+        Ok(async move { answer.await.map_err(|_| stopped())? })
     }
 }
 

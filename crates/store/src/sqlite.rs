@@ -10,6 +10,7 @@ use sqlx::SqlitePool;
 use crate::{migrate, unix_now, DeviceAck, HistoryAppend, HistoryPage, Store, StoreError};
 
 mod acks;
+mod append;
 mod history;
 
 /// A [`Store`] on SQLite.
@@ -145,7 +146,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_history(&self, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError> {
-        history::append(&self.pool, events).await
+        append::append(&self.pool, events).await
     }
 
     async fn history(&self, app: &str, channel: &str, after: u64, limit: u32) -> Result<HistoryPage, StoreError> {
@@ -199,7 +200,7 @@ mod tests {
         let before = store.history("a1", "user:u1", 0, 10).await.unwrap();
         let day = Duration::from_secs(86_400);
         let next = store.append_history(&[crate::testing::history_event("a1", "user:u1", 6, 3, day)]).await.unwrap();
-        assert_eq!(next, vec![(before.epoch, 6)]);
+        assert_eq!(next, vec![(before.epoch, before.latest + 1)]);
         store.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -83,6 +83,15 @@ async fn history(store: &dyn Store) {
     let after = store.history("a1", "user:u1", 4, 10).await.unwrap();
     assert_eq!(after.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5]);
     assert_eq!(store.history("a1", "user:u1", 0, 2).await.unwrap().events.len(), 2, "limit applies");
+    let mixed = [6, 1, 7].map(|n| history_event("a1", if n == 1 { "user:u2" } else { "user:u1" }, n, 3, day));
+    let seqs: Vec<u64> = store.append_history(&mixed).await.unwrap().iter().map(|p| p.1).collect();
+    assert_eq!(seqs, vec![6, 1, 7], "interleaved channels keep their own counters");
+    // More channels and events than one statement takes.
+    let big: Vec<_> = (0..1300).map(|n| history_event("a3", &format!("user:{}", n % 650), n, 1, day)).collect();
+    let positions = store.append_history(&big).await.unwrap();
+    assert!(positions.iter().enumerate().all(|(n, p)| p.1 == 1 + (n as u64) / 650), "chunked batches number right");
+    let page = store.history("a3", "user:649", 0, 10).await.unwrap();
+    assert_eq!((page.latest, page.oldest, page.events.len()), (2, 2, 1), "trimmed to size 1 across chunks");
     // A zero TTL: numbered, never visible, and purged.
     let gone = store.append_history(&[history_event("a1", "room:x", 1, 10, Duration::ZERO)]).await.unwrap();
     assert_eq!(gone[0].1, 1);

@@ -10,7 +10,7 @@ use switchboard_protocol::{encode_event, EventMeta};
 
 use super::Hub;
 use crate::history::{self, Item};
-use crate::{clock, policy, App, HubError};
+use crate::{clock, policy, App, HistorySpec, HubError};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -72,22 +72,42 @@ impl Hub {
             }
             return Ok(Map::new());
         }
-        let items = request.channels.iter().zip(&specs).map(|(channel, spec)| Item {
-            channel: channel.clone(),
-            spec: *spec,
-            kind: request.kind.clone(),
-            data: request.data.get().to_owned(),
-            id: id.to_owned(),
-            ts,
-        });
-        let assigned = self.shared.sequencer.publish(app.slug.clone(), items.collect()).await.map_err(|e| (0, e))?;
-        let logged = request.channels.iter().zip(&specs).filter(|(_, spec)| spec.is_some());
-        Ok(logged
-            .zip(assigned)
-            .map(|((channel, _), Position { epoch, seq })| {
-                (channel.clone(), serde_json::json!({ "epoch": epoch, "seq": seq }))
-            })
-            .collect())
+        let items = items_of(request, &specs, id, ts);
+        let assigned = self.shared.sequencer.publish(app.slug.clone(), items).await.map_err(|e| (0, e))?;
+        Ok(positions_of(request, &specs, assigned))
+    }
+
+    /// Publishes a checked batch in order. Without idempotency keys, a batch that touches
+    /// history submits every event to the sequencer before awaiting any, so the whole batch
+    /// shares a commit instead of paying one per event.
+    pub async fn publish_batch(
+        &self,
+        app: &App,
+        requests: Vec<PublishRequest>,
+    ) -> Result<Vec<PublishResponse>, HubError> {
+        let keyed = requests.iter().any(|r| r.idempotency_key.is_some());
+        let logged = requests.iter().any(|r| r.channels.iter().any(|c| app.spec.history_of(c).is_some()));
+        if keyed || !logged {
+            let mut results = Vec::with_capacity(requests.len());
+            for request in requests {
+                results.push(self.publish(app, request).await?);
+            }
+            return Ok(results);
+        }
+        let ts = clock::unix_ms();
+        let mut pending = Vec::with_capacity(requests.len());
+        for request in &requests {
+            let id = uuid::Uuid::now_v7().to_string();
+            let specs: Vec<_> = request.channels.iter().map(|c| app.spec.history_of(c)).collect();
+            let items = items_of(request, &specs, &id, ts);
+            pending.push((id, specs, self.shared.sequencer.submit(app.slug.clone(), items)?));
+        }
+        let mut results = Vec::with_capacity(requests.len());
+        for (request, (id, specs, answer)) in requests.iter().zip(pending) {
+            let positions = positions_of(request, &specs, answer.await?);
+            results.push(PublishResponse { id, positions });
+        }
+        Ok(results)
     }
 
     /// Checks a publish request without publishing: type, channel count and names.
@@ -132,6 +152,34 @@ impl Hub {
             events,
         })
     }
+}
+
+/// One sequencer item per channel of a publish, in the request's order.
+fn items_of(request: &PublishRequest, specs: &[Option<HistorySpec>], id: &str, ts: u64) -> Vec<Item> {
+    let item = |(channel, spec): (&String, &Option<HistorySpec>)| Item {
+        channel: channel.clone(),
+        spec: *spec,
+        kind: request.kind.clone(),
+        data: request.data.get().to_owned(),
+        id: id.to_owned(),
+        ts,
+    };
+    request.channels.iter().zip(specs).map(item).collect()
+}
+
+/// The positions the sequencer assigned, keyed by the channels with history.
+fn positions_of(
+    request: &PublishRequest,
+    specs: &[Option<HistorySpec>],
+    assigned: Vec<Position>,
+) -> Map<String, Value> {
+    let logged = request.channels.iter().zip(specs).filter(|(_, spec)| spec.is_some());
+    logged
+        .zip(assigned)
+        .map(|((channel, _), Position { epoch, seq })| {
+            (channel.clone(), serde_json::json!({ "epoch": epoch, "seq": seq }))
+        })
+        .collect()
 }
 
 fn record(response: &PublishResponse) -> Result<String, HubError> {

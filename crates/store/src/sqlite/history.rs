@@ -1,57 +1,8 @@
-//! Channel history on SQLite: one transaction per appended batch (the hub's group commit),
-//! a snapshot per read.
-
-use std::collections::HashMap;
+//! Reading channel history on SQLite: a snapshot per read. Appending is in `append.rs`.
 
 use sqlx::SqlitePool;
 
-use crate::{new_epoch, unix_now, HistoryAppend, HistoryPage, StoreError, StoredEvent};
-
-pub(super) async fn append(pool: &SqlitePool, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError> {
-    let now = unix_now();
-    let mut tx = pool.begin().await?;
-    let mut positions = Vec::with_capacity(events.len());
-    // Per channel, the newest seq and the window: trimmed once per batch, not per event.
-    let mut windows: HashMap<(&str, &str), (i64, u32)> = HashMap::new();
-    for event in events {
-        let (epoch, seq): (String, i64) = sqlx::query_as(
-            "INSERT INTO history_streams (app, channel, epoch, last_seq) VALUES (?, ?, ?, 1)
-             ON CONFLICT (app, channel) DO UPDATE SET last_seq = last_seq + 1
-             RETURNING epoch, last_seq",
-        )
-        .bind(&event.app)
-        .bind(&event.channel)
-        .bind(new_epoch())
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO history_events (app, channel, seq, id, kind, data, ts, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&event.app)
-        .bind(&event.channel)
-        .bind(seq)
-        .bind(&event.id)
-        .bind(&event.kind)
-        .bind(&event.data)
-        .bind(event.ts as i64)
-        .bind(now + event.ttl.as_secs() as i64)
-        .execute(&mut *tx)
-        .await?;
-        windows.insert((&event.app, &event.channel), (seq, event.size));
-        positions.push((epoch, seq as u64));
-    }
-    for ((app, channel), (newest, size)) in windows {
-        sqlx::query("DELETE FROM history_events WHERE app = ? AND channel = ? AND seq <= ?")
-            .bind(app)
-            .bind(channel)
-            .bind(newest - i64::from(size))
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(positions)
-}
+use crate::{new_epoch, unix_now, HistoryPage, StoreError, StoredEvent};
 
 pub(super) async fn read(
     pool: &SqlitePool,
