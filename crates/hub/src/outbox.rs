@@ -252,8 +252,9 @@ impl Outbox {
                     return Err(Closed);
                 }
                 let used = state.bytes + state.held_bytes();
-                // An empty queue takes any one frame, so an event larger than the bound still goes.
-                if used == 0 || used + frame.len() <= self.inner.max_bytes {
+                // An empty queue takes any one frame, so an event larger than the bound still goes,
+                // and live events held meanwhile cannot stall the replay they wait for.
+                if state.bytes == 0 || used + frame.len() <= self.inner.max_bytes {
                     if state.ledger.get_or_insert_with(Box::default).admit(channel, seq) {
                         append(state, frame);
                     }
@@ -395,5 +396,27 @@ mod tests {
             _ => vec![],
         };
         assert_eq!([first, rest].concat(), vec!["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_waits_for_room_and_held_live_events_follow_it_once() {
+        let outbox = Outbox::new(10);
+        let channel: Arc<str> = "user:1".into();
+        outbox.hold();
+        outbox.push_event(&channel, 3, Bytes::from_static(b"live3")).unwrap();
+        outbox.push_replayed(&channel, 1, Bytes::from_static(b"r1")).await.unwrap();
+        let second = tokio::spawn({
+            let (outbox, channel) = (outbox.clone(), channel.clone());
+            async move { outbox.push_replayed(&channel, 2, Bytes::from_static(b"rep2")).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished(), "2 + 5 held + 4 bytes would pass the bound: the replay waits");
+        assert_eq!(frames(outbox.next_batch().await), vec!["r1"]);
+        second.await.unwrap().unwrap();
+        outbox.release(&[(channel.clone(), 2)]);
+        assert_eq!(frames(outbox.next_batch().await), vec!["rep2", "live3"]);
+        outbox.push_event(&channel, 3, Bytes::from_static(b"copy")).unwrap();
+        outbox.push_event(&channel, 4, Bytes::from_static(b"live4")).unwrap();
+        assert_eq!(frames(outbox.next_batch().await), vec!["live4"], "a live copy of a sent event is dropped");
     }
 }
