@@ -222,11 +222,6 @@ impl Outbox {
         self.state().ledger.get_or_insert_with(Box::default).start_holding();
     }
 
-    /// Whether live events with a position are being held back.
-    pub fn is_holding(&self) -> bool {
-        self.state().ledger.as_ref().is_some_and(|l| l.holding())
-    }
-
     /// The seqs of `channel` this connection was sent since it subscribed.
     pub fn sent(&self, channel: &str) -> Option<SentRange> {
         self.state().ledger.as_ref().and_then(|l| l.sent(channel))

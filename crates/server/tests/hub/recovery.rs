@@ -59,6 +59,17 @@ async fn resume_replays_what_a_reconnecting_client_missed_then_live_events_follo
 }
 
 #[tokio::test]
+async fn a_first_frame_other_than_resume_lets_held_events_flow() {
+    let server = TestServer::start().await;
+    let mut client = server.connect_query(&server.token("u1", json!({})), "resume=1").await;
+    publish_to_u1(&server, 1).await;
+    client.send(json!({"type": "ping", "ref": 1})).await;
+    let event = client.next_json().await;
+    assert_eq!(event["seq"], 1, "the held event goes out as soon as the client shows it will not resume");
+    assert_eq!(client.next_json().await["type"], "pong");
+}
+
+#[tokio::test]
 async fn events_outside_the_window_or_of_another_epoch_are_reported_not_recovered() {
     let mut m = manifest();
     m["history"] = json!({"user": {"size": 3}});
