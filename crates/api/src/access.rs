@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRef, FromRequestParts, Path};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use switchboard_hub::{App, Hub};
@@ -18,20 +18,18 @@ struct AppPath {
     app: String,
 }
 
-impl FromRequestParts<Hub> for AppAccess {
+impl<S: Send + Sync> FromRequestParts<S> for AppAccess
+where
+    Hub: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, hub: &Hub) -> Result<Self, Self::Rejection> {
-        let Path(AppPath { app: slug }) =
-            Path::<AppPath>::from_request_parts(parts, hub).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let key = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(switchboard_auth::bearer)
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>")
-            })?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let hub = Hub::from_ref(state);
+        let slug = app_slug(parts, state).await?;
+        let key = bearer(parts).ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>")
+        })?;
         let app = hub.app(&slug);
         if let Some(app) = app.filter(|a| a.spec.api_keys.accepts(key)) {
             return Ok(Self(app));
@@ -48,4 +46,16 @@ impl FromRequestParts<Hub> for AppAccess {
         }
         Err(ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")))
     }
+}
+
+/// The `{app}` of the path.
+pub(crate) async fn app_slug<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<String, ApiError> {
+    let Path(AppPath { app }) =
+        Path::<AppPath>::from_request_parts(parts, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(app)
+}
+
+/// The credential of `Authorization: Bearer <credential>`.
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
+    parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(switchboard_auth::bearer)
 }

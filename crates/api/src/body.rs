@@ -1,9 +1,11 @@
 //! JSON request bodies whose errors name the field.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use switchboard_hub::App;
 use switchboard_protocol::ErrorCode;
 
 use crate::ApiError;
@@ -36,6 +38,35 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = if path == "." { inner.to_string() } else { format!("field `{path}`: {inner}") };
         ApiError::bad_request(message)
     })
+}
+
+/// A JSON body of a server API call that stores what clients will receive: over the app's
+/// `limits.max_message_bytes` it answers 413, since no client could take it.
+pub(crate) fn limited<T: DeserializeOwned>(app: &App, body: &[u8]) -> Result<T, ApiError> {
+    let limit = app.spec.limits.max_message_bytes;
+    if body.len() > limit {
+        let message = format!(
+            "body is {} bytes; app `{}` takes at most {limit} (limits.max_message_bytes)",
+            body.len(),
+            app.spec.slug
+        );
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge, message));
+    }
+    parse(body)
+}
+
+/// Query parameters; a malformed one answers 400 naming it.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
 }
 
 #[cfg(test)]

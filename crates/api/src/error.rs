@@ -50,6 +50,15 @@ impl From<HubError> for ApiError {
     }
 }
 
+impl From<switchboard_inbox::InboxError> for ApiError {
+    fn from(e: switchboard_inbox::InboxError) -> Self {
+        match e {
+            switchboard_inbox::InboxError::Hub(inner) => inner.into(),
+            other => Self::new(other.code(), other.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -9,12 +9,12 @@ use axum::{Json, Router};
 use switchboard_hub::{Hub, MAX_HISTORY_LIMIT};
 use switchboard_protocol::api::HistoryResponse;
 
-use crate::{ApiError, AppAccess};
+use crate::{ApiError, ApiState, AppAccess};
 
 /// Events returned when the request names no `limit`.
 const DEFAULT_LIMIT: u32 = 100;
 
-pub(crate) fn router() -> Router<Hub> {
+pub(crate) fn router() -> Router<ApiState> {
     Router::new().route("/api/v1/apps/{app}/channels/{channel}/history", get(history))
 }
 

@@ -6,9 +6,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use switchboard_hub::Hub;
 
-use crate::{ApiError, AppAccess};
+use crate::{ApiError, ApiState, AppAccess};
 
-pub(crate) fn router() -> Router<Hub> {
+pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/apps/{app}/channels/{channel}/members", get(list))
         .route("/api/v1/apps/{app}/channels/{channel}/members/{user}", put(add).delete(remove))

@@ -8,7 +8,9 @@ use axum::{Json, Router};
 use serde_json::json;
 use switchboard_hub::Hub;
 
-pub(crate) fn router() -> Router<Hub> {
+use crate::ApiState;
+
+pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))

@@ -6,12 +6,12 @@ use axum::{Json, Router};
 use switchboard_hub::Hub;
 use switchboard_protocol::api::{BatchRequest, BatchResponse, PublishRequest, PublishResponse};
 
-use crate::{ApiError, AppAccess, JsonBody};
+use crate::{ApiError, ApiState, AppAccess, JsonBody};
 
 /// Most events one batch may carry.
 const MAX_BATCH: usize = 100;
 
-pub(crate) fn router() -> Router<Hub> {
+pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/apps/{app}/publish", post(publish))
         .route("/api/v1/apps/{app}/publish/batch", post(batch))

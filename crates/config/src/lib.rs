@@ -14,6 +14,7 @@
 pub mod demo;
 pub mod duration;
 mod history;
+mod inbox;
 mod load;
 mod locate;
 pub mod manifest;

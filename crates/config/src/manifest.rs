@@ -42,6 +42,9 @@ pub struct Manifest {
     /// Built-in features.
     #[serde(default)]
     pub features: Features,
+    /// What the notification and alert inboxes keep.
+    #[serde(default)]
+    pub inbox: InboxSection,
 }
 
 /// `auth_policy`.
@@ -226,4 +229,28 @@ pub struct Features {
     pub chat: Option<bool>,
     /// Presence.
     pub presence: Option<bool>,
+}
+
+/// `inbox`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxSection {
+    /// Notifications, per user.
+    #[serde(default)]
+    pub notifications: Option<Keep>,
+    /// Alerts, per group.
+    #[serde(default)]
+    pub alerts: Option<Keep>,
+}
+
+/// How long and how many rows of one kind are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keep {
+    /// Rows older than this are deleted.
+    #[serde(default)]
+    pub ttl: Option<DurationText>,
+    /// Only the newest this many stay.
+    #[serde(default)]
+    pub max: Option<u32>,
 }

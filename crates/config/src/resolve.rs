@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_auth::{Algorithm, ApiKeys, ClaimNames, JwtSettings, KeyMaterial, Verifier};
-use switchboard_hub::{AppSpec, EndpointSpec, Limits, NamespaceSpec, Policy, Protocol};
+use switchboard_hub::{AppSpec, EndpointSpec, Features, Limits, NamespaceSpec, Policy, Protocol};
 
-use crate::history;
 use crate::manifest::{Jwt, OneOrMany};
+use crate::{history, inbox};
 use crate::{LoadedManifest, ManifestError};
 
 /// Where secrets come from: the environment and key files.
@@ -78,6 +78,8 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
         namespaces,
         history: history::builtin(loaded),
         limits: limits(loaded),
+        features: features(loaded),
+        inbox: inbox::resolve(loaded),
     };
     Ok(Resolved { spec, warnings })
 }
@@ -125,6 +127,17 @@ fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<End
             })
         })
         .collect()
+}
+
+fn features(loaded: &LoadedManifest) -> Features {
+    let f = &loaded.manifest.features;
+    let on = Features::default();
+    Features {
+        notifications: f.notifications.unwrap_or(on.notifications),
+        alerts: f.alerts.unwrap_or(on.alerts),
+        chat: f.chat.unwrap_or(on.chat),
+        presence: f.presence.unwrap_or(on.presence),
+    }
 }
 
 fn limits(loaded: &LoadedManifest) -> Limits {

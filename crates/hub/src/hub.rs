@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::history::{MemoryHistory, Sequencer};
-use crate::{clock, policy, AppSpec, HubError, Registry};
+use crate::{clock, policy, AppSpec, HubError, Registry, Service};
 
 mod publish;
 
@@ -92,6 +92,8 @@ struct Shared {
     sequencer: Sequencer,
     /// History kept in memory, for namespaces that ask for it.
     memory: Arc<MemoryHistory>,
+    /// Built-in features that answer client messages.
+    services: Vec<Arc<dyn Service>>,
 }
 
 /// Routes envelopes from the broker into local outboxes. Holds the hub weakly, because the
@@ -109,8 +111,15 @@ impl Deliver for Inbound {
 }
 
 impl Hub {
-    /// A hub serving `apps`, attached to `broker`, keeping durable state in `store`.
-    pub fn new(apps: Vec<AppSpec>, broker: Arc<dyn Broker>, store: Arc<dyn Store>, node_id: String) -> Self {
+    /// A hub serving `apps`, attached to `broker`, keeping durable state in `store`, with
+    /// `services` answering the client messages they own.
+    pub fn new(
+        apps: Vec<AppSpec>,
+        broker: Arc<dyn Broker>,
+        store: Arc<dyn Store>,
+        node_id: String,
+        services: Vec<Arc<dyn Service>>,
+    ) -> Self {
         let apps = apps
             .into_iter()
             .map(|spec| {
@@ -131,6 +140,7 @@ impl Hub {
             sessions: TaskTracker::new(),
             sequencer: Sequencer::new(store.clone(), broker.clone(), memory.clone()),
             memory,
+            services,
         });
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
         Self { shared }
@@ -151,6 +161,11 @@ impl Hub {
     /// The durable store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// The service that answers `kind` for `app`, if one does.
+    pub(crate) fn service_for(&self, app: &App, kind: &str) -> Option<Arc<dyn Service>> {
+        self.shared.services.iter().find(|s| s.owns(app, kind)).cloned()
     }
 
     /// History kept in memory.

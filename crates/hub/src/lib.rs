@@ -9,6 +9,8 @@
 //!   reader task for client frames, and a writer task (`writer.rs`) that drains the outbox.
 //!   Client commands live one per file under `cmd/`.
 //! - [`policy`]: who may subscribe to what.
+//! - [`Service`]: built-in features (the inbox, chat) that answer their own client messages
+//!   and publish through the hub.
 //!
 //! # The life of one publish
 //! [`Hub::publish`] validates, claims the idempotency key, encodes the event once per
@@ -29,6 +31,7 @@ pub mod policy;
 mod rate;
 mod registry;
 mod replay;
+mod service;
 pub mod session;
 mod spec;
 mod writer;
@@ -38,5 +41,9 @@ pub use error::HubError;
 pub use hub::{App, ConnMeta, Hub, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
 pub use outbox::{Batch, Closed, Outbox, SentRange};
 pub use registry::{ConnId, Registry, TooManyConnections};
+pub use service::{Caller, Refusal, Service};
 pub use session::{Handshake, Inbound, Outbound};
-pub use spec::{AppSpec, BuiltinHistory, EndpointSpec, HistorySpec, Limits, NamespaceSpec, Policy, Protocol};
+pub use spec::{
+    AppSpec, BuiltinHistory, EndpointSpec, Features, HistorySpec, InboxSpec, Limits, NamespaceSpec, Policy, Protocol,
+};
+pub use switchboard_store::Retention;

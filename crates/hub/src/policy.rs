@@ -88,6 +88,8 @@ mod tests {
             namespaces,
             history: Default::default(),
             limits: Limits::default(),
+            features: Default::default(),
+            inbox: Default::default(),
         }
     }
 

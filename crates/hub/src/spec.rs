@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_auth::{ApiKeys, Verifier};
+use switchboard_store::Retention;
 
 /// One app, fully resolved (secrets loaded, defaults applied).
 pub struct AppSpec {
@@ -26,6 +27,10 @@ pub struct AppSpec {
     pub history: BuiltinHistory,
     /// Per-connection limits.
     pub limits: Limits,
+    /// Built-in features the app uses.
+    pub features: Features,
+    /// What the app's notification and alert inboxes keep.
+    pub inbox: InboxSpec,
 }
 
 impl AppSpec {
@@ -166,6 +171,44 @@ impl Default for Limits {
             max_connections_per_user: 10,
             outbox_max_bytes: 1 << 20,
             auth_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The built-in features an app turned on (`features` in the manifest; all on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// The notification inbox.
+    pub notifications: bool,
+    /// Group alerts.
+    pub alerts: bool,
+    /// Chat.
+    pub chat: bool,
+    /// Presence.
+    pub presence: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self { notifications: true, alerts: true, chat: true, presence: true }
+    }
+}
+
+/// How long and how many notifications and alerts an app keeps (`inbox` in the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxSpec {
+    /// Per user.
+    pub notifications: Retention,
+    /// Per group.
+    pub alerts: Retention,
+}
+
+impl Default for InboxSpec {
+    fn default() -> Self {
+        let days = |d: u64| Duration::from_secs(d * 86_400);
+        Self {
+            notifications: Retention { max_age: days(30), max_count: 1000 },
+            alerts: Retention { max_age: days(30), max_count: 500 },
         }
     }
 }

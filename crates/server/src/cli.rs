@@ -48,7 +48,8 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "SWITCHBOARD_BIND", value_name = "ADDR")]
     pub bind: Option<String>,
-    /// Durable store [default: sqlite://./switchboard.db]. PostgreSQL arrives in a later release.
+    /// Durable store: sqlite://PATH (one node) or postgres://USER:PASSWORD@HOST/DATABASE
+    /// (nodes sharing it) [default: sqlite://./switchboard.db].
     #[arg(long, env = "SWITCHBOARD_STORE", value_name = "URL")]
     pub store: Option<String>,
     /// Broker between nodes [default: memory]. Redis and NATS arrive in a later release.

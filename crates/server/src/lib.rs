@@ -16,12 +16,14 @@ pub mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Router;
 use serde_json::json;
-use switchboard_hub::Hub;
+use switchboard_hub::{Hub, Service};
+use switchboard_inbox::{Inbox, InboxService};
 use tokio::net::TcpListener;
 
 pub use settings::Settings;
@@ -29,6 +31,7 @@ pub use settings::Settings;
 /// A configured server, ready to run.
 pub struct Server {
     hub: Hub,
+    inbox: Arc<Inbox>,
     settings: Settings,
     demo: Option<demo::DemoCredentials>,
 }
@@ -44,8 +47,10 @@ impl Server {
         };
         let apps = wire::apps(&loaded, demo.as_ref())?;
         let broker = wire::broker(&settings.broker)?;
-        let hub = Hub::new(apps, broker, store, settings.node_id.clone());
-        Ok(Self { hub, settings, demo })
+        let inbox = Arc::new(Inbox::default());
+        let services: Vec<Arc<dyn Service>> = vec![Arc::new(InboxService::new(inbox.clone()))];
+        let hub = Hub::new(apps, broker, store, settings.node_id.clone(), services);
+        Ok(Self { hub, inbox, settings, demo })
     }
 
     /// The hub, for embedding and tests.
@@ -60,7 +65,8 @@ impl Server {
 
     /// Every route: endpoints, server API, operations, and the demo page in demo mode.
     pub fn router(&self) -> Router {
-        let mut router = switchboard_transport::router(&self.hub).merge(switchboard_api::router(self.hub.clone()));
+        let api = switchboard_api::ApiState { hub: self.hub.clone(), inbox: self.inbox.clone() };
+        let mut router = switchboard_transport::router(&self.hub).merge(switchboard_api::router(api));
         if self.demo.is_some() {
             router = router.merge(demo::router());
         }
@@ -78,9 +84,11 @@ impl Server {
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let server = tokio::spawn(async move { serve.await });
         let purge = tokio::spawn(shutdown::purge_loop(self.hub.clone()));
+        let retention = tokio::spawn(switchboard_inbox::retention::run(self.hub.clone()));
         shutdown.await;
         shutdown::drain(&self.hub, &self.settings, stop_accepting, server).await;
         purge.abort();
+        retention.abort();
         Ok(())
     }
 }

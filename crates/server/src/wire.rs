@@ -7,7 +7,7 @@ use switchboard_broker::memory::MemoryBroker;
 use switchboard_broker::Broker;
 use switchboard_config::{EnvSecrets, LoadedManifest};
 use switchboard_hub::AppSpec;
-use switchboard_store::{SqliteStore, Store};
+use switchboard_store::{PgStore, SqliteStore, Store};
 
 use crate::demo::DemoCredentials;
 use crate::Settings;
@@ -19,9 +19,25 @@ pub async fn store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("the PostgreSQL store is not in this build yet; use --store sqlite://PATH");
+        let store = PgStore::open(url).await.with_context(|| {
+            format!(
+                "cannot open store {} (is PostgreSQL running there, and may this role connect?)",
+                redact_password(url)
+            )
+        })?;
+        return Ok(Arc::new(store));
     }
-    bail!("unknown store `{url}`; use sqlite://PATH (e.g. sqlite://./switchboard.db)")
+    bail!("unknown store `{url}`; use sqlite://PATH (e.g. sqlite://./switchboard.db) or postgres://USER:PASSWORD@HOST/DATABASE")
+}
+
+/// A database URL fit for a log line: `postgres://user:secret@host` becomes `postgres://user:***@host`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.split_once('@') else { return url.to_owned() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// Builds the configured broker.

@@ -196,7 +196,11 @@ fn settings_layer_file_then_environment_then_flags() {
 fn unsupported_backends_fail_fast_with_a_way_forward() {
     let dir = tempfile::tempdir().unwrap();
     for (flag, value, hint) in [
-        ("--store", "postgres://localhost/sb", "use --store sqlite://PATH"),
+        (
+            "--store",
+            "postgres://sb:secret@127.0.0.1:1/sb",
+            "cannot open store postgres://sb:***@127.0.0.1:1/sb (is PostgreSQL running",
+        ),
         ("--store", "mysql://x", "unknown store"),
         ("--broker", "redis://127.0.0.1:6379", "use --broker memory"),
     ] {
@@ -208,8 +212,15 @@ fn unsupported_backends_fail_fast_with_a_way_forward() {
 
 /// Starts the zero-config server in `dir`; returns the child and its banner.
 async fn serve_demo(dir: &std::path::Path) -> (tokio::process::Child, Banner) {
+    serve_demo_on(dir, None).await
+}
+
+/// The demo server on the given store (default: SQLite in `dir`).
+async fn serve_demo_on(dir: &std::path::Path, store: Option<&str>) -> (tokio::process::Child, Banner) {
+    let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+    args.extend(store.map(|s| ["--store", s]).into_iter().flatten());
     let mut child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
         .current_dir(dir)
         .env_remove("SWITCHBOARD_MANIFESTS")
         .stdout(Stdio::piped())
@@ -263,4 +274,29 @@ async fn events_published_before_a_kill_9_are_resumed_exactly_after_the_restart(
         data.push(frame["data"].as_u64().unwrap());
     }
     assert_eq!(data, [2, 3, 4], "exactly the missed events, in order");
+}
+
+#[tokio::test]
+async fn a_notification_the_api_acknowledged_survives_kill_9_on_both_stores() {
+    let mut stores = vec![None];
+    stores.extend(switchboard_store::testing::postgres_database().await.map(Some));
+    for store in stores {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, banner) = serve_demo_on(dir.path(), store.as_deref()).await;
+        let http = reqwest::Client::new();
+        let body = serde_json::json!({"user": "alice", "title": "New Task", "message": "You have a new task"});
+        let url = format!("{}/api/v1/apps/demo/notifications", banner.base);
+        let response = http.post(url).bearer_auth(&banner.key).json(&body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let created: serde_json::Value = response.json().await.unwrap();
+        // The 201 above means the row is committed: kill -9 right away must not lose it.
+        child.kill().await.unwrap();
+
+        let (_child, banner) = serve_demo_on(dir.path(), store.as_deref()).await;
+        let url = format!("{}/api/v1/apps/demo/me/notifications", banner.base);
+        let list: serde_json::Value =
+            http.get(url).bearer_auth(&banner.token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list["notifications"][0]["id"], created["id"], "store {store:?}: {list}");
+        assert_eq!(list["unread"], 1);
+    }
 }

@@ -2,9 +2,11 @@
 //!
 //! # Layout
 //! - [`Store`]: the contract (below), held as `Arc<dyn Store>`.
-//! - [`sqlite`]: the embedded default, through sqlx, WAL mode, migrations embedded in the
-//!   binary. PostgreSQL comes later as a second implementation of the same trait.
-//! - [`migrate`]: a small runner that applies numbered SQL files once, in order.
+//! - [`InboxStore`] (in [`inbox`]): notifications and alerts, a supertrait of [`Store`].
+//! - [`SqliteStore`]: the embedded default, through sqlx, WAL mode.
+//! - [`PgStore`]: PostgreSQL, for several nodes sharing one database.
+//! - `sql`: the SQL both run, written once and instantiated per driver.
+//! - `migrate`: applies numbered SQL files (embedded in the binary) once, in order.
 //! - [`testing`]: the conformance suite every implementation must pass.
 //!
 //! # The contract
@@ -17,22 +19,28 @@
 //!   one epoch, in call order, in one transaction (the hub's group commit); a channel's epoch
 //!   never changes while its row exists. [`Store::history`] reads one consistent snapshot.
 
+pub mod inbox;
 mod migrate;
-pub mod sqlite;
+mod postgres;
+mod sql;
+mod sqlite;
 pub mod testing;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use inbox::{Alert, InboxStore, NewAlert, NewNotification, Notification, Page, Retention};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or failed the operation.
+    /// The database refused or failed the operation. (Not a `source`: the message already
+    /// says everything sqlx's error does, and error chains would print it twice.)
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// A migration could not be applied.
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
@@ -43,6 +51,12 @@ pub enum StoreError {
         /// What the database said.
         source: sqlx::Error,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
 }
 
 /// One event to append to a channel's durable history.
@@ -111,7 +125,7 @@ pub struct DeviceAck {
 
 /// Durable state. See the crate docs for the contract.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: InboxStore + Send + Sync {
     /// Adds `user` to `channel`; `true` when the membership is new.
     async fn add_member(&self, app: &str, channel: &str, user: &str) -> Result<bool, StoreError>;
     /// Removes `user` from `channel`; `true` when a membership was removed.
@@ -148,6 +162,30 @@ pub trait Store: Send + Sync {
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
     /// Flushes and closes connections.
     async fn close(&self) {}
+}
+
+impl HistoryPage {
+    /// A page from the rows both databases return.
+    pub(crate) fn from_rows(
+        epoch: String,
+        latest: i64,
+        oldest: Option<i64>,
+        rows: Vec<(i64, String, String, String, i64)>,
+    ) -> Self {
+        let events = rows
+            .into_iter()
+            .map(|(seq, id, kind, data, ts)| StoredEvent { seq: seq as u64, id, kind, data, ts: ts as u64 })
+            .collect();
+        let latest = latest as u64;
+        Self { epoch, latest, oldest: oldest.map_or(latest + 1, |o| o as u64), events }
+    }
+}
+
+impl DeviceAck {
+    /// An ack from the row both databases return: device, channel, epoch, seq, time.
+    pub(crate) fn from_row((device, channel, epoch, seq, acked_at): (String, String, String, i64, i64)) -> Self {
+        Self { device, channel, epoch, seq: seq as u64, acked_at_ms: acked_at as u64 }
+    }
 }
 
 /// A new random epoch: 16 hex digits.

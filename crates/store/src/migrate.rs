@@ -1,43 +1,74 @@
 //! Applies embedded SQL migrations once each, in order, recording them in `schema_migrations`.
+//! SQLite and PostgreSQL have their own files with the same numbers.
 
-use sqlx::{Executor, SqlitePool};
+use sqlx::{Executor, PgPool, SqlitePool};
 
 use crate::StoreError;
 
 /// One numbered migration.
 pub(crate) struct Migration {
-    pub(crate) version: i64,
-    pub(crate) name: &'static str,
-    pub(crate) sql: &'static str,
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
 }
 
-/// SQLite's migrations, embedded so the binary needs no files next to it.
-pub(crate) const SQLITE: &[Migration] = &[
-    Migration { version: 1, name: "0001_core.sql", sql: include_str!("../migrations/sqlite/0001_core.sql") },
-    Migration { version: 2, name: "0002_history.sql", sql: include_str!("../migrations/sqlite/0002_history.sql") },
-    Migration { version: 3, name: "0003_acks.sql", sql: include_str!("../migrations/sqlite/0003_acks.sql") },
-];
+macro_rules! migrations {
+    ($dir:literal: $($version:literal $name:literal),* $(,)?) => {
+        &[$(Migration { version: $version, name: $name, sql: include_str!(concat!("../migrations/", $dir, "/", $name)) }),*]
+    };
+}
 
-/// Applies every migration newer than the database, each in its own transaction.
-pub(crate) async fn run(pool: &SqlitePool, migrations: &[Migration]) -> Result<(), StoreError> {
-    pool.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    )
-    .await?;
+const SQLITE: &[Migration] = migrations!("sqlite":
+    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql");
+pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
+    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql");
+
+const CREATE_LOG: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+/// Applies every SQLite migration newer than the database, each in its own transaction.
+/// (One process owns a SQLite file, so there is no race with another migrator.)
+pub(crate) async fn sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
+    pool.execute(CREATE_LOG).await?;
     let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(pool).await?;
-    for m in migrations.iter().filter(|m| Some(m.version) > applied) {
-        let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
+    for m in SQLITE.iter().filter(|m| Some(m.version) > applied) {
         let mut tx = pool.begin().await?;
-        tx.execute(m.sql).await.map_err(fail)?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(crate::unix_now())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
+        tx.execute(m.sql).await.map_err(|e| m.failed(e))?;
+        tx.execute(m.record().as_str()).await.map_err(|e| m.failed(e))?;
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// Applies every PostgreSQL migration newer than the database, all in one transaction under
+/// an advisory lock, so that nodes starting together migrate once.
+pub(crate) async fn postgres(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    // The number is arbitrary; it only has to be the same for every Switchboard node.
+    tx.execute("SELECT pg_advisory_xact_lock(7350001)").await?;
+    tx.execute(CREATE_LOG).await?;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *tx).await?;
+    for m in POSTGRES.iter().filter(|m| Some(m.version) > applied) {
+        tx.execute(m.sql).await.map_err(|e| m.failed(e))?;
+        tx.execute(m.record().as_str()).await.map_err(|e| m.failed(e))?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl Migration {
+    /// The statement that records this migration (its fields are constants of this file).
+    fn record(&self) -> String {
+        format!(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({}, '{}', {})",
+            self.version,
+            self.name,
+            crate::unix_now()
+        )
+    }
+
+    fn failed(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Migration { version: self.version, name: self.name, source }
+    }
 }

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use sqlx::{Connection, Executor};
+
 use crate::{DeviceAck, HistoryAppend, Store};
+
+mod inbox;
 
 /// Runs every check of the contract. Panics on the first broken rule.
 pub async fn conformance(store: &dyn Store) {
@@ -11,6 +15,53 @@ pub async fn conformance(store: &dyn Store) {
     settings(store).await;
     history(store).await;
     acks(store).await;
+    inbox::notifications(store).await;
+    inbox::alerts(store).await;
+    inbox::retention(store).await;
+}
+
+/// After [`conformance`], closing and opening the same database again: migrations are not
+/// applied twice, rows are still there, and history keeps its epoch and numbering.
+pub async fn survives_reopen(store: &dyn Store) {
+    assert_eq!(store.members("a1", "room:1").await.unwrap(), vec!["u2"]);
+    let before = store.history("a1", "user:u1", 0, 10).await.unwrap();
+    let day = Duration::from_secs(86_400);
+    let next = store.append_history(&[history_event("a1", "user:u1", 6, 3, day)]).await.unwrap();
+    assert_eq!(next, vec![(before.epoch, before.latest + 1)]);
+    assert_eq!(store.unread_notifications("a1", "u1").await.unwrap(), 1, "the inbox survives");
+}
+
+/// A new, empty PostgreSQL database for one test, on the server at `SWITCHBOARD_TEST_POSTGRES`
+/// (a URL whose role may create databases). Without that variable: `None`, so the caller
+/// skips, unless `SWITCHBOARD_REQUIRE_POSTGRES` is set (scripts/test sets both), which makes
+/// the missing server a failure.
+pub async fn postgres_database() -> Option<String> {
+    let Ok(admin) = std::env::var("SWITCHBOARD_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("SWITCHBOARD_REQUIRE_POSTGRES").is_none(),
+            "SWITCHBOARD_REQUIRE_POSTGRES is set but SWITCHBOARD_TEST_POSTGRES is not"
+        );
+        eprintln!("PostgreSQL part skipped: set SWITCHBOARD_TEST_POSTGRES=postgres://... (scripts/test does)");
+        return None;
+    };
+    let name = format!("sb_test_{:016x}", rand::random::<u64>());
+    let mut admin_conn = sqlx::PgConnection::connect(&admin).await.expect("connect to SWITCHBOARD_TEST_POSTGRES");
+    admin_conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create a test database");
+    admin_conn.close().await.ok();
+    Some(with_database(&admin, &name))
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 async fn members(store: &dyn Store) {
@@ -116,4 +167,15 @@ async fn acks(store: &dyn Store) {
     let all = store.acks("a1", "u1", None).await.unwrap();
     assert_eq!(all.iter().map(|a| a.device.as_str()).collect::<Vec<_>>(), ["laptop", "phone", "phone"]);
     assert!(store.acks("a2", "u1", None).await.unwrap().is_empty(), "apps are isolated");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_are_replaced_in_urls() {
+        let f = super::with_database;
+        assert_eq!(f("postgres://u:p@127.0.0.1:5/postgres", "x"), "postgres://u:p@127.0.0.1:5/x");
+        assert_eq!(f("postgres://127.0.0.1:5", "x"), "postgres://127.0.0.1:5/x");
+        assert_eq!(f("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+    }
 }

@@ -11,7 +11,7 @@ use switchboard_protocol::api::Position;
 use switchboard_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 use crate::session::Session;
-use crate::{policy, HistorySpec};
+use crate::{policy, Caller, HistorySpec, Service};
 
 /// Most channels one `resume` or `ack` may name.
 pub(crate) const MAX_POSITIONS: usize = 100;
@@ -31,13 +31,30 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
             session.send(ServerFrame::pong(frame.reference.as_ref()));
             Ok(())
         }
-        other => Err((
-            ErrorCode::UnknownType,
-            format!("no handler for message type `{other}`: the hub does not own it, and backend handlers are not in this release"),
-        )),
+        other => match session.hub.service_for(&session.app, other) {
+            Some(service) => serve(session, service.as_ref(), &frame).await,
+            None => Err((
+                ErrorCode::UnknownType,
+                format!("no handler for message type `{other}`: the hub does not own it, and backend handlers are not in this release"),
+            )),
+        },
     };
     if let Err((code, message)) = result {
         session.send_error(frame.reference.as_ref(), code, &message);
+    }
+}
+
+/// Hands a message to the service that owns its type; its answer is the reply.
+async fn serve(session: &Session, service: &dyn Service, frame: &ClientFrame) -> Result<(), Refusal> {
+    let caller = Caller { app: session.app.clone(), meta: session.meta.clone() };
+    match service.handle(&session.hub, &caller, &frame.kind, &frame.data).await {
+        Ok(data) => {
+            if frame.reference.is_some() {
+                session.send(ServerFrame::reply(frame.reference.as_ref(), data));
+            }
+            Ok(())
+        }
+        Err(refusal) => Err((refusal.code, refusal.message)),
     }
 }
 

@@ -3,11 +3,14 @@
 #![allow(unreachable_pub)]
 //! One module per area of the core hub.
 
+mod alerts;
 mod api;
 mod auth;
 mod bad_input;
 mod history;
+mod inbox_bad_input;
 mod lifecycle;
+mod notifications;
 mod recovery;
 mod routing;
 mod support;

@@ -51,6 +51,28 @@ pub fn second_app() -> Value {
     other
 }
 
+/// The store a test server runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Defines one `#[tokio::test]` per backend for each `async fn name(Backend)` named.
+/// The PostgreSQL ones skip (pass with a note) when no server is configured; scripts/test
+/// configures one and makes its absence a failure.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name($crate::support::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name($crate::support::Backend::Postgres).await })*
+        }
+    };
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     _dir: tempfile::TempDir,
@@ -92,6 +114,15 @@ impl TestServer {
                 .unwrap();
         });
         Self { addr, _dir: dir, stop: Some(stop), task: Some(task), http: reqwest::Client::new() }
+    }
+
+    /// A server for `manifests` on `backend`; `None` when PostgreSQL is not configured.
+    pub async fn start_on(backend: Backend, manifests: Vec<Value>) -> Option<Self> {
+        let store = match backend {
+            Backend::Sqlite => "sqlite::memory:".to_owned(),
+            Backend::Postgres => switchboard_store::testing::postgres_database().await?,
+        };
+        Some(Self::start_with(manifests, move |s| s.store = store).await)
     }
 
     /// Begins shutdown; `finish` waits for it.
@@ -243,6 +274,18 @@ impl Client {
                 }
                 Some(Ok(_)) => continue,
             }
+        }
+    }
+
+    /// The next frame, which must be of type `kind`; returns its `data` (the whole frame for
+    /// replies and errors, which carry `ref`).
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next_json().await;
+        assert_eq!(frame["type"], kind, "expected {kind}, got {frame}");
+        if frame.get("ref").is_some() {
+            frame
+        } else {
+            frame["data"].clone()
         }
     }
 
