@@ -59,6 +59,15 @@ impl From<switchboard_inbox::InboxError> for ApiError {
     }
 }
 
+impl From<switchboard_chat::ChatError> for ApiError {
+    fn from(e: switchboard_chat::ChatError) -> Self {
+        match e {
+            switchboard_chat::ChatError::Hub(inner) => inner.into(),
+            other => Self::new(other.code(), other.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

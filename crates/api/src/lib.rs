@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`router`]: merges each area's router: `publish`, `members`, `history`, `connections`,
-//!   `notifications`, `alerts`, `ops`.
+//!   `notifications`, `alerts`, `chat`, `presence`, `ops`.
 //! - [`AppAccess`]: the extractor that finds the app in the path and checks its API key
 //!   (no key 401, another app's key 403). [`UserAccess`]: the same for the client API
 //!   (`/me/...`), with the user's JWT.
@@ -14,12 +14,14 @@
 mod access;
 mod alerts;
 mod body;
+mod chat;
 mod connections;
 mod error;
 mod history;
 mod members;
 mod notifications;
 mod ops;
+mod presence;
 mod publish;
 mod user;
 
@@ -27,6 +29,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use axum::Router;
+use switchboard_chat::Chat;
 use switchboard_hub::{App, Hub};
 use switchboard_inbox::Inbox;
 use switchboard_protocol::ErrorCode;
@@ -36,13 +39,15 @@ pub use body::{JsonBody, QueryParams};
 pub use error::ApiError;
 pub use user::UserAccess;
 
-/// What every route may use: the hub, and the inbox it shares with the socket side.
+/// What every route may use: the hub, and the features it shares with the socket side.
 #[derive(Clone)]
 pub struct ApiState {
     /// The hub.
     pub hub: Hub,
     /// Notifications and alerts.
     pub inbox: Arc<Inbox>,
+    /// Chat and presence.
+    pub chat: Arc<Chat>,
 }
 
 impl FromRef<ApiState> for Hub {
@@ -60,6 +65,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(publish::router())
         .merge(notifications::router())
         .merge(alerts::router())
+        .merge(chat::router())
+        .merge(presence::router())
         .merge(members::router())
         .merge(history::router())
         .merge(connections::router())

@@ -126,6 +126,7 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
     }
     crate::history::validate(loaded)?;
     crate::inbox::validate(loaded)?;
+    crate::inbox::validate_chat(loaded)?;
     if m.auth_policy.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| j.secret.is_some()) {
         return Err(loaded.error(
             &["auth_policy", "jwt", "secret"],

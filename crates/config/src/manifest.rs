@@ -45,6 +45,12 @@ pub struct Manifest {
     /// What the notification and alert inboxes keep.
     #[serde(default)]
     pub inbox: InboxSection,
+    /// Chat settings.
+    #[serde(default)]
+    pub chat: ChatSection,
+    /// Presence settings.
+    #[serde(default)]
+    pub presence: PresenceSection,
 }
 
 /// `auth_policy`.
@@ -253,4 +259,25 @@ pub struct Keep {
     /// Only the newest this many stay.
     #[serde(default)]
     pub max: Option<u32>,
+}
+
+/// `chat`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSection {
+    /// Longest message text, in characters (default 4000).
+    #[serde(default)]
+    pub max_message_chars: Option<usize>,
+    /// Silence after which a typist has stopped (default 5 s).
+    #[serde(default)]
+    pub typing_timeout: Option<DurationText>,
+}
+
+/// `presence`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceSection {
+    /// How long after the last connection closes a user goes offline (default 5 s).
+    #[serde(default)]
+    pub offline_grace: Option<DurationText>,
 }

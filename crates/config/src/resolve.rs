@@ -80,6 +80,7 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
         limits: limits(loaded),
         features: features(loaded),
         inbox: inbox::resolve(loaded),
+        chat: inbox::chat(loaded),
     };
     Ok(Resolved { spec, warnings })
 }

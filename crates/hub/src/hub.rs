@@ -163,6 +163,11 @@ impl Hub {
         &self.shared.store
     }
 
+    /// Every service, to tell of connections coming and going.
+    pub(crate) fn services(&self) -> &[Arc<dyn Service>] {
+        &self.shared.services
+    }
+
     /// The service that answers `kind` for `app`, if one does.
     pub(crate) fn service_for(&self, app: &App, kind: &str) -> Option<Arc<dyn Service>> {
         self.shared.services.iter().find(|s| s.owns(app, kind)).cloned()

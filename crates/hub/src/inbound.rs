@@ -3,9 +3,9 @@
 use serde_json::Value;
 use switchboard_protocol::{ClientFrame, Disconnect, ErrorCode};
 
-use crate::cmd;
 use crate::rate::Verdict;
 use crate::session::Session;
+use crate::{cmd, Refusal};
 
 impl Session {
     /// The close for a frame over `max_message_bytes`.
@@ -15,11 +15,18 @@ impl Session {
     }
 
     /// Counts one client message against the rate limit; `false` when it must be dropped.
-    fn admit(&mut self, reference: Option<&Value>) -> bool {
+    /// A refusal of a service's message is shaped by that service (`chat:error` for chat).
+    fn admit(&mut self, reference: Option<&Value>, frame: Option<&ClientFrame>) -> bool {
         match self.rate.check() {
             Verdict::Allow => true,
             Verdict::Reject => {
-                self.send_error(reference, ErrorCode::RateLimited, "too many messages; slow down");
+                let mut refusal = Refusal::new(ErrorCode::RateLimited, "too many messages; slow down");
+                if let Some(frame) = frame {
+                    if let Some(service) = self.hub.service_for(&self.app, &frame.kind) {
+                        refusal = service.reshape(&frame.kind, &frame.data, refusal);
+                    }
+                }
+                self.send(refusal.encode(reference));
                 false
             }
             Verdict::Close => {
@@ -44,7 +51,7 @@ impl Session {
         if !matches!(&parsed, Ok(frame) if frame.kind == "resume") {
             self.end_resume_wait();
         }
-        if !self.admit(reference.as_ref()) {
+        if !self.admit(reference.as_ref(), parsed.as_ref().ok()) {
             return self.end_resume_wait();
         }
         match parsed {
@@ -56,7 +63,7 @@ impl Session {
     /// A binary frame: not part of the native protocol, but counted like any message so a
     /// flood of them meets the rate limit.
     pub(crate) fn on_binary(&mut self) {
-        if self.admit(None) {
+        if self.admit(None, None) {
             let message = "binary frames are not part of the native protocol; send JSON text";
             self.send_error(None, ErrorCode::BadRequest, message);
         }

@@ -44,6 +44,7 @@ pub use registry::{ConnId, Registry, TooManyConnections};
 pub use service::{Caller, Refusal, Service};
 pub use session::{Handshake, Inbound, Outbound};
 pub use spec::{
-    AppSpec, BuiltinHistory, EndpointSpec, Features, HistorySpec, InboxSpec, Limits, NamespaceSpec, Policy, Protocol,
+    AppSpec, BuiltinHistory, ChatSpec, EndpointSpec, Features, HistorySpec, InboxSpec, Limits, NamespaceSpec, Policy,
+    Protocol,
 };
 pub use switchboard_store::Retention;

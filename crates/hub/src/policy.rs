@@ -90,6 +90,7 @@ mod tests {
             limits: Limits::default(),
             features: Default::default(),
             inbox: Default::default(),
+            chat: Default::default(),
         }
     }
 

@@ -166,6 +166,12 @@ impl Registry {
         conns.get(&id).map(|e| (e.meta.clone(), e.outbox.clone()))
     }
 
+    /// The channels a connection is subscribed to.
+    pub fn channels(&self, id: ConnId) -> Vec<Arc<str>> {
+        let conns = lock(&self.conns[shard_of(&id)]);
+        conns.get(&id).map_or_else(Vec::new, |e| e.channels.iter().cloned().collect())
+    }
+
     /// Whether a connection is subscribed to a channel.
     pub fn is_subscribed(&self, id: ConnId, channel: &str) -> bool {
         let conns = lock(&self.conns[shard_of(&id)]);
@@ -175,6 +181,16 @@ impl Registry {
     /// Every live connection's metadata.
     pub fn all(&self) -> Vec<Arc<ConnMeta>> {
         self.conns.iter().flat_map(|s| lock(s).values().map(|e| e.meta.clone()).collect::<Vec<_>>()).collect()
+    }
+
+    /// The users with a connection subscribed to `channel`, sorted (anonymous ones left out).
+    pub fn channel_users(&self, channel: &str) -> Vec<String> {
+        let ids: Vec<ConnId> =
+            lock(&self.channels[shard_of(channel)]).get(channel).map_or_else(Vec::new, |s| s.keys().copied().collect());
+        let mut users: Vec<String> = ids.into_iter().filter_map(|id| self.get(id)?.0.user_id.clone()).collect();
+        users.sort();
+        users.dedup();
+        users
     }
 
     /// How many connections are live.

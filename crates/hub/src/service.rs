@@ -4,13 +4,14 @@
 //! it each such message with the [`Caller`]; what it returns is the `reply` to a message that
 //! carried `ref`, and a refusal becomes an `error` frame. Services publish through the
 //! [`Hub`] they are given, so the hub owns all routing and a feature crate owns only its
-//! domain. Services are given to [`Hub::new`].
+//! domain. Services are given to [`Hub::new`]; every service hears every connection of
+//! every app come and go.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Value;
-use switchboard_protocol::ErrorCode;
+use serde_json::{Map, Value};
+use switchboard_protocol::{ErrorCode, ServerFrame};
 
 use crate::{App, ConnMeta, Hub};
 
@@ -22,19 +23,39 @@ pub struct Caller {
     pub meta: Arc<ConnMeta>,
 }
 
-/// Why a client message was refused: the `error` frame's code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a client message was refused: an `error` frame's code and message, or a feature's
+/// own error frame (chat answers `chat:error` with the message's `tempId`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
     /// The code the client can branch on.
     pub code: ErrorCode,
     /// What went wrong, naming the field for bad input.
     pub message: String,
+    /// The frame's type: `error` unless a feature names its own.
+    pub frame: &'static str,
+    /// More fields for the frame's `data`, beside `code` and `message`.
+    pub extra: Map<String, Value>,
 }
 
 impl Refusal {
-    /// A refusal with a code and message.
+    /// A refusal with a code and message, answered as an `error` frame.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), frame: "error", extra: Map::new() }
+    }
+
+    /// The same refusal answered as a `frame` frame with `extra` fields in its data.
+    pub fn framed(mut self, frame: &'static str, extra: Map<String, Value>) -> Self {
+        self.frame = frame;
+        self.extra = extra;
+        self
+    }
+
+    /// The frame to send, answering `reference`.
+    pub(crate) fn encode(&self, reference: Option<&Value>) -> String {
+        let mut data = self.extra.clone();
+        data.insert("code".into(), Value::String(self.code.as_str().into()));
+        data.insert("message".into(), Value::String(self.message.clone()));
+        ServerFrame::answer(self.frame, reference, Value::Object(data))
     }
 }
 
@@ -47,4 +68,16 @@ pub trait Service: Send + Sync {
 
     /// Handles one message. `Ok(data)` is sent as the `reply` when the message carried `ref`.
     async fn handle(&self, hub: &Hub, caller: &Caller, kind: &str, data: &Value) -> Result<Value, Refusal>;
+
+    /// Shapes a refusal the hub made for one of this service's messages (the rate limit),
+    /// so the client gets the same kind of error as from the service itself.
+    fn reshape(&self, _kind: &str, _data: &Value, refusal: Refusal) -> Refusal {
+        refusal
+    }
+
+    /// A connection of the app was registered (presence starts here).
+    async fn connected(&self, _hub: &Hub, _caller: &Caller) {}
+
+    /// A connection of the app ended.
+    async fn disconnected(&self, _hub: &Hub, _caller: &Caller) {}
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::rate::RateLimiter;
-use crate::{clock, writer, App, ConnMeta, EndpointSpec, Hub, Outbox};
+use crate::{clock, writer, App, Caller, ConnMeta, EndpointSpec, Hub, Outbox};
 
 /// What the transport learned from the HTTP upgrade.
 #[derive(Debug, Clone, Default)]
@@ -133,8 +133,15 @@ impl Session {
     {
         tracing::debug!(connection = %self.meta.connection_id, user = ?self.meta.user_id, "connected");
         let mut writer = tokio::spawn(writer::run(self.outbox.clone(), outbound));
+        let caller = self.caller();
+        for service in self.hub.services() {
+            service.connected(&self.hub, &caller).await;
+        }
         let writer_done = self.drive(&mut inbound, &mut writer, ping_interval).await;
         self.app.registry.remove(self.meta.id);
+        for service in self.hub.services() {
+            service.disconnected(&self.hub, &caller).await;
+        }
         // The writer sends the close frame; it ends by itself once the outbox is closed.
         if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
             writer.abort();
@@ -213,6 +220,11 @@ impl Session {
             "channels": channels,
         });
         self.send(ServerFrame::typed("connected", data));
+    }
+
+    /// Who this connection is, for services.
+    pub(crate) fn caller(&self) -> Caller {
+        Caller { app: self.app.clone(), meta: self.meta.clone() }
     }
 
     /// Queues a frame for this client behind any events already queued.

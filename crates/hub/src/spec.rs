@@ -31,6 +31,8 @@ pub struct AppSpec {
     pub features: Features,
     /// What the app's notification and alert inboxes keep.
     pub inbox: InboxSpec,
+    /// Chat and presence settings.
+    pub chat: ChatSpec,
 }
 
 impl AppSpec {
@@ -210,5 +212,23 @@ impl Default for InboxSpec {
             notifications: Retention { max_age: days(30), max_count: 1000 },
             alerts: Retention { max_age: days(30), max_count: 500 },
         }
+    }
+}
+
+/// Chat and presence settings (`chat` and `presence` in the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatSpec {
+    /// Longest message text, in characters.
+    pub max_message_chars: usize,
+    /// A typist who sends nothing for this long has stopped typing.
+    pub typing_timeout: Duration,
+    /// How long after a user's last connection closes they go offline (so a page reload
+    /// does not flap).
+    pub offline_grace: Duration,
+}
+
+impl Default for ChatSpec {
+    fn default() -> Self {
+        Self { max_message_chars: 4000, typing_timeout: Duration::from_secs(5), offline_grace: Duration::from_secs(5) }
     }
 }

@@ -22,6 +22,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Router;
 use serde_json::json;
+use switchboard_chat::{Chat, ChatService};
 use switchboard_hub::{Hub, Service};
 use switchboard_inbox::{Inbox, InboxService};
 use tokio::net::TcpListener;
@@ -32,6 +33,7 @@ pub use settings::Settings;
 pub struct Server {
     hub: Hub,
     inbox: Arc<Inbox>,
+    chat: Arc<Chat>,
     settings: Settings,
     demo: Option<demo::DemoCredentials>,
 }
@@ -48,9 +50,11 @@ impl Server {
         let apps = wire::apps(&loaded, demo.as_ref())?;
         let broker = wire::broker(&settings.broker)?;
         let inbox = Arc::new(Inbox::default());
-        let services: Vec<Arc<dyn Service>> = vec![Arc::new(InboxService::new(inbox.clone()))];
+        let chat = Arc::new(Chat::default());
+        let services: Vec<Arc<dyn Service>> =
+            vec![Arc::new(InboxService::new(inbox.clone())), Arc::new(ChatService::new(chat.clone()))];
         let hub = Hub::new(apps, broker, store, settings.node_id.clone(), services);
-        Ok(Self { hub, inbox, settings, demo })
+        Ok(Self { hub, inbox, chat, settings, demo })
     }
 
     /// The hub, for embedding and tests.
@@ -65,7 +69,8 @@ impl Server {
 
     /// Every route: endpoints, server API, operations, and the demo page in demo mode.
     pub fn router(&self) -> Router {
-        let api = switchboard_api::ApiState { hub: self.hub.clone(), inbox: self.inbox.clone() };
+        let api =
+            switchboard_api::ApiState { hub: self.hub.clone(), inbox: self.inbox.clone(), chat: self.chat.clone() };
         let mut router = switchboard_transport::router(&self.hub).merge(switchboard_api::router(api));
         if self.demo.is_some() {
             router = router.merge(demo::router());

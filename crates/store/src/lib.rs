@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`Store`]: the contract (below), held as `Arc<dyn Store>`.
-//! - [`InboxStore`] (in [`inbox`]): notifications and alerts, a supertrait of [`Store`].
+//! - [`InboxStore`] (in [`inbox`]): notifications and alerts, and [`ChatStore`] (in
+//!   [`chat`]): conversations, messages and last-seen times; both supertraits of [`Store`].
 //! - [`SqliteStore`]: the embedded default, through sqlx, WAL mode.
 //! - [`PgStore`]: PostgreSQL, for several nodes sharing one database.
 //! - `sql`: the SQL both run, written once and instantiated per driver.
@@ -19,6 +20,7 @@
 //!   one epoch, in call order, in one transaction (the hub's group commit); a channel's epoch
 //!   never changes while its row exists. [`Store::history`] reads one consistent snapshot.
 
+pub mod chat;
 pub mod inbox;
 mod migrate;
 mod postgres;
@@ -30,6 +32,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use chat::{ChatStore, Conversation, ConversationSummary, Message, NewConversation, NewMessage};
 pub use inbox::{Alert, InboxStore, NewAlert, NewNotification, Notification, Page, Retention};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -125,7 +128,7 @@ pub struct DeviceAck {
 
 /// Durable state. See the crate docs for the contract.
 #[async_trait]
-pub trait Store: InboxStore + Send + Sync {
+pub trait Store: InboxStore + ChatStore + Send + Sync {
     /// Adds `user` to `channel`; `true` when the membership is new.
     async fn add_member(&self, app: &str, channel: &str, user: &str) -> Result<bool, StoreError>;
     /// Removes `user` from `channel`; `true` when a membership was removed.

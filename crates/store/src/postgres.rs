@@ -35,6 +35,7 @@ crate::sql::core::core_store!(PgStore, Postgres);
 // Read committed would let an append land between a read's statements.
 crate::sql::history::history_fns!(Postgres, Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
 crate::sql::inbox::inbox_store!(PgStore, Postgres);
+crate::sql::chat::chat_store!(PgStore, Postgres, crate::sql::chat::postgres_search(), str::to_owned);
 
 #[cfg(test)]
 mod tests {

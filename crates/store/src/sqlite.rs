@@ -37,6 +37,7 @@ crate::sql::core::core_store!(SqliteStore, Sqlite);
 // A SQLite read transaction is one snapshot from its first read on.
 crate::sql::history::history_fns!(Sqlite, None::<&str>);
 crate::sql::inbox::inbox_store!(SqliteStore, Sqlite);
+crate::sql::chat::chat_store!(SqliteStore, Sqlite, crate::sql::chat::sqlite_search(), crate::chat::fts5_query);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ use sqlx::{Connection, Executor};
 
 use crate::{DeviceAck, HistoryAppend, Store};
 
+mod chat;
 mod inbox;
 
 /// Runs every check of the contract. Panics on the first broken rule.
@@ -18,6 +19,9 @@ pub async fn conformance(store: &dyn Store) {
     inbox::notifications(store).await;
     inbox::alerts(store).await;
     inbox::retention(store).await;
+    chat::conversations(store).await;
+    chat::messages(store).await;
+    chat::presence(store).await;
 }
 
 /// After [`conformance`], closing and opening the same database again: migrations are not

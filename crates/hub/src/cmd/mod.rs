@@ -11,17 +11,17 @@ use switchboard_protocol::api::Position;
 use switchboard_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 use crate::session::Session;
-use crate::{policy, Caller, HistorySpec, Service};
+use crate::{policy, HistorySpec, Service};
 
 /// Most channels one `resume` or `ack` may name.
 pub(crate) const MAX_POSITIONS: usize = 100;
 
-/// An error answer: the code and a message naming what is wrong.
+/// A command's error answer: the code and a message naming what is wrong.
 pub(crate) type Refusal = (ErrorCode, String);
 
 /// Applies one client frame; every failure is answered with an `error` frame.
 pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
-    let result = match frame.kind.as_str() {
+    let result: Result<(), Refusal> = match frame.kind.as_str() {
         "auth" | "refresh" => refresh::apply(session, &frame).await,
         "subscribe" => subscribe::apply(session, &frame).await,
         "unsubscribe" => unsubscribe::apply(session, &frame),
@@ -32,7 +32,7 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
             Ok(())
         }
         other => match session.hub.service_for(&session.app, other) {
-            Some(service) => serve(session, service.as_ref(), &frame).await,
+            Some(service) => return serve(session, service.as_ref(), &frame).await,
             None => Err((
                 ErrorCode::UnknownType,
                 format!("no handler for message type `{other}`: the hub does not own it, and backend handlers are not in this release"),
@@ -44,17 +44,13 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
     }
 }
 
-/// Hands a message to the service that owns its type; its answer is the reply.
-async fn serve(session: &Session, service: &dyn Service, frame: &ClientFrame) -> Result<(), Refusal> {
-    let caller = Caller { app: session.app.clone(), meta: session.meta.clone() };
-    match service.handle(&session.hub, &caller, &frame.kind, &frame.data).await {
-        Ok(data) => {
-            if frame.reference.is_some() {
-                session.send(ServerFrame::reply(frame.reference.as_ref(), data));
-            }
-            Ok(())
-        }
-        Err(refusal) => Err((refusal.code, refusal.message)),
+/// Hands a message to the service that owns its type; its answer is the reply, or the
+/// refusal the service shaped.
+async fn serve(session: &Session, service: &dyn Service, frame: &ClientFrame) {
+    match service.handle(&session.hub, &session.caller(), &frame.kind, &frame.data).await {
+        Ok(data) if frame.reference.is_some() => session.send(ServerFrame::reply(frame.reference.as_ref(), data)),
+        Ok(_) => {}
+        Err(refusal) => session.send(refusal.encode(frame.reference.as_ref())),
     }
 }
 

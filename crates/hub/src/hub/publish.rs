@@ -65,16 +65,39 @@ impl Hub {
         let specs: Vec<_> = request.channels.iter().map(|c| app.spec.history_of(c)).collect();
         if specs.iter().all(Option::is_none) {
             for (sent, channel) in request.channels.iter().enumerate() {
-                let meta = EventMeta { app_slug: &app.slug, channel, id, ts, epoch: None, seq: None };
-                let payload = encode_event(&request.kind, &request.data, &meta);
-                let envelope = Envelope { app: app.slug.clone(), channel: channel.as_str().into(), payload, seq: 0 };
-                self.shared.broker.publish(envelope).await.map_err(|e| (sent, e.into()))?;
+                self.live(app, channel, &request.kind, &request.data, id, ts).await.map_err(|e| (sent, e))?;
             }
             return Ok(Map::new());
         }
         let items = items_of(request, &specs, id, ts);
         let assigned = self.shared.sequencer.publish(app.slug.clone(), items).await.map_err(|e| (0, e))?;
         Ok(positions_of(request, &specs, assigned))
+    }
+
+    /// Delivers an event to `channel`'s live subscribers with no history and no position,
+    /// even on a channel that keeps history: typing indicators and presence changes, which
+    /// no one should replay.
+    pub async fn signal(&self, app: &App, channel: &str, kind: &str, data: &Value) -> Result<(), HubError> {
+        policy::check_name(&app.spec, channel).map_err(HubError::BadRequest)?;
+        let data = serde_json::value::to_raw_value(data).map_err(|e| HubError::Internal(e.to_string()))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        self.live(app, channel, kind, &data, &id, clock::unix_ms()).await
+    }
+
+    /// Hands one positionless event to the broker.
+    async fn live(
+        &self,
+        app: &App,
+        channel: &str,
+        kind: &str,
+        data: &RawValue,
+        id: &str,
+        ts: u64,
+    ) -> Result<(), HubError> {
+        let meta = EventMeta { app_slug: &app.slug, channel, id, ts, epoch: None, seq: None };
+        let payload = encode_event(kind, data, &meta);
+        let envelope = Envelope { app: app.slug.clone(), channel: channel.into(), payload, seq: 0 };
+        Ok(self.shared.broker.publish(envelope).await?)
     }
 
     /// Publishes a checked batch in order. Without idempotency keys, a batch that touches

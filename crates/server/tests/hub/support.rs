@@ -38,8 +38,27 @@ pub fn manifest() -> Value {
             "vip": {"subscribe": "server"},
             "news": {"subscribe": "public"}
         },
-        "limits": {"auth_timeout": "300ms", "max_message_bytes": 4096}
+        "limits": {"auth_timeout": "300ms", "max_message_bytes": 4096},
+        // Presence signals arrive whenever a user of a shared group connects; the tests of
+        // other areas read exact frame sequences, so only the chat tests turn it on.
+        "features": {"presence": false}
     })
+}
+
+/// The manifest for chat: short typing timeout, a small message limit, presence off (its
+/// signals would interleave with the frames a chat test reads).
+pub fn chat_manifest() -> Value {
+    let mut m = manifest();
+    m["chat"] = json!({"typing_timeout": "300ms", "max_message_chars": 50});
+    m
+}
+
+/// The manifest with presence on and a short grace period for going offline.
+pub fn presence_manifest() -> Value {
+    let mut m = chat_manifest();
+    m["features"] = json!({});
+    m["presence"] = json!({"offline_grace": "300ms"});
+    m
 }
 
 /// A second app, `app2`, with its own path (`/ws2`) and key (`key2.txt`).
