@@ -54,7 +54,7 @@ const RESERVED_NAMESPACES: [&str; 3] = ["user", "group", "broadcast"];
 /// Subscribe policies.
 pub(crate) const POLICIES: [&str; 5] = ["public", "authenticated", "claim", "server", "proxy"];
 /// Endpoint protocols.
-pub(crate) const PROTOCOLS: [&str; 3] = ["native", "socket.io", "echo"];
+pub(crate) const PROTOCOLS: [&str; 5] = ["native", "socket.io", "echo", "socket.io-conformance", "engine.io-echo"];
 
 /// Parses and validates one manifest's text.
 pub fn parse(file: &str, source: &str) -> Result<LoadedManifest, ManifestError> {

@@ -144,7 +144,8 @@ pub struct Endpoint {
     /// Seconds between server pings (default 30).
     #[serde(default)]
     pub ping_interval: Option<DurationText>,
-    /// `native` (default), `socket.io`, or the diagnostic `echo`.
+    /// `native` (default), `socket.io`, or a diagnostic one: `echo`, `socket.io-conformance`,
+    /// `engine.io-echo`.
     #[serde(default)]
     pub protocol: Option<String>,
     /// Origins allowed to connect; `["*"]` for any.

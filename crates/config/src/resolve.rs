@@ -56,7 +56,8 @@ pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolve
     let m = &loaded.manifest;
     let mut warnings = Vec::new();
     let endpoints = endpoints(loaded, &mut warnings);
-    let needs_auth = endpoints.iter().any(|e| e.auth_required && e.protocol != Protocol::Echo);
+    let needs_auth =
+        endpoints.iter().any(|e| e.auth_required && matches!(e.protocol, Protocol::Native | Protocol::SocketIo));
     let verifier = verifier(loaded, secrets, needs_auth, &mut warnings)?;
     let api_keys = api_keys(loaded, secrets, &mut warnings)?;
     let mut namespaces: HashMap<String, NamespaceSpec> = m
@@ -107,11 +108,11 @@ fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<End
             let protocol = match e.protocol.as_deref() {
                 Some("socket.io") => Protocol::SocketIo,
                 Some("echo") => Protocol::Echo,
+                Some("socket.io-conformance") => Protocol::SocketIoConformance,
+                Some("engine.io-echo") => Protocol::EngineIoEcho,
                 _ => Protocol::Native,
             };
-            if protocol == Protocol::SocketIo {
-                warnings.push(format!("endpoint `{name}`: the socket.io protocol is not served by this build yet"));
-            }
+            let default_ping = if protocol == Protocol::SocketIo { 25 } else { 30 };
             if e.handler_url.is_some() {
                 warnings.push(format!(
                     "endpoint `{name}`: handler_url is not called by this build yet; unknown types answer unknown_type"
@@ -122,7 +123,7 @@ fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<End
                 path: e.path.clone(),
                 protocol,
                 auth_required: required,
-                ping_interval: e.ping_interval.map_or(Duration::from_secs(30), |d| d.0),
+                ping_interval: e.ping_interval.map_or(Duration::from_secs(default_ping), |d| d.0),
                 description: e.description.clone(),
                 allowed_origins: e.allowed_origins.clone(),
             })

@@ -176,7 +176,8 @@ fn key_files_and_algorithms_resolve() {
 fn demo_manifest_is_valid() {
     let loaded = parse(switchboard_config::demo::FILE, switchboard_config::demo::MANIFEST).unwrap();
     let spec = resolve(&loaded, &secrets(&[("DEMO_JWT_SECRET", "s"), ("DEMO_API_KEY", "k")])).unwrap().spec;
-    assert_eq!(spec.endpoints[0].path, "/ws");
+    let paths: Vec<(&str, &str)> = spec.endpoints.iter().map(|e| (e.path.as_str(), e.protocol.as_str())).collect();
+    assert_eq!(paths, [("/socket.io/", "socket.io"), ("/ws", "native")], "DESIGN's zero-config endpoints");
 }
 
 #[test]

@@ -87,10 +87,14 @@ impl Default for BuiltinHistory {
 pub enum Protocol {
     /// JSON text frames, as in docs/PROTOCOL.md.
     Native,
-    /// Engine.IO v4 / Socket.IO v5 (served by a later transport).
+    /// Engine.IO v4 / Socket.IO v5, for unchanged socket.io-client front ends.
     SocketIo,
     /// Diagnostic: echoes every frame back; for the RFC 6455 conformance suite only.
     Echo,
+    /// Diagnostic: the behaviour the Socket.IO protocol test suite expects; no hub.
+    SocketIoConformance,
+    /// Diagnostic: Engine.IO only, echoing every message; for the Engine.IO test suite.
+    EngineIoEcho,
 }
 
 impl Protocol {
@@ -100,6 +104,8 @@ impl Protocol {
             Self::Native => "native",
             Self::SocketIo => "socket.io",
             Self::Echo => "echo",
+            Self::SocketIoConformance => "socket.io-conformance",
+            Self::EngineIoEcho => "engine.io-echo",
         }
     }
 }

@@ -71,7 +71,9 @@ impl Server {
     pub fn router(&self) -> Router {
         let api =
             switchboard_api::ApiState { hub: self.hub.clone(), inbox: self.inbox.clone(), chat: self.chat.clone() };
-        let mut router = switchboard_transport::router(&self.hub).merge(switchboard_api::router(api));
+        let mut router = switchboard_transport::router(&self.hub)
+            .merge(switchboard_socketio::router(&self.hub))
+            .merge(switchboard_api::router(api));
         if self.demo.is_some() {
             router = router.merge(demo::router());
         }

@@ -32,8 +32,8 @@ pub fn router(hub: &Hub) -> Router {
     let mut router = Router::new();
     for app in hub.apps() {
         for spec in &app.spec.endpoints {
-            if spec.protocol == Protocol::SocketIo {
-                continue;
+            if !matches!(spec.protocol, Protocol::Native | Protocol::Echo) {
+                continue; // Socket.IO endpoints are served by switchboard-socketio
             }
             let endpoint = Arc::new(Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone() });
             let handler = move |ws: WebSocketUpgrade,

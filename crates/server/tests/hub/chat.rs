@@ -194,6 +194,20 @@ async fn group_conversations_and_every_chat_error(backend: Backend) {
     }
     ann.assert_alive().await;
 
+    // Media with no text is a message; reading up to one message names it.
+    let photo = json!({"conversationId": id, "type": "image", "mediaUrl": "https://cdn.example/p.jpg", "tempId": "p1"});
+    send(&mut ann, "chat:send", photo).await;
+    let sent = ann.expect("chat:message:sent").await;
+    assert_eq!(
+        (sent["type"].as_str(), sent["mediaUrl"].as_str(), sent["content"].as_str()),
+        (Some("image"), Some("https://cdn.example/p.jpg"), Some(""))
+    );
+    ann.expect("reply").await;
+    send(&mut ann, "chat:read", json!({"messageId": sent["messageId"]})).await;
+    let read = ann.expect("chat:message:read").await;
+    assert_eq!((read["messageId"].clone(), read["readBy"].as_str()), (sent["messageId"].clone(), Some("ann")));
+    assert_eq!(ann.expect("reply").await["data"]["unread"], 0);
+
     // Joining answers the state to a participant only.
     let joined = ann.request("chat:conversation:join", json!({"conversationId": id})).await;
     assert_eq!((joined["data"]["name"].as_str(), joined["data"]["unread"].as_u64()), (Some("Pond team"), Some(0)));

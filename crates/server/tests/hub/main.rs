@@ -15,4 +15,6 @@ mod notifications;
 mod presence;
 mod recovery;
 mod routing;
+mod socketio;
+mod socketio_clients;
 mod support;

@@ -30,7 +30,8 @@ pub fn manifest() -> Value {
         "api_key_file": "key.txt",
         "websockets": {
             "realtime": {"path": "/ws", "ping_interval": 30},
-            "open": {"path": "/open", "auth": {"required": false}}
+            "open": {"path": "/open", "auth": {"required": false}},
+            "legacy": {"path": "/socket.io/", "protocol": "socket.io"}
         },
         "channels": {
             "room": {"subscribe": "authenticated"},

@@ -1,0 +1,140 @@
+//! One Socket.IO connection to the default namespace, as a hub session: CONNECT (with
+//! `auth.token`, and `pid`/`offset` when recovering) starts it; EVENT packets become client
+//! frames (`ref` = the ack id); the hub's frames come back through the [`Translator`].
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use switchboard_hub::{session, App, EndpointSpec, Handshake, Hub, Inbound, Outbound};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+use super::packet::{attach, Kind, SioPacket};
+use super::reader::Reader;
+use super::translate::{decode_offset, Translator, RECOVERY_REF};
+use crate::engine::packet::Packet;
+use crate::engine::socket::EngineSocket;
+use crate::engine::Opening;
+
+/// How long a client has to send CONNECT after the Engine.IO handshake.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// What every connection of one endpoint shares.
+pub(crate) struct Endpoint {
+    pub(crate) hub: Hub,
+    pub(crate) app: Arc<App>,
+    pub(crate) spec: Arc<EndpointSpec>,
+}
+
+/// Serves one Engine.IO session until it closes.
+pub(crate) async fn run(
+    endpoint: Arc<Endpoint>,
+    socket: Arc<EngineSocket>,
+    received: UnboundedReceiver<Packet>,
+    opening: Opening,
+) {
+    let mut reader = Reader::new(received);
+    let mut session: Option<UnboundedSender<Inbound>> = None;
+    let connect_by = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        let next = tokio::select! {
+            next = reader.next() => next,
+            _ = tokio::time::sleep_until(connect_by), if session.is_none() => {
+                tracing::debug!(sid = %socket.sid, "no Socket.IO CONNECT in time");
+                break;
+            }
+            _ = socket.closed().cancelled() => None,
+        };
+        let Some(Ok((packet, attachments))) = next else { break }; // closed, or malformed
+        if packet.namespace != "/" {
+            let refusal = json!({ "message": "Invalid namespace" });
+            let error = SioPacket::new(Kind::ConnectError, &packet.namespace, None, Some(refusal));
+            socket.send(Packet::Message(error.encode()));
+            continue;
+        }
+        match packet.kind {
+            Kind::Connect if session.as_ref().is_none_or(UnboundedSender::is_closed) => {
+                session = Some(start(&endpoint, &socket, &opening, packet.data.unwrap_or(Value::Null)));
+            }
+            Kind::Event | Kind::BinaryEvent => {
+                if let (Some(tx), Some(frame)) = (&session, client_frame(packet, &attachments)) {
+                    let _ = tx.send(Inbound::Text(frame));
+                }
+            }
+            Kind::Disconnect => {
+                if let Some(tx) = session.take() {
+                    let _ = tx.send(Inbound::Closed);
+                }
+            }
+            _ => {} // acks of server emits (none are asked for) and repeated CONNECTs
+        }
+    }
+    socket.close();
+}
+
+/// Starts the hub session for a CONNECT; returns where client frames go.
+fn start(
+    endpoint: &Arc<Endpoint>,
+    socket: &Arc<EngineSocket>,
+    opening: &Opening,
+    auth: Value,
+) -> UnboundedSender<Inbound> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let token = auth.get("token").and_then(Value::as_str).map(str::to_owned).or_else(|| opening.token.clone());
+    let recovery = auth.get("offset").and_then(Value::as_str).and_then(decode_offset);
+    let pid = auth.get("pid").and_then(Value::as_str).map(str::to_owned);
+    let recovering = recovery.is_some() && pid.is_some();
+    let translator = Translator::new(socket.clone(), pid.filter(|_| recovering), recovery.clone().unwrap_or_default());
+    if token.is_none() && endpoint.spec.auth_required {
+        let mut translator = translator;
+        translator.on_frame(Outbound::Close(switchboard_protocol::Disconnect::unauthorized(
+            "no token: connect with io(url, { auth: { token } })",
+        )));
+        return tx; // dropped receiver: a new CONNECT may try again
+    }
+    if let Some(positions) = recovery.filter(|_| recovering) {
+        let positions: serde_json::Map<String, Value> =
+            positions.into_iter().map(|(c, (epoch, seq))| (c, json!({ "epoch": epoch, "seq": seq }))).collect();
+        let resume = json!({ "type": "resume", "ref": RECOVERY_REF, "data": { "positions": positions } });
+        let _ = tx.send(Inbound::Text(resume.to_string()));
+    }
+    let handshake = Handshake {
+        token,
+        remote_addr: opening.remote_addr.clone(),
+        device: opening.device.clone(),
+        resume: recovering,
+    };
+    let inbound = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) });
+    let translator = Arc::new(Mutex::new(translator));
+    let outbound = futures_util::sink::unfold(translator, |translator, frame: Outbound| async move {
+        translator.lock().unwrap_or_else(|e| e.into_inner()).on_frame(frame);
+        Ok::<_, Infallible>(translator)
+    });
+    let (hub, app, spec) = (endpoint.hub.clone(), endpoint.app.clone(), endpoint.spec.clone());
+    tokio::spawn(session::run(hub, app, spec, handshake, Box::pin(inbound), Box::pin(outbound)));
+    tx
+}
+
+/// `["type", data?, ...]` as a native client frame; the ack id becomes its `ref`.
+fn client_frame(packet: SioPacket, attachments: &[Bytes]) -> Option<String> {
+    let mut data = packet.data?;
+    if !attachments.is_empty() {
+        attach(&mut data, attachments).ok()?;
+    }
+    let Value::Array(args) = data else { return None };
+    let mut args = args.into_iter();
+    let kind = args.next()?;
+    let rest: Vec<Value> = args.collect();
+    let data = match rest.len() {
+        0 => Value::Null,
+        1 => rest.into_iter().next().unwrap_or(Value::Null),
+        _ => Value::Array(rest),
+    };
+    let mut frame = json!({ "type": kind, "data": data });
+    if let Some(id) = packet.id {
+        frame["ref"] = json!(id);
+    }
+    Some(frame.to_string())
+}

@@ -1,0 +1,73 @@
+//! Socket.IO v5 on Engine.IO: packets, the bridge to hub sessions, and the diagnostic
+//! conformance mode.
+
+mod bridge;
+mod diagnostic;
+pub(crate) mod packet;
+mod reader;
+mod translate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::any;
+use axum::Router;
+use switchboard_hub::{Hub, Protocol};
+
+use crate::engine::socket::Timing;
+use crate::engine::{Engine, EngineQuery, OnSession};
+
+/// Engine.IO's defaults: ping every 25 s, 20 s to answer, 1 MB per message.
+const DEFAULT_TIMING: Timing =
+    Timing { ping_interval: Duration::from_secs(25), ping_timeout: Duration::from_secs(20), max_payload: 1_000_000 };
+
+/// Routes for every Socket.IO endpoint (and diagnostic endpoint) of every app.
+pub fn router(hub: &Hub) -> Router {
+    let mut router = Router::new();
+    for app in hub.apps() {
+        for spec in &app.spec.endpoints {
+            let (timing, on_session): (Timing, OnSession) = match spec.protocol {
+                Protocol::SocketIo => {
+                    let endpoint =
+                        Arc::new(bridge::Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone() });
+                    let timing = Timing { ping_interval: spec.ping_interval, ..DEFAULT_TIMING };
+                    let on_session: OnSession = Arc::new(move |socket, received, opening| {
+                        tokio::spawn(bridge::run(endpoint.clone(), socket, received, opening));
+                    });
+                    (timing, on_session)
+                }
+                Protocol::SocketIoConformance => (diagnostic::TIMING, Arc::new(diagnostic::socket_io)),
+                Protocol::EngineIoEcho => (diagnostic::TIMING, Arc::new(diagnostic::engine_echo)),
+                _ => continue,
+            };
+            let engine = Engine::new(timing, on_session, spec.allowed_origins.clone());
+            let hub = hub.clone();
+            let handler = move |ConnectInfo(addr): ConnectInfo<SocketAddr>, request: Request| {
+                let (engine, hub) = (engine.clone(), hub.clone());
+                async move {
+                    if hub.shutdown_token().is_cancelled() {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down").into_response();
+                    }
+                    let (mut parts, body) = request.into_parts();
+                    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.ok();
+                    let Ok(Query(query)) = Query::<EngineQuery>::try_from_uri(&parts.uri) else {
+                        return (StatusCode::BAD_REQUEST, "bad query string").into_response();
+                    };
+                    // One byte over the limit is enough to know the body is too large.
+                    let limit = engine.max_payload() + 1;
+                    let body = axum::body::to_bytes(body, limit).await.unwrap_or_else(|_| Bytes::from(vec![0; limit]));
+                    engine.handle(parts.method, query, parts.headers, ws, addr.to_string(), body).await
+                }
+            };
+            // Exactly the declared path: socket.io-client asks for `/socket.io/` (with the slash).
+            router = router.route(&spec.path, any(handler));
+        }
+    }
+    router
+}
