@@ -25,6 +25,12 @@ impl ApiKeys {
         !self.keys.is_empty()
     }
 
+    /// The key that signs Switchboard's calls to the app backend (handler webhooks, hooks):
+    /// the first one, so that a rotation adds new keys after it.
+    pub fn signing_key(&self) -> Option<&[u8]> {
+        self.keys.first().map(Vec::as_slice)
+    }
+
     /// Whether `presented` is one of the keys, compared in constant time per key.
     pub fn accepts(&self, presented: &str) -> bool {
         let presented = presented.as_bytes();

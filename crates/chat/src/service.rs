@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use switchboard_hub::{App, Caller, Hub, Refusal, Service};
+use switchboard_hub::{Caller, Hub, Refusal, Service};
 use switchboard_protocol::ErrorCode;
 
 use crate::error::chat_error;
@@ -37,8 +37,8 @@ impl ChatService {
 
 #[async_trait]
 impl Service for ChatService {
-    fn owns(&self, app: &App, kind: &str) -> bool {
-        let features = &app.spec.features;
+    fn owns(&self, caller: &Caller, kind: &str) -> bool {
+        let features = &caller.app.spec.features;
         (features.chat && CHAT_TYPES.contains(&kind)) || (features.presence && kind == "presence:set")
     }
 

@@ -110,6 +110,14 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
                 loaded.error(&at("protocol"), format!("unknown protocol `{protocol}`; use one of {PROTOCOLS:?}"))
             );
         }
+        for (field, url) in [("handler_url", &endpoint.handler_url), ("connect_url", &endpoint.connect_url)] {
+            if let Some(url) = url.as_deref().filter(|u| !is_http(u)) {
+                return Err(loaded.error(&at(field), format!("`{url}` is not an http:// or https:// URL")));
+            }
+        }
+        if endpoint.handler_timeout.is_some_and(|t| t.0.is_zero()) {
+            return Err(loaded.error(&at("handler_timeout"), "must be longer than zero, e.g. \"5s\""));
+        }
     }
     for (namespace, spec) in &m.channels {
         let at = ["channels", namespace.as_str()];
@@ -122,6 +130,14 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
         if !POLICIES.contains(&spec.subscribe.as_str()) {
             let path = ["channels", namespace.as_str(), "subscribe"];
             return Err(loaded.error(&path, format!("unknown policy `{}`; use one of {POLICIES:?}", spec.subscribe)));
+        }
+        if spec.subscribe == "proxy" && spec.proxy_url.is_none() {
+            let path = ["channels", namespace.as_str(), "proxy_url"];
+            return Err(loaded.error(&path, "the proxy policy needs `proxy_url`: the backend URL that decides"));
+        }
+        if let Some(url) = spec.proxy_url.as_deref().filter(|u| !is_http(u)) {
+            let path = ["channels", namespace.as_str(), "proxy_url"];
+            return Err(loaded.error(&path, format!("`{url}` is not an http:// or https:// URL")));
         }
     }
     crate::history::validate(loaded)?;
@@ -154,4 +170,9 @@ pub fn check_unique(manifests: &[LoadedManifest]) -> Result<(), ManifestError> {
         }
     }
     Ok(())
+}
+
+/// Whether a backend URL is one Switchboard can call.
+fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
 }

@@ -154,6 +154,15 @@ pub struct Endpoint {
     /// The app backend's handler for client messages the hub does not own.
     #[serde(default)]
     pub handler_url: Option<String>,
+    /// How long the handler may take (default 5 s).
+    #[serde(default)]
+    pub handler_timeout: Option<DurationText>,
+    /// Handler calls in flight at once for this endpoint (default 64).
+    #[serde(default)]
+    pub handler_concurrency: Option<usize>,
+    /// The app backend's connect hook: may refuse a connection or add channels and data.
+    #[serde(default)]
+    pub connect_url: Option<String>,
 }
 
 /// `websockets.<name>.auth`.
@@ -174,6 +183,9 @@ pub struct EndpointAuth {
 pub struct Namespace {
     /// `public`, `authenticated`, `claim`, `server` or `proxy`.
     pub subscribe: String,
+    /// For `proxy`: the app backend's URL that answers whether a user may subscribe.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
     /// History of this namespace's channels.
     #[serde(default)]
     pub history: Option<History>,

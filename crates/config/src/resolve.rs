@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_auth::{Algorithm, ApiKeys, ClaimNames, JwtSettings, KeyMaterial, Verifier};
-use switchboard_hub::{AppSpec, EndpointSpec, Features, Limits, NamespaceSpec, Policy, Protocol};
+use switchboard_hub::{AppSpec, EndpointSpec, Features, HandlerSpec, Limits, NamespaceSpec, Policy, Protocol};
 
 use crate::manifest::{Jwt, OneOrMany};
 use crate::{history, inbox};
@@ -55,21 +55,33 @@ pub(crate) fn env_prefix(slug: &str) -> String {
 pub fn resolve(loaded: &LoadedManifest, secrets: &dyn Secrets) -> Result<Resolved, ManifestError> {
     let m = &loaded.manifest;
     let mut warnings = Vec::new();
-    let endpoints = endpoints(loaded, &mut warnings);
+    let endpoints = endpoints(loaded);
     let needs_auth =
         endpoints.iter().any(|e| e.auth_required && matches!(e.protocol, Protocol::Native | Protocol::SocketIo));
     let verifier = verifier(loaded, secrets, needs_auth, &mut warnings)?;
     let api_keys = api_keys(loaded, secrets, &mut warnings)?;
+    let calls_backend = endpoints.iter().any(|e| e.handler.is_some() || e.connect_url.is_some())
+        || m.channels.values().any(|ns| ns.proxy_url.is_some());
+    if calls_backend && !api_keys.is_configured() {
+        warnings.push("calls to the app backend go unsigned: set an API key so the backend can verify them".into());
+    }
     let mut namespaces: HashMap<String, NamespaceSpec> = m
         .channels
         .iter()
         .map(|(name, ns)| {
-            let spec =
-                NamespaceSpec { subscribe: policy(&ns.subscribe), history: history::namespace(ns.history.as_ref()) };
+            let spec = NamespaceSpec {
+                subscribe: policy(&ns.subscribe),
+                history: history::namespace(ns.history.as_ref()),
+                proxy_url: ns.proxy_url.clone(),
+            };
             (name.clone(), spec)
         })
         .collect();
-    namespaces.entry("room".into()).or_insert(NamespaceSpec { subscribe: Policy::Server, history: None });
+    namespaces.entry("room".into()).or_insert(NamespaceSpec {
+        subscribe: Policy::Server,
+        history: None,
+        proxy_url: None,
+    });
     let spec = AppSpec {
         slug: m.slug.clone(),
         verifier,
@@ -96,7 +108,7 @@ fn policy(name: &str) -> Policy {
     }
 }
 
-fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<EndpointSpec>> {
+fn endpoints(loaded: &LoadedManifest) -> Vec<Arc<EndpointSpec>> {
     let m = &loaded.manifest;
     let app_required = m.auth_policy.as_ref().and_then(|a| a.required).or(m.auth_required).unwrap_or(true);
     m.websockets
@@ -113,11 +125,6 @@ fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<End
                 _ => Protocol::Native,
             };
             let default_ping = if protocol == Protocol::SocketIo { 25 } else { 30 };
-            if e.handler_url.is_some() {
-                warnings.push(format!(
-                    "endpoint `{name}`: handler_url is not called by this build yet; unknown types answer unknown_type"
-                ));
-            }
             Arc::new(EndpointSpec {
                 name: name.clone(),
                 path: e.path.clone(),
@@ -126,6 +133,12 @@ fn endpoints(loaded: &LoadedManifest, warnings: &mut Vec<String>) -> Vec<Arc<End
                 ping_interval: e.ping_interval.map_or(Duration::from_secs(default_ping), |d| d.0),
                 description: e.description.clone(),
                 allowed_origins: e.allowed_origins.clone(),
+                handler: e.handler_url.clone().map(|url| HandlerSpec {
+                    url,
+                    timeout: e.handler_timeout.map_or(Duration::from_secs(5), |t| t.0),
+                    concurrency: e.handler_concurrency.unwrap_or(64).max(1),
+                }),
+                connect_url: e.connect_url.clone(),
             })
         })
         .collect()

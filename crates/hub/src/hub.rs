@@ -168,9 +168,9 @@ impl Hub {
         &self.shared.services
     }
 
-    /// The service that answers `kind` for `app`, if one does.
-    pub(crate) fn service_for(&self, app: &App, kind: &str) -> Option<Arc<dyn Service>> {
-        self.shared.services.iter().find(|s| s.owns(app, kind)).cloned()
+    /// The service that answers `kind` from `caller`, if one does (the first that owns it).
+    pub(crate) fn service_for(&self, caller: &crate::Caller, kind: &str) -> Option<Arc<dyn Service>> {
+        self.shared.services.iter().find(|s| s.owns(caller, kind)).cloned()
     }
 
     /// History kept in memory.

@@ -22,7 +22,7 @@ impl Session {
             Verdict::Reject => {
                 let mut refusal = Refusal::new(ErrorCode::RateLimited, "too many messages; slow down");
                 if let Some(frame) = frame {
-                    if let Some(service) = self.hub.service_for(&self.app, &frame.kind) {
+                    if let Some(service) = self.hub.service_for(&self.caller(), &frame.kind) {
                         refusal = service.reshape(&frame.kind, &frame.data, refusal);
                     }
                 }

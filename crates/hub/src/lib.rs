@@ -41,10 +41,10 @@ pub use error::HubError;
 pub use hub::{App, ConnMeta, Hub, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
 pub use outbox::{Batch, Closed, Outbox, SentRange};
 pub use registry::{ConnId, Registry, TooManyConnections};
-pub use service::{Caller, Refusal, Service};
+pub use service::{Admission, Caller, Refusal, Service};
 pub use session::{Handshake, Inbound, Outbound};
 pub use spec::{
-    AppSpec, BuiltinHistory, ChatSpec, EndpointSpec, Features, HistorySpec, InboxSpec, Limits, NamespaceSpec, Policy,
-    Protocol,
+    AppSpec, BuiltinHistory, ChatSpec, EndpointSpec, Features, HandlerSpec, HistorySpec, InboxSpec, Limits,
+    NamespaceSpec, Policy, Protocol,
 };
 pub use switchboard_store::Retention;

@@ -76,9 +76,9 @@ mod tests {
 
     fn spec() -> AppSpec {
         let mut namespaces = std::collections::HashMap::new();
-        namespaces.insert("room".into(), NamespaceSpec { subscribe: Policy::Server, history: None });
-        namespaces.insert("stream".into(), NamespaceSpec { subscribe: Policy::Claim, history: None });
-        namespaces.insert("news".into(), NamespaceSpec { subscribe: Policy::Public, history: None });
+        namespaces.insert("room".into(), NamespaceSpec { subscribe: Policy::Server, history: None, proxy_url: None });
+        namespaces.insert("stream".into(), NamespaceSpec { subscribe: Policy::Claim, history: None, proxy_url: None });
+        namespaces.insert("news".into(), NamespaceSpec { subscribe: Policy::Public, history: None, proxy_url: None });
         AppSpec {
             slug: "a".into(),
             verifier: None,

@@ -13,14 +13,25 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use switchboard_protocol::{ErrorCode, ServerFrame};
 
-use crate::{App, ConnMeta, Hub};
+use crate::{App, ConnMeta, EndpointSpec, Hub};
 
 /// Who sent a client message.
 pub struct Caller {
     /// The app of the connection.
     pub app: Arc<App>,
+    /// The endpoint it connected to.
+    pub endpoint: Arc<EndpointSpec>,
     /// The connection: its user, groups and ids.
     pub meta: Arc<ConnMeta>,
+}
+
+/// What a service adds to a connection before `connected` (the connect hook).
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// More channels to subscribe the connection to.
+    pub channels: Vec<String>,
+    /// Fields for the `connected` frame's `data`.
+    pub data: Option<Value>,
 }
 
 /// Why a client message was refused: an `error` frame's code and message, or a feature's
@@ -53,7 +64,8 @@ impl Refusal {
     /// The frame to send, answering `reference`.
     pub(crate) fn encode(&self, reference: Option<&Value>) -> String {
         let mut data = self.extra.clone();
-        data.insert("code".into(), Value::String(self.code.as_str().into()));
+        // A backend's own code (from a handler's `error`) stands; otherwise the hub's.
+        data.entry("code").or_insert_with(|| Value::String(self.code.as_str().into()));
         data.insert("message".into(), Value::String(self.message.clone()));
         ServerFrame::answer(self.frame, reference, Value::Object(data))
     }
@@ -62,9 +74,9 @@ impl Refusal {
 /// A built-in feature that answers some client message types.
 #[async_trait]
 pub trait Service: Send + Sync {
-    /// Whether this service answers messages of type `kind` for `app` (a feature the app
-    /// turned off answers nothing, so its types are `unknown_type`).
-    fn owns(&self, app: &App, kind: &str) -> bool;
+    /// Whether this service answers messages of type `kind` from this caller (a feature the
+    /// app turned off answers nothing, so its types are `unknown_type`).
+    fn owns(&self, caller: &Caller, kind: &str) -> bool;
 
     /// Handles one message. `Ok(data)` is sent as the `reply` when the message carried `ref`.
     async fn handle(&self, hub: &Hub, caller: &Caller, kind: &str, data: &Value) -> Result<Value, Refusal>;
@@ -73,6 +85,18 @@ pub trait Service: Send + Sync {
     /// so the client gets the same kind of error as from the service itself.
     fn reshape(&self, _kind: &str, _data: &Value, refusal: Refusal) -> Refusal {
         refusal
+    }
+
+    /// Before `connected`: may refuse the connection (its close reason) or add channels and
+    /// data to it.
+    async fn admit(&self, _hub: &Hub, _caller: &Caller) -> Result<Admission, switchboard_protocol::Disconnect> {
+        Ok(Admission::default())
+    }
+
+    /// Whether the caller may subscribe to `channel`, whose namespace has the `proxy` policy;
+    /// `None` when this service does not decide.
+    async fn may_subscribe(&self, _hub: &Hub, _caller: &Caller, _channel: &str, _proxy_url: &str) -> Option<bool> {
+        None
     }
 
     /// A connection of the app was registered (presence starts here).

@@ -59,6 +59,7 @@ pub enum Outbound {
 pub(crate) struct Session {
     pub(crate) hub: Hub,
     pub(crate) app: Arc<App>,
+    pub(crate) endpoint: Arc<EndpointSpec>,
     pub(crate) meta: Arc<ConnMeta>,
     pub(crate) identity: Option<Identity>,
     pub(crate) outbox: Outbox,
@@ -89,7 +90,7 @@ pub async fn run<R, W>(
     // connection lasts holds only what reading needs: the upgrade, authentication and
     // registration futures (store and JWKS calls) end here (see docs/BENCHMARKS.md).
     let tracker = hub.sessions().clone();
-    if let Some(session) = Session::start(hub, app, &endpoint, handshake, &mut inbound, &mut outbound).await {
+    if let Some(session) = Session::start(hub, app, endpoint.clone(), handshake, &mut inbound, &mut outbound).await {
         tracker.spawn(session.live(endpoint.ping_interval, inbound, outbound));
     }
 }
@@ -99,7 +100,7 @@ impl Session {
     async fn start<R, W>(
         hub: Hub,
         app: Arc<App>,
-        endpoint: &EndpointSpec,
+        endpoint: Arc<EndpointSpec>,
         handshake: Handshake,
         inbound: &mut R,
         outbound: &mut W,
@@ -109,7 +110,7 @@ impl Session {
         W: Sink<Outbound> + Unpin + Send,
     {
         let token = handshake.token.clone();
-        let identity = match crate::handshake::authenticate(&app, endpoint, token, inbound).await {
+        let identity = match crate::handshake::authenticate(&app, &endpoint, token, inbound).await {
             Ok(identity) => identity,
             Err(refusal) => {
                 if let Some(disconnect) = refusal {
@@ -152,7 +153,7 @@ impl Session {
     async fn register(
         hub: Hub,
         app: Arc<App>,
-        endpoint: &EndpointSpec,
+        endpoint: Arc<EndpointSpec>,
         identity: Option<Identity>,
         handshake: Handshake,
     ) -> Result<Self, Disconnect> {
@@ -182,10 +183,17 @@ impl Session {
         let expires = expiry_of(&app, identity.as_ref());
         let rate = RateLimiter::new(limits.messages_per_second, limits.burst);
         let awaiting_resume = handshake.resume;
-        let session = Self { hub, app, meta, identity, outbox, expires, rate, awaiting_resume };
-        let channels = session.initial_channels().await;
+        let session = Self { hub, app, endpoint, meta, identity, outbox, expires, rate, awaiting_resume };
+        let mut channels = session.initial_channels().await;
+        let data = match session.connect_hooks(&mut channels).await {
+            Ok(data) => data,
+            Err(refusal) => {
+                session.app.registry.remove(session.meta.id);
+                return Err(refusal);
+            }
+        };
         // `connected` is queued before any subscription exists, so it is always the first frame.
-        session.send_connected(endpoint, &channels);
+        session.send_connected(&channels, data);
         if awaiting_resume {
             session.outbox.hold();
         }
@@ -211,20 +219,38 @@ impl Session {
         channels
     }
 
-    fn send_connected(&self, endpoint: &EndpointSpec, channels: &[String]) {
-        let data = json!({
+    /// Asks every service (the connect hook) whether the connection may stay, and what
+    /// channels and `connected` data it adds.
+    async fn connect_hooks(&self, channels: &mut Vec<String>) -> Result<Option<serde_json::Value>, Disconnect> {
+        let caller = self.caller();
+        let mut data = None;
+        for service in self.hub.services() {
+            let admission = service.admit(&self.hub, &caller).await?;
+            channels.extend(admission.channels);
+            data = admission.data.or(data);
+        }
+        channels.sort();
+        channels.dedup();
+        Ok(data)
+    }
+
+    fn send_connected(&self, channels: &[String], extra: Option<serde_json::Value>) {
+        let mut data = json!({
             "connection_id": self.meta.connection_id,
             "user_id": self.meta.user_id,
             "app_slug": &*self.app.slug,
-            "ping_interval": seconds(endpoint.ping_interval),
+            "ping_interval": seconds(self.endpoint.ping_interval),
             "channels": channels,
         });
+        if let Some(extra) = extra {
+            data["data"] = extra;
+        }
         self.send(ServerFrame::typed("connected", data));
     }
 
     /// Who this connection is, for services.
     pub(crate) fn caller(&self) -> Caller {
-        Caller { app: self.app.clone(), meta: self.meta.clone() }
+        Caller { app: self.app.clone(), endpoint: self.endpoint.clone(), meta: self.meta.clone() }
     }
 
     /// Queues a frame for this client behind any events already queued.

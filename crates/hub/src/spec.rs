@@ -127,6 +127,10 @@ pub struct EndpointSpec {
     pub description: Option<String>,
     /// Origins allowed to open a socket; `None` allows any, unless a cookie carries auth.
     pub allowed_origins: Option<Vec<String>>,
+    /// Where client messages the hub does not own go (seed 004's message handlers).
+    pub handler: Option<HandlerSpec>,
+    /// The backend's connect hook, asked before `connected`.
+    pub connect_url: Option<String>,
 }
 
 /// Who may subscribe to a namespace's channels.
@@ -151,6 +155,8 @@ pub struct NamespaceSpec {
     pub subscribe: Policy,
     /// History of the namespace's channels; `None` keeps none.
     pub history: Option<HistorySpec>,
+    /// For [`Policy::Proxy`]: the backend URL that decides.
+    pub proxy_url: Option<String>,
 }
 
 /// Per-connection limits. Every default is safe.
@@ -237,4 +243,15 @@ impl Default for ChatSpec {
     fn default() -> Self {
         Self { max_message_chars: 4000, typing_timeout: Duration::from_secs(5), offline_grace: Duration::from_secs(5) }
     }
+}
+
+/// An endpoint's handler webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerSpec {
+    /// The backend URL that receives each message.
+    pub url: String,
+    /// How long one call may take before the client gets `handler_failed`.
+    pub timeout: Duration,
+    /// Calls in flight at once for this endpoint; more wait for a free slot within `timeout`.
+    pub concurrency: usize,
 }

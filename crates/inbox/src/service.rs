@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use switchboard_hub::{App, Caller, Hub, Refusal, Service};
+use switchboard_hub::{Caller, Hub, Refusal, Service};
 use switchboard_protocol::ErrorCode;
 
 use crate::{Inbox, Member};
@@ -27,8 +27,8 @@ impl InboxService {
 
 #[async_trait]
 impl Service for InboxService {
-    fn owns(&self, app: &App, kind: &str) -> bool {
-        let features = &app.spec.features;
+    fn owns(&self, caller: &Caller, kind: &str) -> bool {
+        let features = &caller.app.spec.features;
         (features.notifications && NOTIFICATION_TYPES.contains(&kind))
             || (features.alerts && ALERT_TYPES.contains(&kind))
     }

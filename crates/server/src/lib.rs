@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod embed;
 mod settings;
 pub mod shutdown;
 pub mod wire;
@@ -34,6 +35,7 @@ pub struct Server {
     hub: Hub,
     inbox: Arc<Inbox>,
     chat: Arc<Chat>,
+    code: Arc<embed::CodeHandlers>,
     settings: Settings,
     demo: Option<demo::DemoCredentials>,
 }
@@ -51,10 +53,17 @@ impl Server {
         let broker = wire::broker(&settings.broker)?;
         let inbox = Arc::new(Inbox::default());
         let chat = Arc::new(Chat::default());
-        let services: Vec<Arc<dyn Service>> =
-            vec![Arc::new(InboxService::new(inbox.clone())), Arc::new(ChatService::new(chat.clone()))];
+        let code = Arc::new(embed::CodeHandlers::default());
+        // Asked in order: the built-in features first, then handlers registered in code, so
+        // the backend's webhook gets only the rest.
+        let services: Vec<Arc<dyn Service>> = vec![
+            Arc::new(InboxService::new(inbox.clone())),
+            Arc::new(ChatService::new(chat.clone())),
+            code.clone(),
+            Arc::new(switchboard_handlers::Handlers::default()),
+        ];
         let hub = Hub::new(apps, broker, store, settings.node_id.clone(), services);
-        Ok(Self { hub, inbox, chat, settings, demo })
+        Ok(Self { hub, inbox, chat, code, settings, demo })
     }
 
     /// The hub, for embedding and tests.
@@ -83,6 +92,14 @@ impl Server {
             .layer(axum::middleware::from_fn(log_request))
     }
 
+    /// Starts the sweeps of expired rows (idempotency keys, history, the inbox's retention).
+    pub fn spawn_background(&self) -> tokio::task::JoinSet<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(shutdown::purge_loop(self.hub.clone()));
+        tasks.spawn(switchboard_inbox::retention::run(self.hub.clone()));
+        tasks
+    }
+
     /// Serves until `shutdown` resolves, then drains (see [`shutdown::drain`]).
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let router = self.router();
@@ -90,12 +107,10 @@ impl Server {
         let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let server = tokio::spawn(async move { serve.await });
-        let purge = tokio::spawn(shutdown::purge_loop(self.hub.clone()));
-        let retention = tokio::spawn(switchboard_inbox::retention::run(self.hub.clone()));
+        let mut background = self.spawn_background();
         shutdown.await;
         shutdown::drain(&self.hub, &self.settings, stop_accepting, server).await;
-        purge.abort();
-        retention.abort();
+        background.abort_all();
         Ok(())
     }
 }

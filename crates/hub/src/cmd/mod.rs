@@ -31,11 +31,11 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
             session.send(ServerFrame::pong(frame.reference.as_ref()));
             Ok(())
         }
-        other => match session.hub.service_for(&session.app, other) {
+        other => match session.hub.service_for(&session.caller(), other) {
             Some(service) => return serve(session, service.as_ref(), &frame).await,
             None => Err((
                 ErrorCode::UnknownType,
-                format!("no handler for message type `{other}`: the hub does not own it, and backend handlers are not in this release"),
+                format!("no handler for message type `{other}`: the hub does not own it and this endpoint has no `handler_url`"),
             )),
         },
     };

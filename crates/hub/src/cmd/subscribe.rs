@@ -36,6 +36,9 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
 /// Whether this connection may subscribe to `channel`, as an error answer if not.
 pub(crate) async fn authorize(session: &Session, channel: &str) -> Result<(), Refusal> {
     let spec = &session.app.spec;
+    if let Some(url) = proxy_url(spec, channel) {
+        return ask_backend(session, channel, url).await;
+    }
     let identity = session.identity.as_ref();
     // Most channels are decided by name and token alone; only a denial is worth asking the
     // store whether the server made this user a member.
@@ -58,4 +61,28 @@ async fn is_member(session: &Session, channel: &str) -> Result<bool, Refusal> {
     let memberships = session.hub.store().memberships(&session.app.spec.slug, &identity.user_id).await;
     let memberships = memberships.map_err(|e| (ErrorCode::Internal, e.to_string()))?;
     Ok(memberships.iter().any(|c| c == channel))
+}
+
+/// The backend URL that decides subscriptions to `channel`, when its namespace has the
+/// `proxy` policy.
+fn proxy_url<'s>(spec: &'s crate::AppSpec, channel: &str) -> Option<&'s str> {
+    let parsed = policy::check_name(spec, channel).ok()?;
+    let namespace = spec.namespaces.get(parsed.namespace())?;
+    (namespace.subscribe == crate::Policy::Proxy).then_some(namespace.proxy_url.as_deref()).flatten()
+}
+
+/// The subscribe proxy: the first service that decides answers.
+async fn ask_backend(session: &Session, channel: &str, url: &str) -> Result<(), Refusal> {
+    let caller = session.caller();
+    for service in session.hub.services() {
+        if let Some(allowed) = service.may_subscribe(&session.hub, &caller, channel, url).await {
+            return match allowed {
+                true => Ok(()),
+                false => {
+                    Err((ErrorCode::Forbidden, format!("the app backend does not let you subscribe to `{channel}`")))
+                }
+            };
+        }
+    }
+    Err((ErrorCode::Forbidden, format!("`{channel}` uses the proxy policy, but no subscribe proxy runs")))
 }

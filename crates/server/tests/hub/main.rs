@@ -8,6 +8,8 @@ mod api;
 mod auth;
 mod bad_input;
 mod chat;
+mod embed;
+mod handlers;
 mod history;
 mod inbox_bad_input;
 mod lifecycle;

@@ -298,3 +298,20 @@ async fn an_app_key_is_no_socket_io_token() {
     assert_eq!(polling.post(&format!("40{}", json!({"token": API_KEY}))).await, 200);
     assert!(polling.next().await.starts_with("44"));
 }
+
+#[tokio::test]
+async fn a_session_without_connect_is_closed_after_the_connect_timeout() {
+    let server = conformance_server().await;
+    let polling = Polling::open(&server, "/socket.io/").await;
+    let started = tokio::time::Instant::now();
+    // Answer pings, send no CONNECT: the conformance mode's 1 s connect timeout ends it.
+    loop {
+        let (status, packets) = polling.get().await;
+        if status == 400 || packets.iter().any(|p| p == "1") {
+            break;
+        }
+        polling.post("3").await;
+        assert!(started.elapsed() < WAIT, "never closed");
+    }
+    assert!(started.elapsed() >= Duration::from_secs(1), "not before the timeout");
+}

@@ -1,0 +1,143 @@
+//! Calls to the app backend: message handlers, the connect hook and the subscribe proxy,
+//! against a real backend process (tests/handlers/backend.py) that checks every signature.
+
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::{manifest, TestServer, API_KEY, WAIT};
+
+struct Backend {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+async fn backend() -> Backend {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/handlers/backend.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .env("SWITCHBOARD_KEY", API_KEY)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs the test backend");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("the backend's port");
+    Backend { _child: child, url: format!("http://127.0.0.1:{port}") }
+}
+
+/// The test manifest with the backend wired in: a handler on /ws (500 ms, two at a time), a
+/// connect hook on /hooked, a proxy namespace `docs`, and a handler that is down on /down.
+fn wired(backend: &Backend) -> Value {
+    let mut m = manifest();
+    let ws = &mut m["websockets"];
+    ws["realtime"]["handler_url"] = json!(format!("{}/hook", backend.url));
+    ws["realtime"]["handler_timeout"] = json!("500ms");
+    ws["realtime"]["handler_concurrency"] = json!(1);
+    ws["hooked"] = json!({"path": "/hooked", "connect_url": format!("{}/connect", backend.url)});
+    ws["down"] = json!({"path": "/down", "handler_url": "http://127.0.0.1:1/hook"});
+    m["channels"]["docs"] = json!({"subscribe": "proxy", "proxy_url": format!("{}/proxy", backend.url)});
+    m
+}
+
+fn error_of(frame: &Value) -> (String, String) {
+    assert_eq!(frame["type"], "error", "{frame}");
+    let text = |field: &str| frame["data"][field].as_str().unwrap().to_owned();
+    (text("code"), text("message"))
+}
+
+#[tokio::test]
+async fn the_backend_replies_publishes_and_refuses_through_the_connection() {
+    let backend = backend().await;
+    let server = TestServer::start_with(vec![wired(&backend)], |_| {}).await;
+    let mut ann = server.connect("ann").await;
+    let echo = ann.request("echo", json!({"x": 1})).await;
+    assert_eq!((echo["type"].as_str(), &echo["data"]), (Some("reply"), &json!({"echo": {"x": 1}, "user": "ann"})));
+
+    assert_eq!(ann.request("subscribe", json!({"channel": "room:lobby"})).await["type"], "reply");
+    let mut bob = server.connect("bob").await;
+    bob.request("subscribe", json!({"channel": "room:lobby"})).await;
+    ann.send(json!({"type": "announce", "data": "hello lobby", "ref": 2})).await;
+    assert_eq!(ann.expect("announced").await, "hello lobby", "published before the reply");
+    assert_eq!(ann.expect("reply").await["data"], json!({"published": 1}));
+    assert_eq!(bob.expect("announced").await, "hello lobby");
+
+    let refused = ann.request("refuse", json!({})).await;
+    assert_eq!(error_of(&refused), ("not_allowed".into(), "no way".into()), "the backend's own code and message");
+    ann.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_slow_failing_garbled_or_absent_backend_is_handler_failed_and_the_connection_stays() {
+    let backend = backend().await;
+    let server = TestServer::start_with(vec![wired(&backend)], |_| {}).await;
+    let mut ann = server.connect("ann").await;
+    for (kind, says) in [("slow", "within 0.5 s"), ("garbage", "not a JSON object"), ("boom", "HTTP 500")] {
+        let (code, message) = error_of(&ann.request(kind, json!({})).await);
+        assert_eq!(code, "handler_failed", "{kind}");
+        assert!(message.contains(says), "{kind}: {message}");
+    }
+    ann.assert_alive().await;
+    let token = server.token("ann", json!({}));
+    let mut down = server.raw(&format!("/down?token={token}"), &[]).await;
+    down.expect("connected").await;
+    let (code, message) = error_of(&down.request("anything", json!({})).await);
+    assert_eq!((code.as_str(), message.as_str()), ("handler_failed", "the app backend could not be reached"));
+    down.assert_alive().await;
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_makes_extra_calls_wait_then_fail() {
+    let backend = backend().await;
+    let server = TestServer::start_with(vec![wired(&backend)], |_| {}).await;
+    let (mut a, mut b, mut c) = (server.connect("a").await, server.connect("b").await, server.connect("c").await);
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(100));
+    // One slot, 500 ms: a holds it until its call times out; b waits for it and then holds it
+    // (slow too); c waits longer than its 500 ms and gives up.
+    a.send(json!({"type": "slow", "ref": 1})).await;
+    pause().await;
+    let b_sent = tokio::time::Instant::now();
+    b.send(json!({"type": "slow", "ref": 2})).await;
+    pause().await;
+    c.send(json!({"type": "echo", "ref": 3})).await;
+    let (_, message) = error_of(&a.expect("error").await);
+    assert!(message.contains("did not answer"), "{message}");
+    let (_, message) = error_of(&c.expect("error").await);
+    assert!(message.contains("waiting for the app backend"), "{message}");
+    let (_, message) = error_of(&b.expect("error").await);
+    assert!(message.contains("did not answer"), "{message}");
+    assert!(b_sent.elapsed() >= std::time::Duration::from_millis(800), "b ran only after a's slot came free");
+}
+
+#[tokio::test]
+async fn the_connect_hook_refuses_or_adds_channels_and_data() {
+    let backend = backend().await;
+    let server = TestServer::start_with(vec![wired(&backend)], |_| {}).await;
+    let token = server.token("mallory", json!({}));
+    let mut mallory = server.raw(&format!("/hooked?token={token}"), &[]).await;
+    let (_, closed) = mallory.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (4403, "mallory is banned"));
+
+    let token = server.token("ann", json!({}));
+    let mut ann = server.raw(&format!("/hooked?token={token}"), &[]).await;
+    let connected = ann.expect("connected").await;
+    assert_eq!(connected["data"], json!({"plan": "pro"}));
+    assert!(connected["channels"].as_array().unwrap().contains(&json!("room:vip-ann")), "{connected}");
+    server.publish(json!({"channels": ["room:vip-ann"], "type": "vip", "data": 1})).await;
+    assert_eq!(ann.expect("vip").await, 1);
+}
+
+#[tokio::test]
+async fn the_subscribe_proxy_asks_the_backend_and_remembers_its_answer() {
+    let backend = backend().await;
+    let server = TestServer::start_with(vec![wired(&backend)], |_| {}).await;
+    let mut ann = server.connect("ann").await;
+    assert_eq!(ann.request("subscribe", json!({"channel": "docs:ann"})).await["type"], "reply");
+    let (code, message) = error_of(&ann.request("subscribe", json!({"channel": "docs:bob"})).await);
+    assert_eq!(code, "forbidden");
+    assert!(message.contains("app backend"), "{message}");
+    drop(backend); // the answer for docs:ann is cached for 30 s
+    let mut again = server.connect("ann").await;
+    assert_eq!(again.request("subscribe", json!({"channel": "docs:ann"})).await["type"], "reply");
+}
