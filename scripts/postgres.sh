@@ -26,7 +26,6 @@ postgres_start() {
   # Switchboard, not PostgreSQL.
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=500" start >/dev/null
-  trap postgres_stop EXIT
   export SWITCHBOARD_TEST_POSTGRES="postgres://switchboard@127.0.0.1:$port/postgres"
   echo "PostgreSQL $(basename "$(dirname "$PG_BIN")") on 127.0.0.1:$port (throwaway, in $PG_DIR)" >&2
 }

@@ -5,7 +5,8 @@
 //! - [`Deliver`]: what a node gives its broker to receive envelopes; the hub implements it.
 //! - [`memory`]: the default, in-process implementation. A [`memory::MemoryBus`] can hold
 //!   several nodes, which is how the conformance suite tests cross-node behaviour without
-//!   a server. Redis and NATS implementations come later behind cargo features.
+//!   a server.
+//! - [`redis`]: nodes sharing a Redis server's pub/sub, one Redis channel per topic.
 //! - [`testing`]: the conformance suite every implementation must pass.
 //!
 //! # The contract
@@ -14,11 +15,15 @@
 //! - **Order**: envelopes of one topic published from one node arrive at every node in
 //!   publish order.
 //! - **Interest**: a node receives envelopes only for topics it subscribed to; the hub
-//!   subscribes on its first local subscriber and unsubscribes after its last.
+//!   subscribes on its first local subscriber and unsubscribes after its last. A remote
+//!   broker applies interest changes asynchronously: [`Broker::settle`] waits for them, and
+//!   a publish from another node in the moment between is missed by the new subscriber
+//!   (its own node's publishes never are).
 //! - **Atomicity**: none across topics; a publish to several channels is several envelopes.
 //! - **Non-blocking delivery**: [`Deliver::deliver`] must not block; the hub only queues.
 
 pub mod memory;
+pub mod redis;
 pub mod testing;
 
 use std::sync::Arc;
@@ -79,6 +84,9 @@ pub trait Broker: Send + Sync {
     fn subscribe(&self, topic: Topic);
     /// Stops receiving a topic. Idempotent and non-blocking, like [`Broker::subscribe`].
     fn unsubscribe(&self, topic: Topic);
+    /// Waits until every subscribe and unsubscribe made so far is in effect (a remote
+    /// broker applies them asynchronously; an in-process one at once).
+    async fn settle(&self) {}
     /// Releases connections. Later publishes fail with [`BrokerError::Closed`].
     async fn close(&self) -> Result<(), BrokerError> {
         Ok(())

@@ -61,6 +61,7 @@ fn node(make: &impl Fn() -> Arc<dyn Broker>) -> (Arc<dyn Broker>, Arc<Recorder>)
 }
 
 /// Runs every check of the contract in the crate docs. Panics on the first broken rule.
+/// Each node of a remote broker must be connected already, so `make` is synchronous.
 pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
     let (a, a_rx) = node(&make);
     let (b, b_rx) = node(&make);
@@ -71,6 +72,9 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
     b.subscribe(topic("room:1"));
     b.subscribe(topic("room:1"));
     c.subscribe(topic("room:2"));
+    for node in [&a, &b, &c] {
+        node.settle().await;
+    }
     a.publish(envelope("room:1", "first")).await.unwrap();
     assert_eq!(b_rx.wait_for(1).await, vec![Bytes::from("first")], "subscriber node receives once");
     assert_eq!(a_rx.wait_for(1).await, vec![Bytes::from("first")], "publisher node receives its own");
@@ -86,6 +90,7 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
 
     // A node that unsubscribed receives nothing more; the others still do.
     b.unsubscribe(topic("room:1"));
+    b.settle().await;
     a.publish(envelope("room:1", "after")).await.unwrap();
     c.publish(envelope("room:2", "marker")).await.unwrap();
     assert_eq!(c_rx.wait_for(1).await, vec![Bytes::from("marker")]);
@@ -96,4 +101,16 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
     // Close: publishes fail afterwards.
     a.close().await.unwrap();
     assert!(matches!(a.publish(envelope("room:1", "x")).await, Err(BrokerError::Closed)));
+}
+
+/// The Redis server for tests, from `SWITCHBOARD_TEST_REDIS` (`redis://127.0.0.1:port/`).
+/// Without it: `None`, so the caller skips, unless `SWITCHBOARD_REQUIRE_REDIS` is set
+/// (scripts/test sets both), which makes the missing server a failure.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("SWITCHBOARD_TEST_REDIS").ok();
+    if url.is_none() {
+        assert!(std::env::var_os("SWITCHBOARD_REQUIRE_REDIS").is_none(), "SWITCHBOARD_TEST_REDIS is not set");
+        eprintln!("Redis part skipped: set SWITCHBOARD_TEST_REDIS=redis://127.0.0.1:PORT/ (scripts/test does)");
+    }
+    url
 }

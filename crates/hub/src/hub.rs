@@ -163,6 +163,12 @@ impl Hub {
         &self.shared.store
     }
 
+    /// Waits until the broker applied every interest change so far: after it, publishes
+    /// from any node reach the subscriptions made.
+    pub(crate) async fn settle(&self) {
+        self.shared.broker.settle().await;
+    }
+
     /// Every service, to tell of connections coming and going.
     pub(crate) fn services(&self) -> &[Arc<dyn Service>] {
         &self.shared.services

@@ -200,6 +200,9 @@ impl Session {
         for channel in &channels {
             session.app.registry.subscribe(session.meta.id, channel);
         }
+        // `connected` goes out only once the writer starts, after this: by then events from
+        // every node reach these channels.
+        session.hub.settle().await;
         Ok(session)
     }
 

@@ -50,7 +50,7 @@ impl Server {
             false => None,
         };
         let apps = wire::apps(&loaded, demo.as_ref())?;
-        let broker = wire::broker(&settings.broker)?;
+        let broker = wire::broker(&settings.broker).await?;
         let inbox = Arc::new(Inbox::default());
         let chat = Arc::new(Chat::default());
         let code = Arc::new(embed::CodeHandlers::default());

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use switchboard_broker::memory::MemoryBroker;
+use switchboard_broker::redis::RedisBroker;
 use switchboard_broker::Broker;
 use switchboard_config::{EnvSecrets, LoadedManifest};
 use switchboard_hub::AppSpec;
@@ -40,14 +41,20 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
-/// Builds the configured broker.
-pub fn broker(url: &str) -> anyhow::Result<Arc<dyn Broker>> {
+/// Connects the configured broker.
+pub async fn broker(url: &str) -> anyhow::Result<Arc<dyn Broker>> {
     match url {
         "memory" => Ok(Arc::new(MemoryBroker::standalone())),
-        u if u.starts_with("redis://") || u.starts_with("nats://") => {
-            bail!("the {} broker is not in this build yet; use --broker memory", u.split(':').next().unwrap_or(u))
+        u if u.starts_with("redis://") || u.starts_with("rediss://") => {
+            let broker = RedisBroker::connect(u)
+                .await
+                .with_context(|| format!("cannot connect to the broker {}", redact_password(u)))?;
+            Ok(Arc::new(broker))
         }
-        other => bail!("unknown broker `{other}`; use memory"),
+        u if u.starts_with("nats://") => {
+            bail!("the NATS broker is not in this build; use --broker memory or redis://HOST:PORT/")
+        }
+        other => bail!("unknown broker `{other}`; use memory or redis://HOST:PORT/"),
     }
 }
 

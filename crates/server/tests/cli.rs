@@ -205,7 +205,8 @@ fn unsupported_backends_fail_fast_with_a_way_forward() {
             "cannot open store postgres://sb:***@127.0.0.1:1/sb (is PostgreSQL running",
         ),
         ("--store", "mysql://x", "unknown store"),
-        ("--broker", "redis://127.0.0.1:6379", "use --broker memory"),
+        ("--broker", "redis://127.0.0.1:1/", "cannot connect to the broker redis://127.0.0.1:1/"),
+        ("--broker", "nats://127.0.0.1:4222", "the NATS broker is not in this build"),
     ] {
         let out = run(&["serve", "--bind", "127.0.0.1:0", flag, value], dir.path());
         let stderr = String::from_utf8_lossy(&out.stderr);

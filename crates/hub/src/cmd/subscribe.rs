@@ -18,12 +18,15 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
     authorize(session, channel).await?;
     let Some(since) = since else {
         session.app.registry.subscribe(session.meta.id, channel);
+        // The reply promises events from every node from now on.
+        session.hub.settle().await;
         session.send(ServerFrame::reply(frame.reference.as_ref(), json!({ "channel": channel })));
         return Ok(());
     };
     let spec = replayable(session, channel)?;
     session.outbox.hold();
     session.app.registry.subscribe(session.meta.id, channel);
+    session.hub.settle().await;
     let reply = |outcome: &Outcome| {
         let mut data = outcome.data();
         data["channel"] = json!(channel);

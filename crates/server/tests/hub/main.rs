@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod bad_input;
 mod chat;
+mod cluster;
 mod embed;
 mod handlers;
 mod history;
