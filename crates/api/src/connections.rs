@@ -44,7 +44,7 @@ async fn disconnect(
     AppAccess(app): AppAccess,
     Path(p): Path<UserPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let disconnected = hub.disconnect_user(&app, &p.user);
+    let disconnected = hub.disconnect_user(&app, &p.user).await?;
     tracing::info!(app = %app.slug, user = %p.user, disconnected, "disconnected user");
     Ok(Json(json!({ "user": p.user, "disconnected": disconnected })))
 }

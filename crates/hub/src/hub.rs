@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use serde_json::Value;
 use switchboard_broker::{Broker, Deliver, Envelope};
 use switchboard_protocol::api::ConnectionInfo;
-use switchboard_protocol::{Channel, Disconnect};
+use switchboard_protocol::Channel;
 use switchboard_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::history::{MemoryHistory, Sequencer};
 use crate::{clock, policy, AppSpec, HubError, Registry, Service};
 
+mod control;
 mod publish;
 
 pub use publish::{IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
@@ -104,7 +105,11 @@ impl Deliver for Inbound {
     fn deliver(&self, envelope: Envelope) {
         if let Some(shared) = self.0.upgrade() {
             if let Some(app) = shared.apps.get(&*envelope.app) {
-                app.registry.deliver(&envelope);
+                if &*envelope.channel == control::CONTROL {
+                    Hub { shared: shared.clone() }.on_control(app, &envelope.payload);
+                } else {
+                    app.registry.deliver(&envelope);
+                }
             }
         }
     }
@@ -143,7 +148,9 @@ impl Hub {
             services,
         });
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
-        Self { shared }
+        let hub = Self { shared };
+        hub.listen_for_control();
+        hub
     }
 
     /// An app by slug.
@@ -165,7 +172,7 @@ impl Hub {
 
     /// Waits until the broker applied every interest change so far: after it, publishes
     /// from any node reach the subscriptions made.
-    pub(crate) async fn settle(&self) {
+    pub async fn settle(&self) {
         self.shared.broker.settle().await;
     }
 
@@ -259,16 +266,6 @@ impl Hub {
     pub fn user_connections(&self, app: &App, user: &str) -> Vec<ConnectionInfo> {
         let ids = app.registry.user_connections(user);
         ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(meta, _)| meta.info()).collect()
-    }
-
-    /// Closes every connection of a user with 4403; returns how many.
-    pub fn disconnect_user(&self, app: &App, user: &str) -> usize {
-        let ids = app.registry.user_connections(user);
-        let reason = Disconnect::new(Disconnect::FORBIDDEN, "disconnected by the server");
-        ids.into_iter()
-            .filter_map(|id| app.registry.get(id))
-            .map(|(_, outbox)| outbox.close(reason.clone(), false))
-            .count()
     }
 
     /// Connection totals of one app, by endpoint.

@@ -63,6 +63,8 @@ impl Server {
             Arc::new(switchboard_handlers::Handlers::default()),
         ];
         let hub = Hub::new(apps, broker, store, settings.node_id.clone(), services);
+        // The control topics (disconnect-everywhere) are live before the first request.
+        hub.settle().await;
         Ok(Self { hub, inbox, chat, code, settings, demo })
     }
 

@@ -70,3 +70,19 @@ async fn user_channels_cross_nodes_with_a_shared_store() {
         }
     }
 }
+
+#[tokio::test]
+async fn disconnecting_a_user_closes_their_connections_on_every_node() {
+    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+    let (a, b) = two_nodes(&redis, None).await;
+    let mut on_a = a.connect("kicked").await;
+    let mut on_b = b.connect("kicked").await;
+    let mut bystander = b.connect("stays").await;
+    let (status, answer) = a.api("DELETE", "/api/v1/apps/app1/users/kicked/connections", Some(API_KEY), None).await;
+    assert_eq!((status, answer["disconnected"].clone()), (200, json!(1)), "the count is this node's");
+    for client in [&mut on_a, &mut on_b] {
+        let (_, closed) = client.closed().await;
+        assert_eq!(closed.code, 4403, "closed on every node");
+    }
+    bystander.assert_alive().await;
+}
