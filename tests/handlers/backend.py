@@ -47,6 +47,7 @@ class Backend(BaseHTTPRequestHandler):
         request = json.loads(body)
         user = request["connection"]["user_id"]
         if self.path == "/hook":
+            print(f"hook {request['message']['type']} {user}", flush=True)  # tests wait on this
             result = hook(request["message"], request["connection"])
         elif self.path == "/connect":
             result = {"allow": False, "reason": "mallory is banned"} if user == "mallory" else {

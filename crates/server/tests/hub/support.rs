@@ -54,11 +54,11 @@ pub fn chat_manifest() -> Value {
     m
 }
 
-/// The manifest with presence on and a short grace period for going offline.
+/// The manifest with presence on and a short (1 s) grace period for going offline.
 pub fn presence_manifest() -> Value {
     let mut m = chat_manifest();
     m["features"] = json!({});
-    m["presence"] = json!({"offline_grace": "300ms"});
+    m["presence"] = json!({"offline_grace": "1s"});
     m
 }
 
