@@ -65,10 +65,12 @@ def install_peers(targets) -> None:
 
 def command(target: str, port: int, workdir: str):
     """How to start each target, and which load generator contract it speaks."""
-    if target in ("switchboard", "switchboard-nohistory"):
+    if target in ("switchboard", "switchboard-nohistory", "switchboard-nopresence"):
         # `switchboard` runs as users get it: durable user and group history (SQLite, group
-        # commit). `switchboard-nohistory` turns that history off, to price it.
-        manifest = "manifest.json" if target == "switchboard" else "manifest-no-history.json"
+        # commit), presence on. `switchboard-nohistory` turns that history off, and
+        # `switchboard-nopresence` presence, to price each.
+        manifest = {"switchboard": "manifest.json", "switchboard-nohistory": "manifest-no-history.json",
+                    "switchboard-nopresence": "manifest-no-presence.json"}[target]
         return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / manifest),
                  "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/bench.db", "--node-id", "bench"],
                 None, "switchboard")
