@@ -26,7 +26,6 @@ mod view;
 
 use serde_json::Value;
 use switchboard_hub::{App, Hub};
-use switchboard_protocol::api::PublishRequest;
 use switchboard_protocol::Channel;
 
 pub use conversations::CreateConversation;
@@ -57,21 +56,9 @@ impl Delivery {
     }
 }
 
-/// Publishes events to users' channels, in order, as one batch (one history commit). The
-/// change is already stored, so a failed push is logged: clients find it when they reload.
+/// Publishes events to users' channels, in order, as one batch (see [`Hub::push`]).
 async fn push(hub: &Hub, app: &App, deliveries: Vec<Delivery>) {
-    let requests = deliveries
-        .into_iter()
-        .map(|d| PublishRequest {
-            channels: vec![format!("user:{}", d.user)],
-            kind: d.kind.to_owned(),
-            data: serde_json::value::to_raw_value(&d.data).unwrap_or_else(|_| null()),
-            idempotency_key: None,
-        })
-        .collect();
-    if let Err(e) = hub.publish_batch(app, requests).await {
-        tracing::warn!(app = %app.slug, error = %e, "chat change stored but not pushed");
-    }
+    hub.push(app, deliveries.into_iter().map(|d| (format!("user:{}", d.user), d.kind, d.data)).collect()).await;
 }
 
 /// Sends a live-only event to each user's devices (typing, presence).
@@ -89,10 +76,6 @@ fn check_user(field: &str, user: &str) -> Result<(), ChatError> {
         Ok(_) => Ok(()),
         Err(e) => Err(ChatError::BadRequest(format!("field `{field}`: `{user}`: {e}"))),
     }
-}
-
-fn null() -> Box<serde_json::value::RawValue> {
-    serde_json::value::RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("null is JSON"))
 }
 
 /// A new public id: a UUID v7, so ids sort by creation time.

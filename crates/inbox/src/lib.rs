@@ -27,7 +27,6 @@ use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
 use switchboard_hub::{App, Hub};
-use switchboard_protocol::api::PublishRequest;
 use switchboard_store::Page;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -68,21 +67,9 @@ impl Turns {
     }
 }
 
-/// Publishes events to one channel, in order. The change is already stored, so a failed push
-/// is logged rather than reported: the client finds the change when it next lists.
+/// Publishes events to one channel, in order (see [`Hub::push`]).
 async fn push(hub: &Hub, app: &App, channel: &str, events: Vec<(&str, Value)>) {
-    let requests = events
-        .into_iter()
-        .map(|(kind, data)| PublishRequest {
-            channels: vec![channel.to_owned()],
-            kind: kind.to_owned(),
-            data: serde_json::value::to_raw_value(&data).unwrap_or_else(|_| view::null()),
-            idempotency_key: None,
-        })
-        .collect();
-    if let Err(e) = hub.publish_batch(app, requests).await {
-        tracing::warn!(app = %app.slug, channel, error = %e, "inbox change stored but not pushed");
-    }
+    hub.push(app, events.into_iter().map(|(kind, data)| (channel.to_owned(), kind, data)).collect()).await;
 }
 
 /// Most rows one list returns; 20 when the caller does not say.

@@ -1,7 +1,6 @@
 //! The JSON clients see. Field names follow seed 003: `notification_id`, `alert_id`,
 //! `created_at`; `id` is there too, because the seed's React hooks match on `n.id`.
 
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use switchboard_hub::rfc3339;
 use switchboard_store::{Alert, Notification};
@@ -44,9 +43,4 @@ pub(crate) fn alert(a: &Alert) -> Value {
 /// Stored `data` text back as JSON (it was JSON when stored).
 fn data(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
-/// `null`, for an event whose data could not be encoded.
-pub(crate) fn null() -> Box<RawValue> {
-    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("null is JSON"))
 }

@@ -31,13 +31,16 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
             session.send(ServerFrame::pong(frame.reference.as_ref()));
             Ok(())
         }
-        other => match session.hub.service_for(&session.caller(), other) {
-            Some(service) => return serve(session, service.as_ref(), &frame).await,
+        other => {
+            let caller = session.caller();
+            match session.hub.service_for(&caller, other) {
+                Some(service) => return serve(session, &caller, service.as_ref(), &frame).await,
             None => Err((
                 ErrorCode::UnknownType,
-                format!("no handler for message type `{other}`: the hub does not own it and this endpoint has no `handler_url`"),
-            )),
-        },
+                    format!("no handler for message type `{other}`: the hub does not own it and this endpoint has no `handler_url`"),
+                )),
+            }
+        }
     };
     if let Err((code, message)) = result {
         session.send_error(frame.reference.as_ref(), code, &message);
@@ -46,8 +49,8 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
 
 /// Hands a message to the service that owns its type; its answer is the reply, or the
 /// refusal the service shaped.
-async fn serve(session: &Session, service: &dyn Service, frame: &ClientFrame) {
-    match service.handle(&session.hub, &session.caller(), &frame.kind, &frame.data).await {
+async fn serve(session: &Session, caller: &crate::Caller, service: &dyn Service, frame: &ClientFrame) {
+    match service.handle(&session.hub, caller, &frame.kind, &frame.data).await {
         Ok(data) if frame.reference.is_some() => session.send(ServerFrame::reply(frame.reference.as_ref(), data)),
         Ok(_) => {}
         Err(refusal) => session.send(refusal.encode(frame.reference.as_ref())),

@@ -74,6 +74,27 @@ impl Hub {
         Ok(positions_of(request, &specs, assigned))
     }
 
+    /// Publishes `(channel, type, data)` events in order, as one batch, for a feature that has
+    /// already stored the change: a failure is logged, not returned, since clients find the
+    /// stored change when they next load it.
+    pub async fn push(&self, app: &App, events: Vec<(String, &str, Value)>) {
+        let mut requests = Vec::with_capacity(events.len());
+        for (channel, kind, data) in events {
+            match serde_json::value::to_raw_value(&data) {
+                Ok(data) => requests.push(PublishRequest {
+                    channels: vec![channel],
+                    kind: kind.to_owned(),
+                    data,
+                    idempotency_key: None,
+                }),
+                Err(e) => tracing::error!(kind, error = %e, "event data that is not JSON"),
+            }
+        }
+        if let Err(e) = self.publish_batch(app, requests).await {
+            tracing::warn!(app = %app.slug, error = %e, "change stored but not pushed");
+        }
+    }
+
     /// Delivers an event to `channel`'s live subscribers with no history and no position,
     /// even on a channel that keeps history: typing indicators and presence changes, which
     /// no one should replay.
