@@ -16,6 +16,7 @@ use crate::history::{MemoryHistory, Sequencer};
 use crate::{clock, policy, AppSpec, HubError, Registry, Service};
 
 mod control;
+mod fill;
 mod publish;
 
 pub use publish::{IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
@@ -107,8 +108,8 @@ impl Deliver for Inbound {
             if let Some(app) = shared.apps.get(&*envelope.app) {
                 if &*envelope.channel == control::CONTROL {
                     Hub { shared: shared.clone() }.on_control(app, &envelope.payload);
-                } else {
-                    app.registry.deliver(&envelope);
+                } else if let crate::Delivery::Gap(gap) = app.registry.deliver(&envelope) {
+                    Hub { shared: shared.clone() }.fill_gap(app.clone(), gap);
                 }
             }
         }

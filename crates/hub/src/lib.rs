@@ -26,6 +26,7 @@ mod handshake;
 mod history;
 mod hub;
 mod inbound;
+mod order;
 mod outbox;
 pub mod policy;
 mod rate;
@@ -39,8 +40,9 @@ mod writer;
 pub use clock::{rfc3339, unix_ms};
 pub use error::HubError;
 pub use hub::{App, ConnMeta, Hub, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
+pub use order::Gap;
 pub use outbox::{Batch, Closed, Outbox, SentRange};
-pub use registry::{ConnId, Registry, TooManyConnections};
+pub use registry::{ConnId, Delivery, Registry, TooManyConnections};
 pub use service::{Admission, Caller, Refusal, Service};
 pub use session::{Handshake, Inbound, Outbound};
 pub use spec::{

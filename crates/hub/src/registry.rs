@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use switchboard_broker::{Broker, Envelope, Topic};
 
+use crate::order::{Gap, Order, Verdict};
 use crate::{ConnMeta, Outbox};
 
 const SHARDS: usize = 64;
@@ -24,7 +25,23 @@ struct ConnEntry {
     channels: HashSet<Arc<str>>,
 }
 
-type Subscribers = HashMap<ConnId, Outbox>;
+/// A channel's subscribers on this node, and the order its events reach them in.
+#[derive(Default)]
+struct Subscribers {
+    outboxes: HashMap<ConnId, Outbox>,
+    order: Order,
+}
+
+/// What became of an envelope handed to [`Registry::deliver`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for this many subscribers (0 when the channel has none, or it was a copy of an
+    /// event delivered already).
+    Queued(usize),
+    /// It waits behind a gap in the channel's seqs: the caller reads the gap from history
+    /// and hands it to [`Registry::fill`].
+    Gap(Gap),
+}
 
 /// The connections of one app.
 pub struct Registry {
@@ -111,10 +128,10 @@ impl Registry {
         entry.channels.insert(channel.clone());
         let mut map = lock(&self.channels[shard_of(&*channel)]);
         let subscribers = map.entry(channel.clone()).or_default();
-        if subscribers.is_empty() {
+        if subscribers.outboxes.is_empty() {
             self.broker.subscribe(self.topic(channel));
         }
-        subscribers.insert(id, entry.outbox.clone());
+        subscribers.outboxes.insert(id, entry.outbox.clone());
         true
     }
 
@@ -133,8 +150,8 @@ impl Registry {
     fn drop_subscriber(&self, channel: &str, id: ConnId) {
         let mut map = lock(&self.channels[shard_of(channel)]);
         if let Some(subscribers) = map.get_mut(channel) {
-            subscribers.remove(&id);
-            if subscribers.is_empty() {
+            subscribers.outboxes.remove(&id);
+            if subscribers.outboxes.is_empty() {
                 if let Some((channel, _)) = map.remove_entry(channel) {
                     self.broker.unsubscribe(self.topic(channel));
                 }
@@ -142,17 +159,32 @@ impl Registry {
         }
     }
 
-    /// Queues an envelope's frame for every subscriber of its channel; returns how many took it.
-    pub fn deliver(&self, envelope: &Envelope) -> usize {
+    /// Queues an envelope's frame for every subscriber of its channel, in the channel's seq
+    /// order (see `order.rs`).
+    pub fn deliver(&self, envelope: &Envelope) -> Delivery {
         let channel = &envelope.channel;
-        let map = lock(&self.channels[shard_of(&**channel)]);
-        let Some(subscribers) = map.get(&**channel) else { return 0 };
-        // A full outbox closes its own connection; the others are not slowed.
-        let push = |outbox: &&Outbox| match envelope.seq {
-            0 => outbox.push(envelope.payload.clone()).is_ok(),
-            seq => outbox.push_event(channel, seq, envelope.payload.clone()).is_ok(),
-        };
-        subscribers.values().filter(push).count()
+        let mut map = lock(&self.channels[shard_of(&**channel)]);
+        let Some(subscribers) = map.get_mut(&**channel) else { return Delivery::Queued(0) };
+        if envelope.seq > 0 {
+            match subscribers.order.admit(envelope) {
+                Verdict::Deliver => {}
+                Verdict::Stale | Verdict::Wait(None) => return Delivery::Queued(0),
+                Verdict::Wait(Some(gap)) => return Delivery::Gap(gap),
+            }
+        }
+        Delivery::Queued(queue(&subscribers.outboxes, envelope))
+    }
+
+    /// Delivers a gap's events read from history (every one the store still has up to
+    /// `horizon`) and what waited behind them; returns the next gap if one opened meanwhile.
+    pub fn fill(&self, channel: &str, filled: Vec<Envelope>, horizon: u64) -> Option<Gap> {
+        let mut map = lock(&self.channels[shard_of(channel)]);
+        let subscribers = map.get_mut(channel)?;
+        let (ready, next) = subscribers.order.resume(filled, horizon);
+        for envelope in &ready {
+            queue(&subscribers.outboxes, envelope);
+        }
+        next
     }
 
     /// The ids of a user's live connections.
@@ -185,8 +217,9 @@ impl Registry {
 
     /// The users with a connection subscribed to `channel`, sorted (anonymous ones left out).
     pub fn channel_users(&self, channel: &str) -> Vec<String> {
-        let ids: Vec<ConnId> =
-            lock(&self.channels[shard_of(channel)]).get(channel).map_or_else(Vec::new, |s| s.keys().copied().collect());
+        let map = lock(&self.channels[shard_of(channel)]);
+        let ids: Vec<ConnId> = map.get(channel).map_or_else(Vec::new, |s| s.outboxes.keys().copied().collect());
+        drop(map);
         let mut users: Vec<String> = ids.into_iter().filter_map(|id| self.get(id)?.0.user_id.clone()).collect();
         users.sort();
         users.dedup();
@@ -202,4 +235,14 @@ impl Registry {
     pub fn user_count(&self) -> usize {
         self.users.iter().map(|s| lock(s).len()).sum()
     }
+}
+
+/// Queues one envelope for every subscriber; how many took it. A full outbox closes its own
+/// connection; the others are not slowed.
+fn queue(outboxes: &HashMap<ConnId, Outbox>, envelope: &Envelope) -> usize {
+    let push = |outbox: &&Outbox| match envelope.seq {
+        0 => outbox.push(envelope.payload.clone()).is_ok(),
+        seq => outbox.push_event(&envelope.channel, seq, envelope.payload.clone()).is_ok(),
+    };
+    outboxes.values().filter(push).count()
 }
