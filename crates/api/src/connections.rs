@@ -28,7 +28,7 @@ async fn list(
     AppAccess(app): AppAccess,
     Path(p): Path<UserPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let connections = hub.user_connections(&app, &p.user);
+    let connections = hub.cluster_connections(&app, &p.user).await;
     // What each of the user's devices acknowledged, connected now or not.
     let mut acked = serde_json::Map::new();
     for ack in hub.store().acks(&app.spec.slug, &p.user, None).await.map_err(HubError::from)? {
@@ -44,7 +44,7 @@ async fn disconnect(
     AppAccess(app): AppAccess,
     Path(p): Path<UserPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let disconnected = hub.disconnect_user(&app, &p.user).await?;
+    let disconnected = hub.disconnect_user(&app, &p.user).await;
     tracing::info!(app = %app.slug, user = %p.user, disconnected, "disconnected user");
     Ok(Json(json!({ "user": p.user, "disconnected": disconnected })))
 }

@@ -27,8 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Broker, BrokerError, Deliver, Envelope, Topic};
 
-/// The prefix of every Redis channel Switchboard uses.
+/// The prefix of every Redis channel Switchboard uses; `?channel_prefix=` adds to it.
 const PREFIX: &str = "sb:";
+/// The URL parameter that keeps clusters sharing one Redis server apart.
+const PREFIX_PARAM: &str = "channel_prefix=";
 /// Bytes before the payload: the node id, then the seq.
 const HEADER: usize = 16 + 8;
 /// The pauses between attempts to reconnect the receiving side.
@@ -49,6 +51,7 @@ type Local = Arc<Mutex<HashSet<Topic>>>;
 /// One node's handle on a Redis server.
 pub struct RedisBroker {
     node: [u8; 16],
+    prefix: Arc<str>,
     client: redis::Client,
     publisher: Mutex<MultiplexedConnection>,
     interest: mpsc::UnboundedSender<Interest>,
@@ -66,18 +69,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RedisBroker {
-    /// Connects to `url` (`redis://host:port/`).
+    /// Connects to `url` (`redis://host:port/`). Nodes of one cluster use the same URL; to
+    /// run several clusters on one Redis server, give each its own `?channel_prefix=name`.
     pub async fn connect(url: &str) -> Result<Self, BrokerError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        let (url, prefix) = split_prefix(url)?;
+        let client = redis::Client::open(url.as_str()).map_err(unavailable)?;
         let publisher = client.get_multiplexed_async_connection().await.map_err(unavailable)?;
         let first = client.get_async_pubsub().await.map_err(unavailable)?.split();
         let (interest, changes) = mpsc::unbounded_channel();
-        let receiver =
-            Receiver { node: rand::random(), client: client.clone(), deliver: Arc::default(), local: Local::default() };
+        let receiver = Receiver {
+            node: rand::random(),
+            prefix: prefix.clone(),
+            client: client.clone(),
+            deliver: Arc::default(),
+            local: Local::default(),
+        };
         let (node, deliver, local) = (receiver.node, receiver.deliver.clone(), receiver.local.clone());
         tokio::spawn(receiver.run(first, changes));
         Ok(Self {
             node,
+            prefix,
             client,
             publisher: Mutex::new(publisher),
             interest,
@@ -110,6 +121,7 @@ impl RedisBroker {
 /// order, delivers what arrives, and reconnects when the connection breaks.
 struct Receiver {
     node: [u8; 16],
+    prefix: Arc<str>,
     client: redis::Client,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
     local: Local,
@@ -157,7 +169,7 @@ impl Receiver {
     /// A new pub/sub connection, subscribed to every topic with local subscribers.
     async fn reconnect(&self) -> Result<(PubSubSink, PubSubStream), redis::RedisError> {
         let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
-        let names: Vec<String> = lock(&self.local).iter().map(channel_name).collect();
+        let names: Vec<String> = lock(&self.local).iter().map(|t| channel_name(&self.prefix, t)).collect();
         for name in names {
             sink.subscribe(&name).await?;
         }
@@ -183,7 +195,7 @@ impl Receiver {
     }
 
     fn receive(&self, message: &redis::Msg) {
-        if let (Some(envelope), Some(deliver)) = (decode(&self.node, message), self.deliver.get()) {
+        if let (Some(envelope), Some(deliver)) = (decode(&self.prefix, &self.node, message), self.deliver.get()) {
             deliver.deliver(envelope);
         }
     }
@@ -204,13 +216,35 @@ async fn apply(sink: &mut PubSubSink, change: Interest) {
     }
 }
 
-fn channel_name(topic: &Topic) -> String {
-    format!("{PREFIX}{}:{}", topic.app, topic.channel)
+fn channel_name(prefix: &str, topic: &Topic) -> String {
+    format!("{prefix}{}:{}", topic.app, topic.channel)
+}
+
+/// The URL without `channel_prefix=`, and the prefix of its Redis channels.
+fn split_prefix(url: &str) -> Result<(String, Arc<str>), BrokerError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), PREFIX.into())) };
+    let (mut prefix, mut rest) = (None, Vec::new());
+    for param in query.split('&') {
+        match param.strip_prefix(PREFIX_PARAM) {
+            Some(name) => prefix = Some(name),
+            None => rest.push(param),
+        }
+    }
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    match prefix {
+        None => Ok((url, PREFIX.into())),
+        Some(name) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Ok((url, format!("{PREFIX}{name}:").into()))
+        }
+        Some(name) => {
+            Err(BrokerError::Unavailable(format!("channel_prefix `{name}` must be letters, digits, `-` or `_`")))
+        }
+    }
 }
 
 /// A message from Redis as an envelope; `None` for this node's own and for foreign ones.
-fn decode(node: &[u8; 16], message: &redis::Msg) -> Option<Envelope> {
-    let name = message.get_channel_name().strip_prefix(PREFIX)?;
+fn decode(prefix: &str, node: &[u8; 16], message: &redis::Msg) -> Option<Envelope> {
+    let name = message.get_channel_name().strip_prefix(prefix)?;
     let (app, channel) = name.split_once(':')?;
     let bytes = message.get_payload_bytes();
     if bytes.len() < HEADER || bytes[..16] == node[..] {
@@ -240,18 +274,18 @@ impl Broker for RedisBroker {
                 deliver.deliver(envelope);
             }
         }
-        self.send(channel_name(&topic), message).await
+        self.send(channel_name(&self.prefix, &topic), message).await
     }
 
     fn subscribe(&self, topic: Topic) {
-        let name = channel_name(&topic);
+        let name = channel_name(&self.prefix, &topic);
         if lock(&self.local).insert(topic) {
             let _ = self.interest.send(Interest::Subscribe(name));
         }
     }
 
     fn unsubscribe(&self, topic: Topic) {
-        let name = channel_name(&topic);
+        let name = channel_name(&self.prefix, &topic);
         if lock(&self.local).remove(&topic) {
             let _ = self.interest.send(Interest::Unsubscribe(name));
         }
@@ -337,6 +371,17 @@ mod tests {
             }
         }
         panic!("no publish reached the node within 10 s of losing its connection");
+    }
+
+    #[test]
+    fn a_channel_prefix_keeps_clusters_apart_and_leaves_the_url_to_redis() {
+        let split = |url: &str| super::split_prefix(url).map(|(u, p)| (u, p.to_string()));
+        assert_eq!(split("redis://h:1/").unwrap(), ("redis://h:1/".into(), "sb:".into()));
+        assert_eq!(split("redis://h:1/?channel_prefix=blue").unwrap(), ("redis://h:1/".into(), "sb:blue:".into()));
+        let kept = split("redis://h:1/?protocol=resp3&channel_prefix=b-2").unwrap();
+        assert_eq!(kept, ("redis://h:1/?protocol=resp3".into(), "sb:b-2:".into()));
+        let error = split("redis://h:1/?channel_prefix=a:b").unwrap_err().to_string();
+        assert!(error.contains("channel_prefix `a:b`"), "{error}");
     }
 
     #[tokio::test]

@@ -1,13 +1,18 @@
-//! Presence: a user is online from their first connection, and offline
+//! Presence: a user is online from their first connection on any node, and offline
 //! `presence.offline_grace` (5 s) after their last one closes, so a page reload does not
 //! flap. `presence:set` makes them `away` or `busy`. Each change is signalled (live only) to
 //! the user's groups as `presence:{status}`, and to everyone who shares a conversation with
 //! them as `presence:{status}` and `chat:presence`. The last-seen time is stored when they go
 //! offline.
 //!
-//! This tracker knows the connections of this node. Across nodes, presence moves to the
-//! broker with node heartbeats (the multi-node issue): a crashed node's users then go
-//! offline when its heartbeat stops.
+//! Each node tracks its own connections here and learns the other nodes' users from them
+//! (`presence/sync.rs`). A change is announced by the node where it happens, and only when
+//! it changes the cluster's answer: a user still present on another node does not go
+//! offline when this node's last connection closes.
+
+mod sync;
+
+pub(crate) use sync::SERVICE;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,10 +28,18 @@ const STATUSES: [&str; 3] = ["online", "away", "busy"];
 /// One user of one app: (app, user).
 type Key = (Arc<str>, String);
 
-/// Who is connected to this node, per app and user.
+/// Who is present, on this node and on the others.
 #[derive(Default, Clone)]
 pub struct Presence {
-    users: Arc<Mutex<HashMap<Key, Entry>>>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// This node's users.
+    local: HashMap<Key, Entry>,
+    /// The other nodes' users (see `sync.rs`).
+    nodes: sync::Nodes,
 }
 
 struct Entry {
@@ -38,28 +51,38 @@ struct Entry {
     groups: Vec<String>,
 }
 
+impl State {
+    /// The user's status anywhere in the cluster; `None` when offline everywhere.
+    fn status(&self, key: &Key) -> Option<&'static str> {
+        self.local.get(key).map(|e| e.status).or_else(|| self.nodes.status(key))
+    }
+}
+
 impl Presence {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
-        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `online`, `away` or `busy` while the user is connected (or within the grace period);
-    /// `None` when offline.
+    /// `online`, `away` or `busy` while the user is connected to any node (or within the
+    /// grace period); `None` when offline.
     pub fn status(&self, app: &str, user: &str) -> Option<&'static str> {
-        self.lock().get(&(Arc::from(app), user.to_owned())).map(|e| e.status)
+        self.lock().status(&(Arc::from(app), user.to_owned()))
     }
 }
 
 impl Chat {
-    /// A connection opened: the user's first makes them online.
+    /// A connection opened: the user's first in the cluster makes them online.
     pub(crate) async fn connected(&self, hub: &Hub, app: &App, meta: &ConnMeta) {
         let Some(user) = meta.user_id.clone() else { return };
         // The connection's groups: its token's and its server-managed ones, as subscribed.
         let channels = app.registry.channels(meta.id);
         let groups = channels.iter().filter_map(|c| c.strip_prefix("group:")).map(str::to_owned);
+        let key = (app.slug.clone(), user.clone());
         let announce = {
-            let mut users = self.presence.lock();
-            let entry = users.entry((app.slug.clone(), user.clone())).or_insert_with(|| Entry {
+            let mut state = self.presence.lock();
+            // Present on another node already: keep the status set there.
+            let elsewhere = state.nodes.status(&key);
+            let entry = state.local.entry(key.clone()).or_insert_with(|| Entry {
                 connections: 0,
                 status: "",
                 generation: 0,
@@ -72,22 +95,27 @@ impl Chat {
             entry.groups.dedup();
             let new = entry.status.is_empty();
             if new {
-                entry.status = "online";
+                entry.status = elsewhere.unwrap_or("online");
             }
-            new.then(|| entry.groups.clone())
+            let (status, groups) = (entry.status, entry.groups.clone());
+            if new {
+                state.nodes.tell_up(hub, app, &user, status, &groups);
+            }
+            (new && elsewhere.is_none()).then_some(groups)
         };
         if let Some(groups) = announce {
             announce_status(hub, app, &user, "online", &groups, None).await;
         }
     }
 
-    /// A connection closed: after the grace period without a new one, the user is offline.
+    /// A connection closed: after the grace period without a new one, on this node or
+    /// another, the user is offline.
     pub(crate) fn disconnected(&self, hub: &Hub, app: &Arc<App>, meta: &ConnMeta) {
         let Some(user) = meta.user_id.clone() else { return };
         let key = (app.slug.clone(), user);
         let generation = {
-            let mut users = self.presence.lock();
-            let Some(entry) = users.get_mut(&key) else { return };
+            let mut state = self.presence.lock();
+            let Some(entry) = state.local.get_mut(&key) else { return };
             entry.connections = entry.connections.saturating_sub(1);
             entry.generation += 1;
             if entry.connections > 0 {
@@ -99,18 +127,18 @@ impl Chat {
         tokio::spawn(async move {
             tokio::time::sleep(app.spec.chat.offline_grace).await;
             let gone = {
-                let mut users = presence.lock();
-                match users.get(&key) {
-                    Some(e) if e.connections == 0 && e.generation == generation => users.remove(&key),
+                let mut state = presence.lock();
+                let gone = match state.local.get(&key) {
+                    Some(e) if e.connections == 0 && e.generation == generation => state.local.remove(&key),
                     _ => None,
+                };
+                if gone.is_some() {
+                    state.nodes.tell_down(&hub, &app, &key.1);
                 }
+                gone.filter(|_| state.nodes.status(&key).is_none())
             };
             if let Some(entry) = gone {
-                let now = unix_ms();
-                if let Err(e) = hub.store().set_last_seen(&app.spec.slug, &key.1, now).await {
-                    tracing::warn!(error = %e, "could not store a last-seen time");
-                }
-                announce_status(&hub, &app, &key.1, "offline", &entry.groups, Some(now)).await;
+                went_offline(&hub, &app, &key.1, &entry.groups).await;
             }
         });
     }
@@ -121,17 +149,20 @@ impl Chat {
             return Err(ChatError::BadRequest(format!("field `data.status`: `{status}` is not one of {STATUSES:?}")));
         };
         let groups = {
-            let mut users = self.presence.lock();
-            let entry = users.get_mut(&(app.slug.clone(), user.to_owned()));
+            let mut state = self.presence.lock();
+            let entry = state.local.get_mut(&(app.slug.clone(), user.to_owned()));
             let entry = entry.ok_or_else(|| ChatError::Forbidden("only a connected user has a presence".into()))?;
             entry.status = status;
-            entry.groups.clone()
+            let groups = entry.groups.clone();
+            state.nodes.tell_up(hub, app, user, status, &groups);
+            groups
         };
         announce_status(hub, app, user, status, &groups, None).await;
         Ok(json!({ "userKey": user, "status": status }))
     }
 
-    /// `GET /presence?users=`: each user's status, connections on this node and last-seen time.
+    /// `GET /presence?users=`: each user's status in the cluster, connections on this node
+    /// and last-seen time.
     pub async fn presence_of(&self, hub: &Hub, app: &App, users: &[String]) -> Result<Value, ChatError> {
         let seen: HashMap<String, u64> = hub.store().last_seen(&app.spec.slug, users).await?.into_iter().collect();
         let mut out = Map::new();
@@ -161,8 +192,17 @@ impl Chat {
     }
 }
 
+/// Stores the last-seen time and announces `offline`.
+async fn went_offline(hub: &Hub, app: &App, user: &str, groups: &[String]) {
+    let now = unix_ms();
+    if let Err(e) = hub.store().set_last_seen(&app.spec.slug, user, now).await {
+        tracing::warn!(error = %e, "could not store a last-seen time");
+    }
+    announce_status(hub, app, user, "offline", groups, Some(now)).await;
+}
+
 /// Signals a status change to the user's groups and conversation partners.
-async fn announce_status(hub: &Hub, app: &App, user: &str, status: &'static str, groups: &[String], seen: Option<u64>) {
+async fn announce_status(hub: &Hub, app: &App, user: &str, status: &str, groups: &[String], seen: Option<u64>) {
     let kind = match status {
         "away" => "presence:away",
         "busy" => "presence:busy",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use switchboard_hub::{Caller, Hub, Refusal, Service};
+use switchboard_hub::{App, Caller, Hub, NodeEvent, Refusal, Service};
 use switchboard_protocol::ErrorCode;
 
 use crate::error::chat_error;
@@ -76,6 +76,18 @@ impl Service for ChatService {
         if caller.app.spec.features.presence {
             self.chat.disconnected(hub, &caller.app, &caller.meta);
         }
+    }
+
+    fn name(&self) -> &'static str {
+        crate::presence::SERVICE
+    }
+
+    fn beat(&self, app: &App) -> Option<Value> {
+        self.chat.presence.beat(app)
+    }
+
+    fn on_node(&self, hub: &Hub, app: &Arc<App>, node: &str, event: NodeEvent<'_>) {
+        self.chat.presence.on_node(hub, app, node, event);
     }
 }
 

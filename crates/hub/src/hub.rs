@@ -15,10 +15,13 @@ use tokio_util::task::TaskTracker;
 use crate::history::{MemoryHistory, Sequencer};
 use crate::{clock, policy, AppSpec, HubError, Registry, Service};
 
+mod cluster;
 mod control;
 mod fill;
 mod publish;
 
+pub use cluster::{ASK_TIMEOUT, HEARTBEAT, NODE_TIMEOUT};
+pub use control::NodeCounts;
 pub use publish::{IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
 
 /// One app at run time: its spec and its live connections.
@@ -86,6 +89,10 @@ struct Shared {
     broker: Arc<dyn Broker>,
     store: Arc<dyn Store>,
     node_id: String,
+    /// Tells this process from an earlier one with the same node id.
+    boot: u64,
+    /// What this node knows of the others.
+    cluster: cluster::Cluster,
     next_conn: AtomicU64,
     ready: AtomicBool,
     shutdown: CancellationToken,
@@ -140,6 +147,8 @@ impl Hub {
             broker: broker.clone(),
             store: store.clone(),
             node_id,
+            boot: Shared::new_boot(),
+            cluster: cluster::Cluster::new(broker.clone()),
             next_conn: AtomicU64::new(1),
             ready: AtomicBool::new(true),
             shutdown: CancellationToken::new(),
@@ -151,6 +160,7 @@ impl Hub {
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
         let hub = Self { shared };
         hub.listen_for_control();
+        hub.start_heartbeat();
         hub
     }
 
@@ -269,19 +279,22 @@ impl Hub {
         ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(meta, _)| meta.info()).collect()
     }
 
-    /// Connection totals of one app, by endpoint.
+    /// Connection totals of one app on every node alive: the sums, and each node's.
     pub fn connection_counts(&self, app: &App) -> Value {
-        let all = app.registry.all();
-        let mut by_endpoint = std::collections::BTreeMap::<&str, usize>::new();
-        for meta in &all {
-            *by_endpoint.entry(&meta.endpoint).or_default() += 1;
+        let own = NodeCounts::of(app);
+        let mut sum = own.clone();
+        let mut nodes = vec![serde_json::json!({ "node_id": self.node_id(), "counts": own })];
+        for (node, counts) in self.peers(app) {
+            sum.add(&counts);
+            nodes.push(serde_json::json!({ "node_id": node, "counts": counts }));
         }
         serde_json::json!({
-            "total": all.len(),
-            "users": app.registry.user_count(),
-            "anonymous": all.iter().filter(|m| m.user_id.is_none()).count(),
-            "by_endpoint": by_endpoint,
+            "total": sum.total,
+            "users": sum.users,
+            "anonymous": sum.anonymous,
+            "by_endpoint": sum.by_endpoint,
             "node_id": self.shared.node_id,
+            "nodes": nodes,
         })
     }
 }

@@ -39,11 +39,14 @@ mod writer;
 
 pub use clock::{rfc3339, unix_ms};
 pub use error::HubError;
-pub use hub::{App, ConnMeta, Hub, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH, MAX_HISTORY_LIMIT};
+pub use hub::{
+    App, ConnMeta, Hub, NodeCounts, ASK_TIMEOUT, HEARTBEAT, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH,
+    MAX_HISTORY_LIMIT, NODE_TIMEOUT,
+};
 pub use order::Gap;
 pub use outbox::{Batch, Closed, Outbox, SentRange};
 pub use registry::{ConnId, Delivery, Registry, TooManyConnections};
-pub use service::{Admission, Caller, Refusal, Service};
+pub use service::{Admission, Caller, NodeEvent, Refusal, Service};
 pub use session::{Handshake, Inbound, Outbound};
 pub use spec::{
     AppSpec, BuiltinHistory, ChatSpec, EndpointSpec, Features, HandlerSpec, HistorySpec, InboxSpec, Limits,

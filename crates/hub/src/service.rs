@@ -71,6 +71,19 @@ impl Refusal {
     }
 }
 
+/// News of another node, for a service that keeps state across nodes (presence).
+#[derive(Debug, Clone, Copy)]
+pub enum NodeEvent<'a> {
+    /// A node was heard from for the first time, or restarted.
+    Joined,
+    /// The node's heartbeat, with this service's part of it.
+    Beat(&'a Value),
+    /// A message from this service on that node (see [`Hub::tell_nodes`]).
+    Message(&'a Value),
+    /// The node fell silent for [`crate::NODE_TIMEOUT`], or restarted: its state is gone.
+    Lost,
+}
+
 /// A built-in feature that answers some client message types.
 #[async_trait]
 pub trait Service: Send + Sync {
@@ -104,4 +117,18 @@ pub trait Service: Send + Sync {
 
     /// A connection of the app ended.
     async fn disconnected(&self, _hub: &Hub, _caller: &Caller) {}
+
+    /// The name this service's messages to other nodes travel under.
+    fn name(&self) -> &'static str {
+        ""
+    }
+
+    /// What this service adds to this node's heartbeat for `app`.
+    fn beat(&self, _app: &App) -> Option<Value> {
+        None
+    }
+
+    /// News of another node. Called in the order the node's messages arrive, so it must
+    /// not block: queue slow work on a task.
+    fn on_node(&self, _hub: &Hub, _app: &Arc<App>, _node: &str, _event: NodeEvent<'_>) {}
 }

@@ -1,60 +1,150 @@
-//! Control messages between nodes: what an API call on one node must also do on the others
-//! (disconnect a user everywhere). They travel on one internal topic per app, `$control`,
+//! Control messages between nodes. They travel on one internal topic per app, `$control`,
 //! which no client can name (a channel name needs a namespace), so every broker carries them
-//! like events.
+//! like events, in order per sending node.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use switchboard_broker::{Envelope, Topic};
+use switchboard_protocol::api::ConnectionInfo;
 use switchboard_protocol::Disconnect;
 
 use super::Hub;
-use crate::{App, HubError};
+use crate::App;
 
 /// The internal topic of an app's control messages.
 pub(crate) const CONTROL: &str = "$control";
 
+/// One control message: who sent it, and what.
 #[derive(Serialize, Deserialize)]
-struct Control {
-    /// The node that sent it, which has already acted.
-    node: String,
-    /// `disconnect`: close every connection of `user`.
-    op: String,
-    user: String,
+pub(crate) struct Control {
+    /// The sending node's id.
+    pub(crate) node: String,
+    /// A number drawn at the sending process's start: a restarted node is a new member.
+    pub(crate) boot: u64,
+    #[serde(flatten)]
+    pub(crate) op: Op,
+}
+
+/// What a control message asks or tells.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Op {
+    /// I am alive, with these connections; `services` holds what each service adds.
+    Beat {
+        counts: NodeCounts,
+        #[serde(default)]
+        services: Map<String, Value>,
+    },
+    /// Every node: tell `id`'s asker the connections of `user`, closing them if `disconnect`.
+    Ask { id: u64, user: String, disconnect: bool },
+    /// A node's answer to the asker `to`.
+    Answer { id: u64, to: String, connections: Vec<ConnectionInfo>, disconnected: usize },
+    /// A service's own message to the same service on the other nodes.
+    Service { service: String, body: Value },
+}
+
+/// One node's connections of one app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NodeCounts {
+    /// Live connections.
+    pub total: usize,
+    /// Distinct users among them.
+    pub users: usize,
+    /// Connections without a user.
+    pub anonymous: usize,
+    /// Connections per endpoint name.
+    pub by_endpoint: BTreeMap<String, usize>,
+}
+
+impl NodeCounts {
+    /// This node's counts for `app`.
+    pub(crate) fn of(app: &App) -> Self {
+        let all = app.registry.all();
+        let mut by_endpoint = BTreeMap::new();
+        for meta in &all {
+            *by_endpoint.entry(meta.endpoint.clone()).or_default() += 1;
+        }
+        Self {
+            total: all.len(),
+            users: app.registry.user_count(),
+            anonymous: all.iter().filter(|m| m.user_id.is_none()).count(),
+            by_endpoint,
+        }
+    }
+
+    /// Adds another node's counts to these.
+    pub(crate) fn add(&mut self, other: &NodeCounts) {
+        self.total += other.total;
+        self.users += other.users;
+        self.anonymous += other.anonymous;
+        for (endpoint, n) in &other.by_endpoint {
+            *self.by_endpoint.entry(endpoint.clone()).or_default() += n;
+        }
+    }
 }
 
 impl Hub {
-    /// Listens to every app's control topic; called once at start.
+    /// Subscribes to every app's control topic; called once at start.
     pub(crate) fn listen_for_control(&self) {
         for app in self.apps() {
             self.shared.broker.subscribe(Topic { app: app.slug.clone(), channel: CONTROL.into() });
         }
     }
 
-    /// Closes every connection of a user with 4403, on this node (the count returned) and on
-    /// every other node.
-    pub async fn disconnect_user(&self, app: &App, user: &str) -> Result<usize, HubError> {
-        let closed = close_user(app, user);
-        let message = Control { node: self.node_id().to_owned(), op: "disconnect".into(), user: user.to_owned() };
-        let payload = serde_json::to_vec(&message).map_err(|e| HubError::Internal(e.to_string()))?;
-        let envelope = Envelope { app: app.slug.clone(), channel: CONTROL.into(), payload: payload.into(), seq: 0 };
-        self.shared.broker.publish(envelope).await?;
-        Ok(closed)
+    /// Queues a control message for the other nodes. Messages go out one at a time in the
+    /// order queued, so the other nodes see one node's messages in that order too.
+    pub(crate) fn send_control(&self, app: &App, op: Op) {
+        let control = Control { node: self.node_id().to_owned(), boot: self.shared.boot, op };
+        match serde_json::to_vec(&control) {
+            Ok(payload) => {
+                let envelope =
+                    Envelope { app: app.slug.clone(), channel: CONTROL.into(), payload: payload.into(), seq: 0 };
+                let _ = self.shared.cluster.outgoing.send(envelope);
+            }
+            Err(e) => tracing::error!(error = %e, "could not encode a control message"),
+        }
     }
 
-    /// A control message from the broker.
-    pub(crate) fn on_control(&self, app: &App, payload: &[u8]) {
-        match serde_json::from_slice::<Control>(payload) {
-            Ok(control) if control.node == self.node_id() => {} // already done here
-            Ok(control) if control.op == "disconnect" => {
-                close_user(app, &control.user);
+    /// Sends `body` to the service named `service` on every other node, after this node's
+    /// earlier control messages.
+    pub fn tell_nodes(&self, app: &App, service: &str, body: Value) {
+        self.send_control(app, Op::Service { service: service.to_owned(), body });
+    }
+
+    /// A control message from the broker (this node's own are skipped).
+    pub(crate) fn on_control(&self, app: &std::sync::Arc<App>, payload: &[u8]) {
+        let control = match serde_json::from_slice::<Control>(payload) {
+            Ok(control) => control,
+            Err(e) => return tracing::warn!(error = %e, "unreadable control message"),
+        };
+        if control.node == self.node_id() && control.boot == self.shared.boot {
+            return;
+        }
+        self.heard(app, &control);
+        match control.op {
+            Op::Beat { .. } => {} // `heard` took it
+            Op::Ask { id, user, disconnect } => {
+                let connections = self.user_connections(app, &user);
+                let disconnected = if disconnect { close_user(app, &user) } else { 0 };
+                self.send_control(app, Op::Answer { id, to: control.node, connections, disconnected });
             }
-            Ok(control) => tracing::warn!(op = %control.op, "unknown control message from another node"),
-            Err(e) => tracing::warn!(error = %e, "unreadable control message"),
+            Op::Answer { id, to, connections, disconnected } if to == self.node_id() => {
+                self.shared.cluster.answered(id, control.node, connections, disconnected);
+            }
+            Op::Answer { .. } => {}
+            Op::Service { service, body } => {
+                for s in self.services().iter().filter(|s| s.name() == service) {
+                    s.on_node(self, app, &control.node, crate::NodeEvent::Message(&body));
+                }
+            }
         }
     }
 }
 
-fn close_user(app: &App, user: &str) -> usize {
+/// Closes every connection of a user on this node with 4403; how many.
+pub(crate) fn close_user(app: &App, user: &str) -> usize {
     let reason = Disconnect::new(Disconnect::FORBIDDEN, "disconnected by the server");
     let ids = app.registry.user_connections(user);
     ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(_, outbox)| outbox.close(reason.clone(), false)).count()

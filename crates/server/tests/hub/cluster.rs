@@ -1,25 +1,53 @@
-//! Several nodes over Redis: a publish on any node reaches every subscriber on every node.
-//! (The full multi-node issue, with failover and presence across nodes, is not done yet.)
+//! Several nodes over Redis: a publish on any node reaches every subscriber on every node,
+//! in seq order; counts, connection lists, disconnects and presence span the nodes. (Killing
+//! a node is in tests/failover.rs, with real processes.)
 
-use serde_json::json;
+use std::time::Duration;
 
-use crate::support::{manifest, Client, TestServer, API_KEY};
+use serde_json::{json, Value};
 
-/// Two nodes on one Redis; with `store`, sharing that store too.
-async fn two_nodes(redis: &str, store: Option<&str>) -> (TestServer, TestServer) {
-    let node = |name: &'static str| {
-        let (redis, store) = (redis.to_owned(), store.map(str::to_owned));
-        move |s: &mut switchboard::Settings| {
-            s.broker = redis;
-            s.node_id = name.into();
+use crate::support::{manifest, presence_manifest, Client, TestServer, API_KEY};
+
+/// Nodes of one cluster for `manifest`, on one Redis (under a prefix of their own: every
+/// test shares the Redis server) and, with `store`, one store.
+async fn cluster(redis: &str, store: Option<&str>, manifest: Value, names: &[&str]) -> Vec<TestServer> {
+    let broker = format!("{redis}?channel_prefix=t{:016x}", rand::random::<u64>());
+    let mut nodes = Vec::new();
+    for name in names {
+        let (broker, store, name) = (broker.clone(), store.map(str::to_owned), name.to_string());
+        let node = TestServer::start_with(vec![manifest.clone()], move |s| {
+            s.broker = broker;
+            s.node_id = name;
             if let Some(store) = store {
                 s.store = store;
             }
+        })
+        .await;
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// Two nodes of the test manifest.
+async fn two_nodes(redis: &str, store: Option<&str>) -> (TestServer, TestServer) {
+    let mut nodes = cluster(redis, store, manifest(), &["node-a", "node-b"]).await;
+    let b = nodes.pop().unwrap();
+    (nodes.pop().unwrap(), b)
+}
+
+/// Waits (bounded) until every node lists every other: their heartbeats arrived.
+async fn acquainted(nodes: &[&TestServer]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for node in nodes {
+        loop {
+            let (_, counts) = node.api("GET", "/api/v1/apps/app1/connections", Some(API_KEY), None).await;
+            if counts["nodes"].as_array().map_or(0, Vec::len) == nodes.len() {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no heartbeats from the other nodes: {counts}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    };
-    let a = TestServer::start_with(vec![manifest()], node("node-a")).await;
-    let b = TestServer::start_with(vec![manifest()], node("node-b")).await;
-    (a, b)
+    }
 }
 
 /// Subscribes and waits until the node's broker took the interest (a cross-node publish in
@@ -78,8 +106,9 @@ async fn disconnecting_a_user_closes_their_connections_on_every_node() {
     let mut on_a = a.connect("kicked").await;
     let mut on_b = b.connect("kicked").await;
     let mut bystander = b.connect("stays").await;
+    acquainted(&[&a, &b]).await;
     let (status, answer) = a.api("DELETE", "/api/v1/apps/app1/users/kicked/connections", Some(API_KEY), None).await;
-    assert_eq!((status, answer["disconnected"].clone()), (200, json!(1)), "the count is this node's");
+    assert_eq!((status, answer["disconnected"].clone()), (200, json!(2)), "counted on every node");
     for client in [&mut on_a, &mut on_b] {
         let (_, closed) = client.closed().await;
         assert_eq!(closed.code, 4403, "closed on every node");
@@ -140,4 +169,69 @@ async fn two_nodes_publishing_to_one_channel_deliver_every_event_once_in_seq_ord
         }
         assert_eq!(seqs, (1..=2 * EACH).collect::<Vec<_>>(), "contiguous, ascending, none twice");
     }
+}
+
+#[tokio::test]
+async fn counts_and_a_users_connections_span_every_node() {
+    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+    let (a, b) = two_nodes(&redis, None).await;
+    let _phone = a.connect("span-ann").await;
+    let _laptop = b.connect("span-ann").await;
+    let _other = b.connect("span-bob").await;
+    acquainted(&[&a, &b]).await;
+    // Heartbeats carry the counts; wait for one sent after the connections opened.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let counts = loop {
+        let (_, counts) = a.api("GET", "/api/v1/apps/app1/connections", Some(API_KEY), None).await;
+        if counts["total"] == 3 || tokio::time::Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(counts["total"], 3, "{counts}");
+    assert_eq!(counts["node_id"], "node-a");
+    let per_node: Vec<(Value, Value)> = counts["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node_id"].clone(), n["counts"]["total"].clone()))
+        .collect();
+    assert_eq!(per_node, [(json!("node-a"), json!(1)), (json!("node-b"), json!(2))]);
+    let (_, list) = b.api("GET", "/api/v1/apps/app1/users/span-ann/connections", Some(API_KEY), None).await;
+    let mut ids: Vec<&str> =
+        list["connections"].as_array().unwrap().iter().map(|c| c["connection_id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids.len(), 2, "{list}");
+    assert!(ids[0].starts_with("node-a-") && ids[1].starts_with("node-b-"), "{ids:?}");
+}
+
+#[tokio::test]
+async fn presence_spans_nodes_and_only_the_last_connection_anywhere_makes_a_user_offline() {
+    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+    let nodes = cluster(&redis, None, presence_manifest(), &["node-a", "node-b"]).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let member = |user: &str, node: &TestServer| node.token(user, json!({"groups": ["team"]}));
+    let mut watcher = b.connect_token(&member("pw-watch", b)).await;
+    assert_eq!(watcher.expect("presence:online").await["userKey"], "pw-watch", "its own, through the group");
+    acquainted(&[a, b]).await;
+    let phone = a.connect_token(&member("pw-ann", a)).await;
+    let online = watcher.expect("presence:online").await;
+    assert_eq!(online["userKey"], "pw-ann", "announced by node-a, heard on node-b");
+    let mut laptop = b.connect_token(&member("pw-ann", b)).await;
+    laptop.send(json!({"type": "presence:set", "data": {"status": "away"}})).await;
+    assert_eq!(watcher.expect("presence:away").await["userKey"], "pw-ann");
+    async fn status(node: &TestServer) -> Value {
+        let url = "/api/v1/apps/app1/presence?users=pw-ann";
+        node.api("GET", url, Some(API_KEY), None).await.1["presence"]["pw-ann"]["status"].clone()
+    }
+    assert_eq!(status(a).await, "away", "a status set on node-b holds on node-a");
+    drop(phone);
+    // Past node-a's grace (1 s): ann still has her laptop on node-b, so nobody hears offline.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    watcher.assert_alive().await;
+    assert_eq!(status(a).await, "away", "node-a knows she is on node-b");
+    drop(laptop);
+    let offline = watcher.expect("presence:offline").await;
+    assert_eq!(offline["userKey"], "pw-ann");
+    assert_eq!(status(a).await, "offline");
 }

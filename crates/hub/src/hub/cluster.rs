@@ -1,0 +1,223 @@
+//! The nodes of one cluster: heartbeats, who is alive, and cluster-wide connection views.
+//!
+//! Every node sends a heartbeat on each app's `$control` topic every [`HEARTBEAT`], with its
+//! connection counts and what its services add (presence sends its version there). A node
+//! not heard from for [`NODE_TIMEOUT`] is lost: it leaves the views and services are told,
+//! so presence takes its users offline. A node heard from for the first time, or with a new
+//! boot number (it restarted), joins. Questions about a user (list their connections,
+//! disconnect them) go to every node; the asker gathers the answers of every node it knows
+//! alive, waiting at most [`ASK_TIMEOUT`] for them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use serde_json::Map;
+use switchboard_broker::{Broker, Envelope};
+use switchboard_protocol::api::ConnectionInfo;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::control::{close_user, Control, NodeCounts, Op};
+use super::{Hub, Shared};
+use crate::{App, NodeEvent};
+
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Silence after which a node counts as lost: three missed heartbeats.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a cluster-wide question waits for the other nodes' answers.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Another node, as last heard.
+struct Peer {
+    boot: u64,
+    heard: Instant,
+    counts: NodeCounts,
+}
+
+/// One node's answer to a question: its id, the user's connections there, how many closed.
+type Answer = (String, Vec<ConnectionInfo>, usize);
+
+/// What this node knows of the others, per app.
+pub(crate) struct Cluster {
+    peers: Mutex<HashMap<Arc<str>, HashMap<String, Peer>>>,
+    asks: Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>,
+    next_ask: AtomicU64,
+    /// Control messages waiting to go out, in order.
+    pub(crate) outgoing: mpsc::UnboundedSender<Envelope>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Cluster {
+    /// A cluster view whose control messages go out through `broker` in order, from a task
+    /// started here (when there is a runtime to start it on).
+    pub(crate) fn new(broker: Arc<dyn Broker>) -> Self {
+        let (outgoing, mut queue) = mpsc::unbounded_channel::<Envelope>();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                while let Some(envelope) = queue.recv().await {
+                    if let Err(e) = broker.publish(envelope).await {
+                        tracing::warn!(error = %e, "a control message to the other nodes was not sent");
+                    }
+                }
+            });
+        }
+        Self { peers: Mutex::default(), asks: Mutex::default(), next_ask: AtomicU64::new(1), outgoing }
+    }
+
+    pub(crate) fn answered(&self, id: u64, node: String, connections: Vec<ConnectionInfo>, disconnected: usize) {
+        if let Some(asker) = lock(&self.asks).get(&id) {
+            let _ = asker.send((node, connections, disconnected));
+        }
+    }
+}
+
+impl Hub {
+    /// Starts this node's heartbeat; it stops at shutdown or when the hub is dropped.
+    pub(crate) fn start_heartbeat(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (shared, stop) = (Arc::downgrade(&self.shared), self.shared.shutdown.clone());
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.cancelled() => return,
+                }
+                let Some(shared) = Weak::upgrade(&shared) else { return };
+                Hub { shared }.beat();
+            }
+        });
+    }
+
+    /// One heartbeat per app, then the nodes that fell silent are dropped.
+    fn beat(&self) {
+        for app in self.apps() {
+            let mut services = Map::new();
+            for service in self.services() {
+                if let Some(part) = service.beat(&app) {
+                    services.insert(service.name().to_owned(), part);
+                }
+            }
+            self.send_control(&app, Op::Beat { counts: NodeCounts::of(&app), services });
+            let lost: Vec<String> = {
+                let mut peers = lock(&self.shared.cluster.peers);
+                let nodes = peers.entry(app.slug.clone()).or_default();
+                let silent: Vec<String> =
+                    nodes.iter().filter(|(_, p)| p.heard.elapsed() > NODE_TIMEOUT).map(|(n, _)| n.clone()).collect();
+                silent.into_iter().filter(|n| nodes.remove(n).is_some()).collect()
+            };
+            for node in lost {
+                tracing::warn!(app = %app.slug, node, "node lost: no heartbeat for {NODE_TIMEOUT:?}");
+                self.tell_services(&app, &node, NodeEvent::Lost);
+            }
+        }
+    }
+
+    /// Notes that `control.node` is alive; tells services of a join (or a restart) and of
+    /// the beat's part for them.
+    pub(super) fn heard(&self, app: &Arc<App>, control: &Control) {
+        let (joined, restarted) = {
+            let mut peers = lock(&self.shared.cluster.peers);
+            let nodes = peers.entry(app.slug.clone()).or_default();
+            let peer = nodes.entry(control.node.clone()).or_insert_with(|| Peer {
+                boot: 0,
+                heard: Instant::now(),
+                counts: NodeCounts::default(),
+            });
+            let (joined, restarted) = (peer.boot != control.boot, peer.boot != 0 && peer.boot != control.boot);
+            peer.boot = control.boot;
+            peer.heard = Instant::now();
+            if let Op::Beat { counts, .. } = &control.op {
+                peer.counts = counts.clone();
+            }
+            (joined, restarted)
+        };
+        if restarted {
+            self.tell_services(app, &control.node, NodeEvent::Lost);
+        }
+        if joined {
+            tracing::info!(app = %app.slug, node = %control.node, "node joined");
+            self.tell_services(app, &control.node, NodeEvent::Joined);
+        }
+        if let Op::Beat { services, .. } = &control.op {
+            for service in self.services() {
+                if let Some(part) = services.get(service.name()) {
+                    service.on_node(self, app, &control.node, NodeEvent::Beat(part));
+                }
+            }
+        }
+    }
+
+    fn tell_services(&self, app: &Arc<App>, node: &str, event: NodeEvent<'_>) {
+        for service in self.services() {
+            service.on_node(self, app, node, event);
+        }
+    }
+
+    /// The other nodes alive for `app`, with their counts.
+    pub fn peers(&self, app: &App) -> Vec<(String, NodeCounts)> {
+        let peers = lock(&self.shared.cluster.peers);
+        let alive = peers.get(&app.slug).into_iter().flatten().filter(|(_, p)| p.heard.elapsed() <= NODE_TIMEOUT);
+        let mut out: Vec<_> = alive.map(|(node, p)| (node.clone(), p.counts.clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Asks every node for `user`'s connections (closing them if `disconnect`), this one
+    /// included; gathers the answers of the nodes alive, for at most [`ASK_TIMEOUT`].
+    pub(crate) async fn ask(&self, app: &App, user: &str, disconnect: bool) -> (Vec<ConnectionInfo>, usize) {
+        let mut connections = self.user_connections(app, user);
+        let mut disconnected = if disconnect { close_user(app, user) } else { 0 };
+        let mut waiting: HashSet<String> = self.peers(app).into_iter().map(|(node, _)| node).collect();
+        let cluster = &self.shared.cluster;
+        let id = cluster.next_ask.fetch_add(1, Ordering::Relaxed);
+        let (answers, mut answer) = mpsc::unbounded_channel();
+        lock(&cluster.asks).insert(id, answers);
+        // Sent even when no other node is known yet: a disconnect must reach them all.
+        self.send_control(app, Op::Ask { id, user: user.to_owned(), disconnect });
+        let deadline = Instant::now() + ASK_TIMEOUT;
+        while !waiting.is_empty() {
+            let Ok(Some((node, more, closed))) = tokio::time::timeout_at(deadline, answer.recv()).await else { break };
+            if waiting.remove(&node) {
+                connections.extend(more);
+                disconnected += closed;
+            }
+        }
+        lock(&cluster.asks).remove(&id);
+        if !waiting.is_empty() {
+            tracing::warn!(nodes = ?waiting, "nodes did not answer within {ASK_TIMEOUT:?}; their part is missing");
+        }
+        (connections, disconnected)
+    }
+
+    /// A user's connections on every node.
+    pub async fn cluster_connections(&self, app: &App, user: &str) -> Vec<ConnectionInfo> {
+        self.ask(app, user, false).await.0
+    }
+
+    /// Closes every connection of a user with 4403 on every node; how many closed.
+    pub async fn disconnect_user(&self, app: &App, user: &str) -> usize {
+        self.ask(app, user, true).await.1
+    }
+
+    /// The ids of the nodes alive for `app`, this one included, sorted.
+    pub fn live_nodes(&self, app: &App) -> Vec<String> {
+        let mut nodes: Vec<String> = self.peers(app).into_iter().map(|(node, _)| node).collect();
+        nodes.push(self.node_id().to_owned());
+        nodes.sort();
+        nodes
+    }
+}
+
+impl Shared {
+    /// A number that tells this process from an earlier one with the same node id.
+    pub(super) fn new_boot() -> u64 {
+        rand::random::<u64>() | 1
+    }
+}
