@@ -1,0 +1,237 @@
+//! Three nodes as real processes on one Redis and one PostgreSQL. One is killed with
+//! SIGKILL in the middle of a steady publish stream: its clients resume on the others, and
+//! a checker proves that every client got every event exactly once, in order. Presence
+//! converges: the killed node's user who did not come back goes offline, announced once,
+//! and the users who moved stay online.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use switchboard_auth::{mint, Algorithm};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+const SECRET: &str = "failover-secret";
+const KEY: &str = "sk_failover";
+/// Events in the stream, and after which one the node dies.
+const EVENTS: u64 = 200;
+const KILL_AFTER: u64 = 60;
+/// Bound on every wait.
+const WAIT: Duration = Duration::from_secs(20);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+fn manifest() -> Value {
+    json!({
+        "slug": "fo",
+        "auth_policy": {"jwt": {"secret_file": "secret.txt"}},
+        "api_key_file": "key.txt",
+        "websockets": {"realtime": {"path": "/ws"}},
+        "presence": {"offline_grace": "1s"}
+    })
+}
+
+/// Starts `switchboard serve` as node `name`; waits for its "listening" log line.
+async fn start_node(dir: &std::path::Path, name: &str, broker: &str, store: &str) -> Node {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--manifest", "fo.json", "--bind", "127.0.0.1:0", "--node-id", name])
+        .args(["--broker", broker, "--store", store])
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("a listening line");
+        if let Some(at) = line.find("addr=").filter(|_| line.contains("listening")) {
+            break line[at + 5..].split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining its logs so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Node { child, base: format!("http://{addr}") }
+}
+
+fn token(user: &str) -> String {
+    let now = switchboard_hub::unix_ms() / 1000;
+    let claims = json!({"sub": user, "exp": now + 600, "groups": ["stream"]});
+    let claims: Map<String, Value> = claims.as_object().unwrap().clone();
+    mint(Algorithm::HS256, SECRET.as_bytes(), &claims).unwrap()
+}
+
+async fn open(base: &str, user: &str, query: &str) -> Option<Socket> {
+    let url = format!("{}/ws?token={}{query}", base.replacen("http", "ws", 1), token(user));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    let connected = next_frame(&mut ws).await?;
+    (connected["type"] == "connected").then_some(ws)
+}
+
+/// The next JSON frame; `None` when the socket ends.
+async fn next_frame(ws: &mut Socket) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("a frame within the bound")? {
+            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// What one stream client saw: every event's (seq, data), and how often it reconnected; and
+/// its socket, kept open so that its user stays online.
+struct Seen {
+    events: Vec<(u64, u64)>,
+    reconnects: usize,
+    socket: Option<Socket>,
+}
+
+/// A client of `group:stream` that starts on node `first` and, when its node dies, resumes
+/// on the next one that answers, until it has the stream's last event.
+async fn stream_client(bases: Vec<String>, user: String, first: usize) -> Seen {
+    let mut seen = Seen { events: Vec::new(), reconnects: 0, socket: None };
+    let mut position: Option<Value> = None;
+    let mut node = first;
+    let deadline = tokio::time::Instant::now() + 3 * WAIT;
+    while seen.events.last().map(|e| e.0) != Some(EVENTS) {
+        assert!(tokio::time::Instant::now() < deadline, "{user} never got the whole stream");
+        let query = if position.is_some() { "&resume=1" } else { "" };
+        let Some(mut ws) = open(&bases[node], &user, query).await else {
+            node = (node + 1) % bases.len();
+            continue;
+        };
+        if let Some(position) = &position {
+            seen.reconnects += 1;
+            let resume = json!({"type": "resume", "data": {"positions": {"group:stream": position}}});
+            ws.send(Message::Text(resume.to_string().into())).await.unwrap();
+        }
+        while let Some(frame) = next_frame(&mut ws).await {
+            if frame["type"] == "resumed" {
+                assert_eq!(frame["data"]["recovered"], true, "{user}: {frame}");
+            }
+            if frame["channel"] == "group:stream" && frame["type"] == "tick" {
+                let seq = frame["seq"].as_u64().unwrap();
+                seen.events.push((seq, frame["data"].as_u64().unwrap()));
+                position = Some(json!({"epoch": frame["epoch"], "seq": seq}));
+                if seq == EVENTS {
+                    seen.socket = Some(ws);
+                    return seen;
+                }
+            }
+        }
+    }
+    seen
+}
+
+async fn presence(http: &reqwest::Client, base: &str, users: &str) -> Value {
+    let url = format!("{base}/api/v1/apps/fo/presence?users={users}");
+    http.get(url).bearer_auth(KEY).send().await.unwrap().json::<Value>().await.unwrap()["presence"].clone()
+}
+
+#[tokio::test]
+async fn killing_a_node_loses_and_repeats_nothing_and_presence_converges() {
+    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+    let Some(store) = switchboard_store::testing::postgres_database().await else { return };
+    let broker = format!("{redis}?channel_prefix=failover{:08x}", rand::random::<u32>());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
+    std::fs::write(dir.path().join("key.txt"), KEY).unwrap();
+    std::fs::write(dir.path().join("fo.json"), manifest().to_string()).unwrap();
+    let mut nodes = Vec::new();
+    for name in ["n0", "n1", "n2"] {
+        nodes.push(start_node(dir.path(), name, &broker, &store).await);
+    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let http = reqwest::Client::new();
+
+    // The watcher and the user who will not come back, then two stream clients per node.
+    let mut watcher = open(&bases[0], "watcher", "").await.unwrap();
+    let _ghost = open(&bases[2], "ghost", "").await.unwrap();
+    let clients: Vec<_> = (0..6)
+        .map(|i| tokio::spawn(stream_client(bases.clone(), format!("c{i}"), i % 3)))
+        .collect();
+    // Every node knows the others (heartbeats) before the stream starts.
+    for base in &bases {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let url = format!("{base}/api/v1/apps/fo/connections");
+            let counts: Value = http.get(url).bearer_auth(KEY).send().await.unwrap().json().await.unwrap();
+            if counts["nodes"].as_array().map_or(0, Vec::len) == 3 && counts["total"] == 8 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the cluster did not form: {counts}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // A steady stream through n0 and n1; n2 dies part way through.
+    for n in 0..EVENTS {
+        if n == KILL_AFTER {
+            nodes[2].child.start_kill().unwrap();
+        }
+        let body = json!({"channels": ["group:stream"], "type": "tick", "data": n});
+        let url = format!("{}/api/v1/apps/fo/publish", bases[(n % 2) as usize]);
+        let response = http.post(url).bearer_auth(KEY).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "publish {n}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // The checker: every client has 1..=EVENTS, each once, in order, with the data sent.
+    let mut sockets = Vec::new();
+    for (i, client) in clients.into_iter().enumerate() {
+        let mut seen = tokio::time::timeout(3 * WAIT, client).await.expect("the client finished").unwrap();
+        sockets.push(seen.socket.take());
+        let want: Vec<(u64, u64)> = (1..=EVENTS).map(|seq| (seq, seq - 1)).collect();
+        assert_eq!(seen.events, want, "c{i}: nothing lost, nothing twice, in order");
+        assert_eq!(seen.reconnects, usize::from(i % 3 == 2), "c{i}: only the killed node's clients moved");
+    }
+
+    // Presence: the ghost goes offline, once; the clients that moved are still online.
+    let offline = loop {
+        let frame = next_frame(&mut watcher).await.expect("the watcher stays connected");
+        if frame["type"] == "presence:offline" {
+            break frame;
+        }
+    };
+    assert_eq!(offline["data"]["userKey"], "ghost", "{offline}");
+    // Every survivor converges within the bound: n2 lost after 3 s of silence, on the next
+    // heartbeat tick.
+    for base in &bases[..2] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let seen = presence(&http, base, "ghost,c2,c5,c0").await;
+            let statuses: Vec<&Value> = ["ghost", "c2", "c5", "c0"].iter().map(|u| &seen[*u]["status"]).collect();
+            if statuses == ["offline", "online", "online", "online"] {
+                break;
+            }
+            assert!(statuses[1..] == ["online", "online", "online"], "{base}: moved users stay online: {seen}");
+            assert!(tokio::time::Instant::now() < deadline, "{base} did not converge: {seen}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Both survivors have dropped n2; a second announcement (from a node that wrongly thought
+    // itself the announcer) would follow within moments.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ping = json!({"type": "ping", "ref": "after"}).to_string();
+    watcher.send(Message::Text(ping.into())).await.unwrap();
+    loop {
+        let frame = next_frame(&mut watcher).await.unwrap();
+        assert_ne!(frame["type"], "presence:offline", "announced once: {frame}");
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
+}
