@@ -1,8 +1,8 @@
 //! Three nodes as real processes on one Redis and one PostgreSQL. One is killed with
-//! SIGKILL in the middle of a steady publish stream: its clients resume on the others, and
-//! a checker proves that every client got every event exactly once, in order. Presence
-//! converges: the killed node's user who did not come back goes offline, announced once,
-//! and the users who moved stay online.
+//! SIGKILL (or drained with SIGTERM) in the middle of a steady publish stream: its clients
+//! resume on the others, and a checker proves that every client got every event exactly
+//! once, in order. Presence converges: the lost node's user who did not come back goes
+//! offline, announced once, and the users who moved stay online.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -42,11 +42,20 @@ fn manifest() -> Value {
     })
 }
 
+/// How the node leaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    /// SIGKILL: its sockets just break.
+    Kill,
+    /// SIGTERM: /readyz fails, then (after a 1 s drain grace) its sockets close with 1001.
+    Drain,
+}
+
 /// Starts `switchboard serve` as node `name`; waits for its "listening" log line.
 async fn start_node(dir: &std::path::Path, name: &str, broker: &str, store: &str) -> Node {
     let mut child = Command::new(BIN)
         .args(["serve", "--manifest", "fo.json", "--bind", "127.0.0.1:0", "--node-id", name])
-        .args(["--broker", broker, "--store", store])
+        .args(["--broker", broker, "--store", store, "--drain-grace", "1s"])
         .current_dir(dir)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -76,33 +85,34 @@ fn token(user: &str) -> String {
 async fn open(base: &str, user: &str, query: &str) -> Option<Socket> {
     let url = format!("{}/ws?token={}{query}", base.replacen("http", "ws", 1), token(user));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
-    let connected = next_frame(&mut ws).await?;
+    let connected = next_frame(&mut ws).await.ok()?;
     (connected["type"] == "connected").then_some(ws)
 }
 
-/// The next JSON frame; `None` when the socket ends.
-async fn next_frame(ws: &mut Socket) -> Option<Value> {
+/// The next JSON frame; when the socket ends, its close code (`None` when it just broke).
+async fn next_frame(ws: &mut Socket) -> Result<Value, Option<u16>> {
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("a frame within the bound")? {
-            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => continue,
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("a frame within the bound") {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).map_err(|_| None),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+            None | Some(Err(_)) => return Err(None),
+            Some(Ok(_)) => continue,
         }
     }
 }
 
-/// What one stream client saw: every event's (seq, data), and how often it reconnected; and
-/// its socket, kept open so that its user stays online.
+/// What one stream client saw: every event's (seq, data), and the close code of each socket
+/// it lost (`None`: it broke); and its socket, kept open so that its user stays online.
 struct Seen {
     events: Vec<(u64, u64)>,
-    reconnects: usize,
+    closes: Vec<Option<u16>>,
     socket: Option<Socket>,
 }
 
 /// A client of `group:stream` that starts on node `first` and, when its node dies, resumes
 /// on the next one that answers, until it has the stream's last event.
 async fn stream_client(bases: Vec<String>, user: String, first: usize) -> Seen {
-    let mut seen = Seen { events: Vec::new(), reconnects: 0, socket: None };
+    let mut seen = Seen { events: Vec::new(), closes: Vec::new(), socket: None };
     let mut position: Option<Value> = None;
     let mut node = first;
     let deadline = tokio::time::Instant::now() + 3 * WAIT;
@@ -114,11 +124,17 @@ async fn stream_client(bases: Vec<String>, user: String, first: usize) -> Seen {
             continue;
         };
         if let Some(position) = &position {
-            seen.reconnects += 1;
             let resume = json!({"type": "resume", "data": {"positions": {"group:stream": position}}});
             ws.send(Message::Text(resume.to_string().into())).await.unwrap();
         }
-        while let Some(frame) = next_frame(&mut ws).await {
+        loop {
+            let frame = match next_frame(&mut ws).await {
+                Ok(frame) => frame,
+                Err(code) => {
+                    seen.closes.push(code);
+                    break;
+                }
+            };
             if frame["type"] == "resumed" {
                 assert_eq!(frame["data"]["recovered"], true, "{user}: {frame}");
             }
@@ -136,6 +152,24 @@ async fn stream_client(bases: Vec<String>, user: String, first: usize) -> Seen {
     seen
 }
 
+/// Kills the node, or sends it SIGTERM and checks that /readyz fails before it closes.
+async fn leave(node: &mut Node, ending: Ending, http: &reqwest::Client) {
+    if ending == Ending::Kill {
+        return node.child.start_kill().unwrap();
+    }
+    let pid = node.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = http.get(format!("{}/readyz", node.base)).send().await.unwrap().status();
+        if status == 503 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "/readyz kept passing after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn presence(http: &reqwest::Client, base: &str, users: &str) -> Value {
     let url = format!("{base}/api/v1/apps/fo/presence?users={users}");
     http.get(url).bearer_auth(KEY).send().await.unwrap().json::<Value>().await.unwrap()["presence"].clone()
@@ -143,6 +177,15 @@ async fn presence(http: &reqwest::Client, base: &str, users: &str) -> Value {
 
 #[tokio::test]
 async fn killing_a_node_loses_and_repeats_nothing_and_presence_converges() {
+    lose_a_node_mid_stream(Ending::Kill).await;
+}
+
+#[tokio::test]
+async fn draining_a_node_fails_readyz_then_its_clients_resume_elsewhere_with_nothing_lost() {
+    lose_a_node_mid_stream(Ending::Drain).await;
+}
+
+async fn lose_a_node_mid_stream(ending: Ending) {
     let Some(redis) = switchboard_broker::testing::redis_url() else { return };
     let Some(store) = switchboard_store::testing::postgres_database().await else { return };
     let broker = format!("{redis}?channel_prefix=failover{:08x}", rand::random::<u32>());
@@ -160,9 +203,7 @@ async fn killing_a_node_loses_and_repeats_nothing_and_presence_converges() {
     // The watcher and the user who will not come back, then two stream clients per node.
     let mut watcher = open(&bases[0], "watcher", "").await.unwrap();
     let _ghost = open(&bases[2], "ghost", "").await.unwrap();
-    let clients: Vec<_> = (0..6)
-        .map(|i| tokio::spawn(stream_client(bases.clone(), format!("c{i}"), i % 3)))
-        .collect();
+    let clients: Vec<_> = (0..6).map(|i| tokio::spawn(stream_client(bases.clone(), format!("c{i}"), i % 3))).collect();
     // Every node knows the others (heartbeats) before the stream starts.
     for base in &bases {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -180,7 +221,7 @@ async fn killing_a_node_loses_and_repeats_nothing_and_presence_converges() {
     // A steady stream through n0 and n1; n2 dies part way through.
     for n in 0..EVENTS {
         if n == KILL_AFTER {
-            nodes[2].child.start_kill().unwrap();
+            leave(&mut nodes[2], ending, &http).await;
         }
         let body = json!({"channels": ["group:stream"], "type": "tick", "data": n});
         let url = format!("{}/api/v1/apps/fo/publish", bases[(n % 2) as usize]);
@@ -196,7 +237,12 @@ async fn killing_a_node_loses_and_repeats_nothing_and_presence_converges() {
         sockets.push(seen.socket.take());
         let want: Vec<(u64, u64)> = (1..=EVENTS).map(|seq| (seq, seq - 1)).collect();
         assert_eq!(seen.events, want, "c{i}: nothing lost, nothing twice, in order");
-        assert_eq!(seen.reconnects, usize::from(i % 3 == 2), "c{i}: only the killed node's clients moved");
+        let closes = match (i % 3, ending) {
+            (2, Ending::Kill) => vec![None],
+            (2, Ending::Drain) => vec![Some(1001)],
+            _ => vec![],
+        };
+        assert_eq!(seen.closes, closes, "c{i}: only the lost node's clients moved");
     }
 
     // Presence: the ghost goes offline, once; the clients that moved are still online.
@@ -228,7 +274,7 @@ async fn killing_a_node_loses_and_repeats_nothing_and_presence_converges() {
     let ping = json!({"type": "ping", "ref": "after"}).to_string();
     watcher.send(Message::Text(ping.into())).await.unwrap();
     loop {
-        let frame = next_frame(&mut watcher).await.unwrap();
+        let frame = next_frame(&mut watcher).await.expect("the watcher stays connected");
         assert_ne!(frame["type"], "presence:offline", "announced once: {frame}");
         if frame["type"] == "pong" {
             break;
