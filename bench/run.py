@@ -10,6 +10,8 @@ saved as JSON under target/bench/.
   bench/run.py --targets switchboard,bare --reps 5 --fanout 5000 --rates 20,40
   bench/run.py --personal-rates 2000,8000 --batch-rates 50000
   bench/run.py --targets switchboard,sockudo   # builds Sockudo once (~20 min), cached outside the repo
+  bench/run.py --targets switchboard-cluster1,switchboard-cluster3,node-socketio-cluster3 --sizes ""
+                                       # N nodes over a throwaway Redis (redis-server from Debian)
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -49,7 +52,9 @@ def raise_fd_limit() -> None:
 def install_peers(targets) -> None:
     """Installs the peers from their registries, once."""
     node = PEERS / "node" / "node_modules"
-    if {"node-ws", "node-socketio"} & set(targets) and not ((node / "ws").exists() and (node / "socket.io").exists()):
+    bases = {cluster_of(t)[0] for t in targets}
+    installed = all((node / package).exists() for package in ("ws", "socket.io", "@socket.io/redis-adapter", "redis"))
+    if {"node-ws", "node-socketio"} & bases and not installed:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=PEERS / "node", check=True)
     if "sockudo" in targets and not (SOCKUDO_ROOT / "bin" / "sockudo").exists():
         if not shutil.which("protoc"):
@@ -61,6 +66,47 @@ def install_peers(targets) -> None:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         req = PEERS / "seed_fastapi" / "requirements.txt"
         subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-r", str(req)], check=True)
+
+
+REDIS = {}
+
+
+def redis_url() -> str:
+    """A throwaway Redis for the cluster targets, started on first use, stopped at exit."""
+    if "url" not in REDIS:
+        port = free_port()
+        proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        REDIS.update(url=f"redis://127.0.0.1:{port}/", proc=proc)
+    return REDIS["url"]
+
+
+def cluster_of(target: str):
+    """`switchboard-cluster3` -> ("switchboard", 3); a single-process target -> (target, 0)."""
+    match = re.fullmatch(r"(.+)-cluster(\d+)", target)
+    return (match.group(1), int(match.group(2))) if match else (target, 0)
+
+
+def node_command(target: str, port: int, workdir: str, node: int):
+    """Node `node` of a cluster target: Switchboard over Redis (each node its own SQLite file;
+    the broadcast channel keeps no history), or socket.io with its Redis adapter."""
+    base, _ = cluster_of(target)
+    if base == "switchboard":
+        broker = f"{redis_url()}?channel_prefix={os.path.basename(workdir)}"
+        return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / "manifest.json"),
+                 "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/node{node}.db",
+                 "--node-id", f"bench{node}", "--broker", broker], None, "switchboard", {})
+    if base == "node-socketio":
+        argv = ["node", str(PEERS / "node" / "socketio-server.js"), str(port)]
+        return argv, None, "socketio", {"REDIS_URL": redis_url()}
+    raise SystemExit(f"no cluster form of {base}")
 
 
 def command(target: str, port: int, workdir: str):
@@ -98,43 +144,69 @@ def sockudo_env(port: int) -> dict:
 
 
 class Server:
+    """One target: a process, or the N node processes of a cluster target."""
+
     def __init__(self, target: str):
-        self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="sb-bench-")
-        argv, cwd, self.kind = command(target, self.port, self.workdir)
-        env = dict(os.environ, BENCH_JWT_SECRET=SECRET, BENCH_API_KEY=KEY, RUST_LOG="warn")
-        env.update(sockudo_env(self.port) if target == "sockudo" else {})
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, preexec_fn=raise_fd_limit)
+        nodes = cluster_of(target)[1]
+        self.ports, self.procs = [], []
+        for node in range(max(nodes, 1)):
+            port = free_port()
+            if nodes:
+                argv, cwd, self.kind, extra = node_command(target, port, self.workdir, node)
+            else:
+                (argv, cwd, self.kind), extra = command(target, port, self.workdir), {}
+            env = dict(os.environ, BENCH_JWT_SECRET=SECRET, BENCH_API_KEY=KEY, RUST_LOG="warn", **extra)
+            env.update(sockudo_env(port) if target == "sockudo" else {})
+            self.procs.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                                               preexec_fn=raise_fd_limit))
+            self.ports.append(port)
+            self.wait_for(port, target)
+        if nodes > 1 and self.kind == "switchboard":
+            time.sleep(2)  # a heartbeat or two, so every node knows the others before the run
+
+    def wait_for(self, port: int, target: str) -> None:
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)
         self.stop()
         raise SystemExit(f"{target} did not start")
 
+    @property
+    def addr(self) -> str:
+        return ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
     def rss(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        total = 0
+        for proc in self.procs:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        total = 0.0
+        for proc in self.procs:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return total
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def loadgen(server: Server, scenario: str, **options):
-    argv = [str(RELEASE / "loadgen"), scenario, "--kind", server.kind, "--addr", f"127.0.0.1:{server.port}",
+    argv = [str(RELEASE / "loadgen"), scenario, "--kind", server.kind, "--addr", server.addr,
             "--secret", SECRET, "--key", KEY]
     for name, value in options.items():
         argv += [f"--{name}", str(value)]
@@ -307,7 +379,11 @@ def main() -> None:
         subprocess.run(["cargo", "build", "--release", "-p", "switchboard", "-p", "switchboard-bench"], cwd=ROOT, check=True)
     install_peers(targets)
     raise_fd_limit()
-    rows, columns = campaign(args, targets)
+    try:
+        rows, columns = campaign(args, targets)
+    finally:
+        if "proc" in REDIS:
+            REDIS["proc"].terminate()
     table = summarize(rows, columns)
     out = ROOT / "target" / "bench"
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 // node-socketio peer: what a team writes with the `socket.io` package. Each socket joins a
 // room named after its user (`?user=ID`); POST /publish {user?, event} emits to that room,
-// or to everyone. Clients speak Socket.IO v4 over the WebSocket transport.
+// or to everyone. Clients speak Socket.IO v4 over the WebSocket transport. With REDIS_URL
+// set, several processes form one cluster through the official Redis adapter, as a team
+// scaling socket.io out would do.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -29,4 +31,16 @@ io.on("connection", (socket) => {
   socket.join(String(socket.handshake.query.user));
 });
 
-server.listen(port, "127.0.0.1", () => console.log(`listening 127.0.0.1:${port}`));
+async function start() {
+  if (process.env.REDIS_URL) {
+    const { createClient } = require("redis");
+    const { createAdapter } = require("@socket.io/redis-adapter");
+    const pub = createClient({ url: process.env.REDIS_URL });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  server.listen(port, "127.0.0.1", () => console.log(`listening 127.0.0.1:${port}`));
+}
+
+start();

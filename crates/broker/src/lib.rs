@@ -7,6 +7,7 @@
 //!   several nodes, which is how the conformance suite tests cross-node behaviour without
 //!   a server.
 //! - [`redis`]: nodes sharing a Redis server's pub/sub, one Redis channel per topic.
+//! - [`nats`]: nodes sharing a NATS server, one subject per topic.
 //! - [`testing`]: the conformance suite every implementation must pass.
 //!
 //! # The contract
@@ -23,6 +24,7 @@
 //! - **Non-blocking delivery**: [`Deliver::deliver`] must not block; the hub only queues.
 
 pub mod memory;
+pub mod nats;
 pub mod redis;
 pub mod testing;
 
@@ -90,5 +92,42 @@ pub trait Broker: Send + Sync {
     /// Releases connections. Later publishes fail with [`BrokerError::Closed`].
     async fn close(&self) -> Result<(), BrokerError> {
         Ok(())
+    }
+}
+
+/// The URL parameter that keeps clusters sharing one Redis or NATS server apart.
+const PREFIX_PARAM: &str = "channel_prefix=";
+
+/// A broker URL without its `channel_prefix=` parameter, and that prefix (letters, digits,
+/// `-` and `_`), if it has one.
+pub(crate) fn split_prefix(url: &str) -> Result<(String, Option<String>), BrokerError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), None)) };
+    let (mut prefix, mut rest) = (None, Vec::new());
+    for param in query.split('&') {
+        match param.strip_prefix(PREFIX_PARAM) {
+            Some(name) => prefix = Some(name),
+            None => rest.push(param),
+        }
+    }
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    match prefix {
+        Some(name) if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Err(BrokerError::Unavailable(format!("channel_prefix `{name}` must be letters, digits, `-` or `_`")))
+        }
+        name => Ok((url, name.map(str::to_owned))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_channel_prefix_keeps_clusters_apart_and_leaves_the_rest_of_the_url() {
+        let split = super::split_prefix;
+        assert_eq!(split("redis://h:1/").unwrap(), ("redis://h:1/".into(), None));
+        assert_eq!(split("nats://h:1?channel_prefix=blue").unwrap(), ("nats://h:1".into(), Some("blue".into())));
+        let kept = split("redis://h:1/?protocol=resp3&channel_prefix=b-2").unwrap();
+        assert_eq!(kept, ("redis://h:1/?protocol=resp3".into(), Some("b-2".into())));
+        let error = split("redis://h:1/?channel_prefix=a:b").unwrap_err().to_string();
+        assert!(error.contains("channel_prefix `a:b`"), "{error}");
     }
 }

@@ -25,12 +25,10 @@ use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Broker, BrokerError, Deliver, Envelope, Topic};
+use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
 
 /// The prefix of every Redis channel Switchboard uses; `?channel_prefix=` adds to it.
 const PREFIX: &str = "sb:";
-/// The URL parameter that keeps clusters sharing one Redis server apart.
-const PREFIX_PARAM: &str = "channel_prefix=";
 /// Bytes before the payload: the node id, then the seq.
 const HEADER: usize = 16 + 8;
 /// The pauses between attempts to reconnect the receiving side.
@@ -72,7 +70,8 @@ impl RedisBroker {
     /// Connects to `url` (`redis://host:port/`). Nodes of one cluster use the same URL; to
     /// run several clusters on one Redis server, give each its own `?channel_prefix=name`.
     pub async fn connect(url: &str) -> Result<Self, BrokerError> {
-        let (url, prefix) = split_prefix(url)?;
+        let (url, name) = split_prefix(url)?;
+        let prefix: Arc<str> = name.map_or_else(|| PREFIX.to_owned(), |n| format!("{PREFIX}{n}:")).into();
         let client = redis::Client::open(url.as_str()).map_err(unavailable)?;
         let publisher = client.get_multiplexed_async_connection().await.map_err(unavailable)?;
         let first = client.get_async_pubsub().await.map_err(unavailable)?.split();
@@ -220,28 +219,6 @@ fn channel_name(prefix: &str, topic: &Topic) -> String {
     format!("{prefix}{}:{}", topic.app, topic.channel)
 }
 
-/// The URL without `channel_prefix=`, and the prefix of its Redis channels.
-fn split_prefix(url: &str) -> Result<(String, Arc<str>), BrokerError> {
-    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), PREFIX.into())) };
-    let (mut prefix, mut rest) = (None, Vec::new());
-    for param in query.split('&') {
-        match param.strip_prefix(PREFIX_PARAM) {
-            Some(name) => prefix = Some(name),
-            None => rest.push(param),
-        }
-    }
-    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
-    match prefix {
-        None => Ok((url, PREFIX.into())),
-        Some(name) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-            Ok((url, format!("{PREFIX}{name}:").into()))
-        }
-        Some(name) => {
-            Err(BrokerError::Unavailable(format!("channel_prefix `{name}` must be letters, digits, `-` or `_`")))
-        }
-    }
-}
-
 /// A message from Redis as an envelope; `None` for this node's own and for foreign ones.
 fn decode(prefix: &str, node: &[u8; 16], message: &redis::Msg) -> Option<Envelope> {
     let name = message.get_channel_name().strip_prefix(prefix)?;
@@ -371,17 +348,6 @@ mod tests {
             }
         }
         panic!("no publish reached the node within 10 s of losing its connection");
-    }
-
-    #[test]
-    fn a_channel_prefix_keeps_clusters_apart_and_leaves_the_url_to_redis() {
-        let split = |url: &str| super::split_prefix(url).map(|(u, p)| (u, p.to_string()));
-        assert_eq!(split("redis://h:1/").unwrap(), ("redis://h:1/".into(), "sb:".into()));
-        assert_eq!(split("redis://h:1/?channel_prefix=blue").unwrap(), ("redis://h:1/".into(), "sb:blue:".into()));
-        let kept = split("redis://h:1/?protocol=resp3&channel_prefix=b-2").unwrap();
-        assert_eq!(kept, ("redis://h:1/?protocol=resp3".into(), "sb:b-2:".into()));
-        let error = split("redis://h:1/?channel_prefix=a:b").unwrap_err().to_string();
-        assert!(error.contains("channel_prefix `a:b`"), "{error}");
     }
 
     #[tokio::test]

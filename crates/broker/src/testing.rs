@@ -114,3 +114,14 @@ pub fn redis_url() -> Option<String> {
     }
     url
 }
+
+/// The NATS server for tests, from `SWITCHBOARD_TEST_NATS` (`nats://127.0.0.1:port`), like
+/// [`redis_url`] (`SWITCHBOARD_REQUIRE_NATS` makes its absence a failure).
+pub fn nats_url() -> Option<String> {
+    let url = std::env::var("SWITCHBOARD_TEST_NATS").ok();
+    if url.is_none() {
+        assert!(std::env::var_os("SWITCHBOARD_REQUIRE_NATS").is_none(), "SWITCHBOARD_TEST_NATS is not set");
+        eprintln!("NATS part skipped: set SWITCHBOARD_TEST_NATS=nats://127.0.0.1:PORT (scripts/test does)");
+    }
+    url
+}

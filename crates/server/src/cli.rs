@@ -52,7 +52,8 @@ pub struct ServeArgs {
     /// (nodes sharing it) [default: sqlite://./switchboard.db].
     #[arg(long, env = "SWITCHBOARD_STORE", value_name = "URL")]
     pub store: Option<String>,
-    /// Broker between nodes: memory (one node) or redis://HOST:PORT/ (several) [default: memory].
+    /// Broker between nodes: memory (one node), redis://HOST:PORT/ or nats://HOST:PORT (several)
+    /// [default: memory].
     #[arg(long, env = "SWITCHBOARD_BROKER", value_name = "URL")]
     pub broker: Option<String>,
     /// This node's id, part of every connection id [default: the host name].

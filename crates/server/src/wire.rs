@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use switchboard_broker::memory::MemoryBroker;
+use switchboard_broker::nats::NatsBroker;
 use switchboard_broker::redis::RedisBroker;
 use switchboard_broker::Broker;
 use switchboard_config::{EnvSecrets, LoadedManifest};
@@ -52,9 +53,12 @@ pub async fn broker(url: &str) -> anyhow::Result<Arc<dyn Broker>> {
             Ok(Arc::new(broker))
         }
         u if u.starts_with("nats://") => {
-            bail!("the NATS broker is not in this build; use --broker memory or redis://HOST:PORT/")
+            let broker = NatsBroker::connect(u)
+                .await
+                .with_context(|| format!("cannot connect to the broker {}", redact_password(u)))?;
+            Ok(Arc::new(broker))
         }
-        other => bail!("unknown broker `{other}`; use memory or redis://HOST:PORT/"),
+        other => bail!("unknown broker `{other}`; use memory, redis://HOST:PORT/ or nats://HOST:PORT"),
     }
 }
 

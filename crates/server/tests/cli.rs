@@ -206,7 +206,8 @@ fn unsupported_backends_fail_fast_with_a_way_forward() {
         ),
         ("--store", "mysql://x", "unknown store"),
         ("--broker", "redis://127.0.0.1:1/", "cannot connect to the broker redis://127.0.0.1:1/"),
-        ("--broker", "nats://127.0.0.1:4222", "the NATS broker is not in this build"),
+        ("--broker", "nats://127.0.0.1:1", "cannot connect to the broker nats://127.0.0.1:1"),
+        ("--broker", "kafka://x", "unknown broker `kafka://x`; use memory, redis://HOST:PORT/ or nats://HOST:PORT"),
     ] {
         let out = run(&["serve", "--bind", "127.0.0.1:0", flag, value], dir.path());
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,4 +1,4 @@
-//! Three nodes as real processes on one Redis and one PostgreSQL. One is killed with
+//! Three nodes as real processes on one Redis (or NATS) and one PostgreSQL. One is killed with
 //! SIGKILL (or drained with SIGTERM) in the middle of a steady publish stream: its clients
 //! resume on the others, and a checker proves that every client got every event exactly
 //! once, in order. Presence converges: the lost node's user who did not come back goes
@@ -177,18 +177,26 @@ async fn presence(http: &reqwest::Client, base: &str, users: &str) -> Value {
 
 #[tokio::test]
 async fn killing_a_node_loses_and_repeats_nothing_and_presence_converges() {
-    lose_a_node_mid_stream(Ending::Kill).await;
+    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+    lose_a_node_mid_stream(Ending::Kill, &redis).await;
 }
 
 #[tokio::test]
 async fn draining_a_node_fails_readyz_then_its_clients_resume_elsewhere_with_nothing_lost() {
-    lose_a_node_mid_stream(Ending::Drain).await;
+    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+    lose_a_node_mid_stream(Ending::Drain, &redis).await;
 }
 
-async fn lose_a_node_mid_stream(ending: Ending) {
-    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+#[tokio::test]
+async fn killing_a_node_of_a_nats_cluster_loses_and_repeats_nothing() {
+    let Some(nats) = switchboard_broker::testing::nats_url() else { return };
+    lose_a_node_mid_stream(Ending::Kill, &nats).await;
+}
+
+/// The scenario on a cluster whose broker server is at `server` (Redis or NATS).
+async fn lose_a_node_mid_stream(ending: Ending, server: &str) {
     let Some(store) = switchboard_store::testing::postgres_database().await else { return };
-    let broker = format!("{redis}?channel_prefix=failover{:08x}", rand::random::<u32>());
+    let broker = format!("{server}?channel_prefix=failover{:08x}", rand::random::<u32>());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
     std::fs::write(dir.path().join("key.txt"), KEY).unwrap();

@@ -45,9 +45,10 @@ pub(crate) struct Args {
     scenario: Scenario,
     #[arg(long, value_enum)]
     kind: Kind,
-    /// Server address, e.g. 127.0.0.1:8080.
-    #[arg(long)]
-    addr: SocketAddr,
+    /// Server address, e.g. 127.0.0.1:8080; several nodes of one cluster comma-separated
+    /// (client i connects to node i mod N, publisher j publishes through node j mod N).
+    #[arg(long, value_delimiter = ',', required = true)]
+    addr: Vec<SocketAddr>,
     /// Clients to open.
     #[arg(long, default_value_t = 1000)]
     clients: usize,
@@ -111,7 +112,7 @@ fn sent_at(frame: &str) -> Option<u64> {
 async fn open(target: &Target, user: usize) -> anyhow::Result<Socket> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(target::source_of(user))?;
-    let stream = socket.connect(target.args.addr).await?;
+    let stream = socket.connect(target.node_of(user)).await?;
     let (mut ws, _) = tokio_tungstenite::client_async(target.ws_url(user), stream).await?;
     target.join(&mut ws, user).await?;
     Ok(ws)
@@ -161,10 +162,10 @@ async fn publish_paced(target: &Arc<Target>) -> anyhow::Result<u64> {
     let requests = (args.rate * args.seconds).div_ceil(args.batch as u64);
     let period = Duration::from_secs_f64(args.batch as f64 / args.rate as f64);
     let (start, next) = (tokio::time::Instant::now(), Arc::new(AtomicU64::new(0)));
-    let publishers = (0..PUBLISHERS.min(requests)).map(|_| {
+    let publishers = (0..PUBLISHERS.min(requests)).map(|publisher| {
         let (target, next) = (target.clone(), next.clone());
         tokio::spawn(async move {
-            let mut connection = http::Connection::new(target.args.addr);
+            let mut connection = http::Connection::new(target.node_of(publisher as usize));
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= requests {

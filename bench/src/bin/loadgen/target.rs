@@ -28,8 +28,13 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// The node that client (or publisher) `n` uses.
+    pub(crate) fn node_of(&self, n: usize) -> SocketAddr {
+        self.args.addr[n % self.args.addr.len()]
+    }
+
     pub(crate) fn ws_url(&self, user: usize) -> String {
-        let addr = self.args.addr;
+        let addr = self.node_of(user);
         match self.args.kind {
             Kind::Switchboard => {
                 let claims = json!({"sub": format!("u{user}"), "exp": now_nanos() / 1_000_000_000 + 86_400});

@@ -1,0 +1,469 @@
+//! The NATS broker: nodes share a NATS server (`--broker nats://host:4222`).
+//!
+//! Each topic is its own subject, `sb.{app}.{channel}` (escaped so that each part is one
+//! literal token; `?channel_prefix=name` makes it `sb.name.{app}.{channel}`). A node
+//! subscribes to a subject while it has local subscribers, so it receives nothing else. One
+//! connection per node carries everything in order, with `echo` off: the node delivers its
+//! own publishes locally at once, and the server does not send them back. `settle` is a
+//! PING: its PONG comes after the server applied every earlier SUB and UNSUB.
+//!
+//! When the connection breaks, the node reconnects by itself (pauses from 0.1 s growing to
+//! 5 s) and subscribes again to every topic with local subscribers; publishes fail with
+//! "unavailable" meanwhile. As with Redis, what others published during the outage is not
+//! received live; the hub fills such holes from history (see the hub's `order.rs`).
+
+mod wire;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
+use wire::ServerOp;
+
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MOST: Duration = Duration::from_secs(5);
+/// Commands written to the socket in one go, at most.
+const WRITE_BATCH: usize = 256;
+
+enum Command {
+    /// A whole PUB command.
+    Publish(Vec<u8>),
+    Subscribe(Topic),
+    Unsubscribe(Topic),
+    /// Answered once the server applied every earlier command.
+    Settle(oneshot::Sender<()>),
+}
+
+type Local = Arc<Mutex<HashSet<Topic>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+struct Server {
+    addr: String,
+    user: Option<String>,
+    pass: Option<String>,
+    token: Option<String>,
+}
+
+impl Server {
+    /// `nats://[user:pass@|token@]host[:port][?channel_prefix=name]`; returns the subject prefix too.
+    fn parse(url: &str) -> Result<(Self, String), BrokerError> {
+        let (url, name) = split_prefix(url)?;
+        let prefix = name.map_or_else(|| "sb.".to_owned(), |n| format!("sb.{n}."));
+        let rest =
+            url.strip_prefix("nats://").ok_or_else(|| BrokerError::Unavailable(format!("`{url}` is not nats://")))?;
+        let rest = rest.trim_end_matches('/');
+        let (credentials, host) = rest.rsplit_once('@').map_or((None, rest), |(c, h)| (Some(c), h));
+        let (user, pass, token) = match credentials.map(|c| c.split_once(':')) {
+            Some(Some((user, pass))) => (Some(user.to_owned()), Some(pass.to_owned()), None),
+            Some(None) => (None, None, credentials.map(str::to_owned)),
+            None => (None, None, None),
+        };
+        let addr = if host.contains(':') { host.to_owned() } else { format!("{host}:4222") };
+        Ok((Self { addr, user, pass, token }, prefix))
+    }
+
+    /// Opens a connection: reads INFO, sends CONNECT, and waits for the PONG to a PING, so
+    /// that a refused CONNECT (bad credentials) is an error here. Its reader runs as a task.
+    async fn open(&self) -> Result<(OwnedWriteHalf, mpsc::UnboundedReceiver<ServerOp>), BrokerError> {
+        let io = |e: std::io::Error| BrokerError::Unavailable(format!("NATS at {}: {e}", self.addr));
+        let (read, mut write) = TcpStream::connect(&self.addr).await.map_err(io)?.into_split();
+        let mut reader = BufReader::new(read);
+        let first = wire::read_op(&mut reader).await.map_err(io)?;
+        if first != Some(ServerOp::Info) {
+            return Err(BrokerError::Unavailable(format!("{} did not greet like a NATS server", self.addr)));
+        }
+        let mut hello = wire::connect(self.user.as_deref(), self.pass.as_deref(), self.token.as_deref());
+        hello.extend_from_slice(wire::PING);
+        write.write_all(&hello).await.map_err(io)?;
+        loop {
+            match wire::read_op(&mut reader).await.map_err(io)? {
+                Some(ServerOp::Pong) => break,
+                Some(ServerOp::Err(e)) => return Err(BrokerError::Unavailable(format!("NATS refused: {e}"))),
+                Some(_) => continue,
+                None => return Err(BrokerError::Unavailable("NATS closed the connection".into())),
+            }
+        }
+        let (ops, received) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(op)) = wire::read_op(&mut reader).await {
+                if ops.send(op).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok((write, received))
+    }
+}
+
+/// One node's handle on a NATS server.
+pub struct NatsBroker {
+    prefix: Arc<str>,
+    commands: mpsc::UnboundedSender<Command>,
+    deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
+    local: Local,
+    /// Whether the connection is up (publishes fail fast while it is not).
+    up: Arc<AtomicBool>,
+    closed: AtomicBool,
+}
+
+impl NatsBroker {
+    /// Connects to `url` (`nats://host:4222`).
+    pub async fn connect(url: &str) -> Result<Self, BrokerError> {
+        let (server, prefix) = Server::parse(url)?;
+        let first = server.open().await?;
+        let (commands, queue) = mpsc::unbounded_channel();
+        let link = Link {
+            server,
+            prefix: prefix.into(),
+            deliver: Arc::default(),
+            local: Local::default(),
+            up: Arc::new(AtomicBool::new(true)),
+        };
+        let broker = Self {
+            prefix: link.prefix.clone(),
+            commands,
+            deliver: link.deliver.clone(),
+            local: link.local.clone(),
+            up: link.up.clone(),
+            closed: AtomicBool::new(false),
+        };
+        tokio::spawn(link.run(first, queue));
+        Ok(broker)
+    }
+}
+
+/// The task that owns the connection: writes commands in order, hands messages to the hub,
+/// answers the server's PINGs, and reconnects.
+struct Link {
+    server: Server,
+    prefix: Arc<str>,
+    deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
+    local: Local,
+    up: Arc<AtomicBool>,
+}
+
+/// One connection's subscriptions, by id and by topic.
+#[derive(Default)]
+struct Subscriptions {
+    next: u64,
+    by_sid: HashMap<u64, Topic>,
+    by_topic: HashMap<Topic, u64>,
+}
+
+impl Subscriptions {
+    fn add(&mut self, out: &mut Vec<u8>, prefix: &str, topic: Topic) {
+        if self.by_topic.contains_key(&topic) {
+            return;
+        }
+        self.next += 1;
+        wire::subscribe(out, &wire::subject(prefix, &topic), self.next);
+        self.by_sid.insert(self.next, topic.clone());
+        self.by_topic.insert(topic, self.next);
+    }
+
+    fn remove(&mut self, out: &mut Vec<u8>, topic: &Topic) {
+        if let Some(sid) = self.by_topic.remove(topic) {
+            self.by_sid.remove(&sid);
+            wire::unsubscribe(out, sid);
+        }
+    }
+}
+
+impl Link {
+    async fn run(
+        self,
+        first: (OwnedWriteHalf, mpsc::UnboundedReceiver<ServerOp>),
+        mut queue: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let mut connection = Some(first);
+        let mut pause = RETRY_FIRST;
+        loop {
+            let (write, ops) = match connection.take() {
+                Some(connection) => connection,
+                None => match self.server.open().await {
+                    Ok(connection) => {
+                        tracing::info!("reconnected to NATS and subscribed again");
+                        pause = RETRY_FIRST;
+                        connection
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?pause, "NATS unreachable");
+                        if !wait_out(pause, &mut queue).await {
+                            return;
+                        }
+                        pause = (pause * 2).min(RETRY_MOST);
+                        continue;
+                    }
+                },
+            };
+            self.up.store(true, Ordering::Release);
+            if !self.serve(write, ops, &mut queue).await {
+                return;
+            }
+            self.up.store(false, Ordering::Release);
+            tracing::error!("lost the NATS connection; reconnecting");
+        }
+    }
+
+    /// Serves one connection until it breaks (`true`) or the broker is dropped (`false`).
+    async fn serve(
+        &self,
+        mut write: OwnedWriteHalf,
+        mut ops: mpsc::UnboundedReceiver<ServerOp>,
+        queue: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> bool {
+        let mut subscriptions = Subscriptions::default();
+        let mut settles: VecDeque<oneshot::Sender<()>> = VecDeque::new();
+        let mut out = Vec::new();
+        let topics: Vec<Topic> = lock(&self.local).iter().cloned().collect();
+        for topic in topics {
+            subscriptions.add(&mut out, &self.prefix, topic);
+        }
+        loop {
+            if !out.is_empty() && write.write_all(&out).await.is_err() {
+                return true;
+            }
+            out.clear();
+            tokio::select! {
+                op = ops.recv() => match op {
+                    Some(op) => self.on_op(op, &subscriptions, &mut settles, &mut out),
+                    None => return true,
+                },
+                command = queue.recv() => {
+                    let Some(command) = command else { return false };
+                    self.on_command(command, &mut subscriptions, &mut settles, &mut out);
+                    // Whatever else is queued goes out in the same write.
+                    for _ in 0..WRITE_BATCH {
+                        let Ok(command) = queue.try_recv() else { break };
+                        self.on_command(command, &mut subscriptions, &mut settles, &mut out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_op(
+        &self,
+        op: ServerOp,
+        subs: &Subscriptions,
+        settles: &mut VecDeque<oneshot::Sender<()>>,
+        out: &mut Vec<u8>,
+    ) {
+        match op {
+            ServerOp::Msg { sid, payload } => {
+                let (Some(topic), Some(deliver)) = (subs.by_sid.get(&sid), self.deliver.get()) else { return };
+                if let Some(envelope) = decode(topic, &payload) {
+                    deliver.deliver(envelope);
+                }
+            }
+            ServerOp::Ping => out.extend_from_slice(wire::PONG),
+            ServerOp::Pong => {
+                if let Some(done) = settles.pop_front() {
+                    let _ = done.send(());
+                }
+            }
+            ServerOp::Err(e) => tracing::error!(error = %e, "NATS reported an error"),
+            ServerOp::Info | ServerOp::Ok => {}
+        }
+    }
+
+    fn on_command(
+        &self,
+        command: Command,
+        subs: &mut Subscriptions,
+        settles: &mut VecDeque<oneshot::Sender<()>>,
+        out: &mut Vec<u8>,
+    ) {
+        match command {
+            Command::Publish(frame) => out.extend_from_slice(&frame),
+            Command::Subscribe(topic) => subs.add(out, &self.prefix, topic),
+            Command::Unsubscribe(topic) => subs.remove(out, &topic),
+            Command::Settle(done) => {
+                out.extend_from_slice(wire::PING);
+                settles.push_back(done);
+            }
+        }
+    }
+}
+
+/// Pauses before the next attempt; settles are answered at once and interest changes need
+/// nothing (the reconnect subscribes to what is local then). `false` when the broker is gone.
+async fn wait_out(pause: Duration, queue: &mut mpsc::UnboundedReceiver<Command>) -> bool {
+    let deadline = tokio::time::sleep(pause);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => return true,
+            command = queue.recv() => match command {
+                Some(Command::Settle(done)) => { let _ = done.send(()); }
+                Some(_) => {}
+                None => return false,
+            },
+        }
+    }
+}
+
+/// A message's payload is the event's seq (8 bytes, big-endian), then the frame.
+fn decode(topic: &Topic, payload: &[u8]) -> Option<Envelope> {
+    let seq = u64::from_be_bytes(payload.get(..8)?.try_into().ok()?);
+    let frame = Bytes::copy_from_slice(&payload[8..]);
+    Some(Envelope { app: topic.app.clone(), channel: topic.channel.clone(), payload: frame, seq })
+}
+
+#[async_trait]
+impl Broker for NatsBroker {
+    fn attach(&self, deliver: Arc<dyn Deliver>) {
+        let _ = self.deliver.set(deliver);
+    }
+
+    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
+        if !self.up.load(Ordering::Acquire) {
+            return Err(BrokerError::Unavailable("the NATS connection is down; reconnecting".into()));
+        }
+        let topic = Topic { app: envelope.app.clone(), channel: envelope.channel.clone() };
+        let mut payload = Vec::with_capacity(8 + envelope.payload.len());
+        payload.extend_from_slice(&envelope.seq.to_be_bytes());
+        payload.extend_from_slice(&envelope.payload);
+        let mut frame = Vec::with_capacity(payload.len() + 64);
+        wire::publish(&mut frame, &wire::subject(&self.prefix, &topic), &payload);
+        if lock(&self.local).contains(&topic) {
+            if let Some(deliver) = self.deliver.get() {
+                deliver.deliver(envelope);
+            }
+        }
+        self.commands.send(Command::Publish(frame)).map_err(|_| BrokerError::Closed)
+    }
+
+    fn subscribe(&self, topic: Topic) {
+        if lock(&self.local).insert(topic.clone()) {
+            let _ = self.commands.send(Command::Subscribe(topic));
+        }
+    }
+
+    fn unsubscribe(&self, topic: Topic) {
+        if lock(&self.local).remove(&topic) {
+            let _ = self.commands.send(Command::Unsubscribe(topic));
+        }
+    }
+
+    async fn settle(&self) {
+        let (done, settled) = oneshot::channel();
+        if self.commands.send(Command::Settle(done)).is_ok() {
+            let _ = settled.await;
+        }
+    }
+
+    async fn close(&self) -> Result<(), BrokerError> {
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{NatsBroker, Server};
+    use crate::{Broker, Envelope, Topic};
+
+    #[tokio::test]
+    async fn nats_passes_conformance() {
+        let Some(url) = crate::testing::nats_url() else { return };
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(Arc::new(NatsBroker::connect(&url).await.unwrap()) as Arc<dyn Broker>);
+        }
+        let nodes = std::sync::Mutex::new(nodes);
+        crate::testing::conformance(|| nodes.lock().unwrap().pop().expect("three nodes")).await;
+    }
+
+    #[test]
+    fn urls_name_the_server_its_credentials_and_the_prefix() {
+        let (s, prefix) = Server::parse("nats://127.0.0.1:4333").unwrap();
+        assert_eq!((s.addr.as_str(), prefix.as_str()), ("127.0.0.1:4333", "sb."));
+        let (s, prefix) = Server::parse("nats://ann:pw@nats.internal/?channel_prefix=blue").unwrap();
+        assert_eq!(
+            (s.addr.as_str(), s.user.as_deref(), s.pass.as_deref()),
+            ("nats.internal:4222", Some("ann"), Some("pw"))
+        );
+        assert_eq!(prefix, "sb.blue.");
+        let (s, _) = Server::parse("nats://s3cret@h:1").unwrap();
+        assert_eq!(s.token.as_deref(), Some("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_nats_is_a_clear_error() {
+        let error = NatsBroker::connect("nats://127.0.0.1:1").await.err().expect("nothing listens on port 1");
+        assert!(error.to_string().starts_with("broker unavailable: NATS at 127.0.0.1:1"), "{error}");
+    }
+
+    /// Starts Debian's nats-server on `port` and waits until it accepts connections.
+    async fn spawn_nats(port: u16) -> tokio::process::Child {
+        let child = tokio::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server (Debian's nats-server package) is installed");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return child;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("nats-server did not start on port {port}");
+    }
+
+    /// A NATS server of this test's own, restarted under the broker: it reconnects.
+    #[tokio::test]
+    async fn a_restarted_server_is_reconnected_and_subscribed_again() {
+        if crate::testing::nats_url().is_none() {
+            return;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let start = || spawn_nats(port);
+        let mut server = start().await;
+        let url = format!("nats://127.0.0.1:{port}");
+        let (receiving, sending) = (NatsBroker::connect(&url).await.unwrap(), NatsBroker::connect(&url).await.unwrap());
+        let recorder = Arc::new(crate::testing::Recorder::default());
+        receiving.attach(recorder.clone());
+        let topic = Topic { app: "reconnect".into(), channel: "room:1".into() };
+        receiving.subscribe(topic);
+        receiving.settle().await;
+        server.kill().await.unwrap();
+        let _server = start().await;
+        let envelope = |n: u32| Envelope {
+            app: "reconnect".into(),
+            channel: "room:1".into(),
+            payload: n.to_string().into(),
+            seq: 0,
+        };
+        // Publish until one gets through both reconnections (bounded: 200 tries, 10 s).
+        for n in 0..200 {
+            let _ = sending.publish(envelope(n)).await;
+            let got = tokio::time::timeout(std::time::Duration::from_millis(50), recorder.wait_for(1)).await;
+            if got.is_ok_and(|payloads| !payloads.is_empty()) {
+                return;
+            }
+        }
+        panic!("no publish reached the node after its NATS server restarted");
+    }
+}
