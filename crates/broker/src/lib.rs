@@ -26,6 +26,7 @@
 pub mod memory;
 pub mod nats;
 pub mod redis;
+mod remote;
 pub mod testing;
 
 use std::sync::Arc;

@@ -14,10 +14,9 @@
 
 mod wire;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -26,27 +25,31 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::remote::{Backoff, Change, Interest};
 use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
 use wire::ServerOp;
 
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MOST: Duration = Duration::from_secs(5);
 /// Commands written to the socket in one go, at most.
 const WRITE_BATCH: usize = 256;
 
+/// What the connection task writes, in order.
 enum Command {
     /// A whole PUB command.
     Publish(Vec<u8>),
-    Subscribe(Topic),
-    Unsubscribe(Topic),
-    /// Answered once the server applied every earlier command.
-    Settle(oneshot::Sender<()>),
+    Interest(Change),
 }
 
-type Local = Arc<Mutex<HashSet<Topic>>>;
+impl From<Change> for Command {
+    fn from(change: Change) -> Self {
+        Command::Interest(change)
+    }
+}
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn settle_of(command: Command) -> Option<oneshot::Sender<()>> {
+    match command {
+        Command::Interest(Change::Settle(done)) => Some(done),
+        _ => None,
+    }
 }
 
 /// Where and how to connect.
@@ -112,9 +115,8 @@ impl Server {
 /// One node's handle on a NATS server.
 pub struct NatsBroker {
     prefix: Arc<str>,
-    commands: mpsc::UnboundedSender<Command>,
+    interest: Interest<Command>,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
-    local: Local,
     /// Whether the connection is up (publishes fail fast while it is not).
     up: Arc<AtomicBool>,
     closed: AtomicBool,
@@ -125,19 +127,18 @@ impl NatsBroker {
     pub async fn connect(url: &str) -> Result<Self, BrokerError> {
         let (server, prefix) = Server::parse(url)?;
         let first = server.open().await?;
-        let (commands, queue) = mpsc::unbounded_channel();
+        let (interest, queue) = Interest::new();
         let link = Link {
             server,
             prefix: prefix.into(),
             deliver: Arc::default(),
-            local: Local::default(),
+            interest: interest.share(),
             up: Arc::new(AtomicBool::new(true)),
         };
         let broker = Self {
             prefix: link.prefix.clone(),
-            commands,
+            interest,
             deliver: link.deliver.clone(),
-            local: link.local.clone(),
             up: link.up.clone(),
             closed: AtomicBool::new(false),
         };
@@ -152,7 +153,7 @@ struct Link {
     server: Server,
     prefix: Arc<str>,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
-    local: Local,
+    interest: Interest<Command>,
     up: Arc<AtomicBool>,
 }
 
@@ -190,22 +191,21 @@ impl Link {
         mut queue: mpsc::UnboundedReceiver<Command>,
     ) {
         let mut connection = Some(first);
-        let mut pause = RETRY_FIRST;
+        let mut backoff = Backoff::new();
         loop {
             let (write, ops) = match connection.take() {
                 Some(connection) => connection,
                 None => match self.server.open().await {
                     Ok(connection) => {
                         tracing::info!("reconnected to NATS and subscribed again");
-                        pause = RETRY_FIRST;
+                        backoff.reset();
                         connection
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?pause, "NATS unreachable");
-                        if !wait_out(pause, &mut queue).await {
+                        tracing::warn!(error = %e, retry_in = ?backoff.pause(), "NATS unreachable");
+                        if !backoff.wait(&mut queue, settle_of).await {
                             return;
                         }
-                        pause = (pause * 2).min(RETRY_MOST);
                         continue;
                     }
                 },
@@ -229,8 +229,7 @@ impl Link {
         let mut subscriptions = Subscriptions::default();
         let mut settles: VecDeque<oneshot::Sender<()>> = VecDeque::new();
         let mut out = Vec::new();
-        let topics: Vec<Topic> = lock(&self.local).iter().cloned().collect();
-        for topic in topics {
+        for topic in self.interest.topics() {
             subscriptions.add(&mut out, &self.prefix, topic);
         }
         loop {
@@ -290,29 +289,12 @@ impl Link {
     ) {
         match command {
             Command::Publish(frame) => out.extend_from_slice(&frame),
-            Command::Subscribe(topic) => subs.add(out, &self.prefix, topic),
-            Command::Unsubscribe(topic) => subs.remove(out, &topic),
-            Command::Settle(done) => {
+            Command::Interest(Change::Subscribe(topic)) => subs.add(out, &self.prefix, topic),
+            Command::Interest(Change::Unsubscribe(topic)) => subs.remove(out, &topic),
+            Command::Interest(Change::Settle(done)) => {
                 out.extend_from_slice(wire::PING);
                 settles.push_back(done);
             }
-        }
-    }
-}
-
-/// Pauses before the next attempt; settles are answered at once and interest changes need
-/// nothing (the reconnect subscribes to what is local then). `false` when the broker is gone.
-async fn wait_out(pause: Duration, queue: &mut mpsc::UnboundedReceiver<Command>) -> bool {
-    let deadline = tokio::time::sleep(pause);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            () = &mut deadline => return true,
-            command = queue.recv() => match command {
-                Some(Command::Settle(done)) => { let _ = done.send(()); }
-                Some(_) => {}
-                None => return false,
-            },
         }
     }
 }
@@ -343,31 +325,27 @@ impl Broker for NatsBroker {
         payload.extend_from_slice(&envelope.payload);
         let mut frame = Vec::with_capacity(payload.len() + 64);
         wire::publish(&mut frame, &wire::subject(&self.prefix, &topic), &payload);
-        if lock(&self.local).contains(&topic) {
+        if self.interest.has(&topic) {
             if let Some(deliver) = self.deliver.get() {
                 deliver.deliver(envelope);
             }
         }
-        self.commands.send(Command::Publish(frame)).map_err(|_| BrokerError::Closed)
+        match self.interest.send(Command::Publish(frame)) {
+            true => Ok(()),
+            false => Err(BrokerError::Closed),
+        }
     }
 
     fn subscribe(&self, topic: Topic) {
-        if lock(&self.local).insert(topic.clone()) {
-            let _ = self.commands.send(Command::Subscribe(topic));
-        }
+        self.interest.subscribe(topic);
     }
 
     fn unsubscribe(&self, topic: Topic) {
-        if lock(&self.local).remove(&topic) {
-            let _ = self.commands.send(Command::Unsubscribe(topic));
-        }
+        self.interest.unsubscribe(topic);
     }
 
     async fn settle(&self) {
-        let (done, settled) = oneshot::channel();
-        if self.commands.send(Command::Settle(done)).is_ok() {
-            let _ = settled.await;
-        }
+        self.interest.settle().await;
     }
 
     async fn close(&self) -> Result<(), BrokerError> {
@@ -386,12 +364,7 @@ mod tests {
     #[tokio::test]
     async fn nats_passes_conformance() {
         let Some(url) = crate::testing::nats_url() else { return };
-        let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(Arc::new(NatsBroker::connect(&url).await.unwrap()) as Arc<dyn Broker>);
-        }
-        let nodes = std::sync::Mutex::new(nodes);
-        crate::testing::conformance(|| nodes.lock().unwrap().pop().expect("three nodes")).await;
+        crate::testing::conformance_on(|| async { NatsBroker::connect(&url).await.unwrap() }).await;
     }
 
     #[test]

@@ -14,37 +14,22 @@
 //! for channels with history the hub reads such holes from the store when the next event
 //! arrives (see the hub's `order.rs`).
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use crate::remote::{Backoff, Change, Interest};
 use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
 
 /// The prefix of every Redis channel Switchboard uses; `?channel_prefix=` adds to it.
 const PREFIX: &str = "sb:";
 /// Bytes before the payload: the node id, then the seq.
 const HEADER: usize = 16 + 8;
-/// The pauses between attempts to reconnect the receiving side.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MOST: Duration = Duration::from_secs(5);
-
-enum Interest {
-    Subscribe(String),
-    Unsubscribe(String),
-    /// Answered once every earlier change is applied.
-    Settle(oneshot::Sender<()>),
-}
-
-/// Topics with local subscribers: what to subscribe to again after a reconnect, and which
-/// of this node's own publishes to deliver directly.
-type Local = Arc<Mutex<HashSet<Topic>>>;
 
 /// One node's handle on a Redis server.
 pub struct RedisBroker {
@@ -52,18 +37,13 @@ pub struct RedisBroker {
     prefix: Arc<str>,
     client: redis::Client,
     publisher: Mutex<MultiplexedConnection>,
-    interest: mpsc::UnboundedSender<Interest>,
+    interest: Interest<Change>,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
-    local: Local,
     closed: AtomicBool,
 }
 
 fn unavailable(e: redis::RedisError) -> BrokerError {
     BrokerError::Unavailable(e.to_string())
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RedisBroker {
@@ -75,26 +55,22 @@ impl RedisBroker {
         let client = redis::Client::open(url.as_str()).map_err(unavailable)?;
         let publisher = client.get_multiplexed_async_connection().await.map_err(unavailable)?;
         let first = client.get_async_pubsub().await.map_err(unavailable)?.split();
-        let (interest, changes) = mpsc::unbounded_channel();
+        let (interest, changes) = Interest::new();
         let receiver = Receiver {
             node: rand::random(),
             prefix: prefix.clone(),
             client: client.clone(),
             deliver: Arc::default(),
-            local: Local::default(),
+            interest: interest.share(),
         };
-        let (node, deliver, local) = (receiver.node, receiver.deliver.clone(), receiver.local.clone());
+        let (node, deliver) = (receiver.node, receiver.deliver.clone());
         tokio::spawn(receiver.run(first, changes));
-        Ok(Self {
-            node,
-            prefix,
-            client,
-            publisher: Mutex::new(publisher),
-            interest,
-            deliver,
-            local,
-            closed: AtomicBool::new(false),
-        })
+        let publisher = Mutex::new(publisher);
+        Ok(Self { node, prefix, client, publisher, interest, deliver, closed: AtomicBool::new(false) })
+    }
+
+    fn publisher(&self) -> std::sync::MutexGuard<'_, MultiplexedConnection> {
+        self.publisher.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends one message, reconnecting once if the connection broke.
@@ -103,12 +79,12 @@ impl RedisBroker {
             let command = redis::cmd("PUBLISH").arg(&channel).arg(&message).clone();
             async move { command.query_async::<()>(&mut connection).await }
         };
-        let connection = lock(&self.publisher).clone();
+        let connection = self.publisher().clone();
         match publish(connection).await {
             Err(e) if e.is_connection_dropped() || e.is_io_error() || e.is_unrecoverable_error() => {
                 tracing::warn!(error = %e, "Redis publish connection broke; reconnecting");
                 let fresh = self.client.get_multiplexed_async_connection().await.map_err(unavailable)?;
-                *lock(&self.publisher) = fresh.clone();
+                *self.publisher() = fresh.clone();
                 publish(fresh).await.map_err(unavailable)
             }
             result => result.map_err(unavailable),
@@ -123,28 +99,27 @@ struct Receiver {
     prefix: Arc<str>,
     client: redis::Client,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
-    local: Local,
+    interest: Interest<Change>,
 }
 
 impl Receiver {
-    async fn run(self, first: (PubSubSink, PubSubStream), mut changes: mpsc::UnboundedReceiver<Interest>) {
+    async fn run(self, first: (PubSubSink, PubSubStream), mut changes: mpsc::UnboundedReceiver<Change>) {
         let mut connection = Some(first);
-        let mut pause = RETRY_FIRST;
+        let mut backoff = Backoff::new();
         loop {
             let (mut sink, mut stream) = match connection.take() {
                 Some(connection) => connection,
                 None => match self.reconnect().await {
                     Ok(connection) => {
-                        pause = RETRY_FIRST;
+                        backoff.reset();
                         tracing::info!("reconnected to Redis pub/sub and subscribed again");
                         connection
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?pause, "Redis pub/sub unreachable");
-                        if !self.wait_out(pause, &mut changes).await {
+                        tracing::warn!(error = %e, retry_in = ?backoff.pause(), "Redis pub/sub unreachable");
+                        if !backoff.wait(&mut changes, settle_of).await {
                             return;
                         }
-                        pause = (pause * 2).min(RETRY_MOST);
                         continue;
                     }
                 },
@@ -156,7 +131,7 @@ impl Receiver {
                         None => break,
                     },
                     change = changes.recv() => match change {
-                        Some(change) => apply(&mut sink, change).await,
+                        Some(change) => self.apply(&mut sink, change).await,
                         None => return,
                     },
                 }
@@ -168,29 +143,10 @@ impl Receiver {
     /// A new pub/sub connection, subscribed to every topic with local subscribers.
     async fn reconnect(&self) -> Result<(PubSubSink, PubSubStream), redis::RedisError> {
         let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
-        let names: Vec<String> = lock(&self.local).iter().map(|t| channel_name(&self.prefix, t)).collect();
-        for name in names {
-            sink.subscribe(&name).await?;
+        for topic in self.interest.topics() {
+            sink.subscribe(channel_name(&self.prefix, &topic)).await?;
         }
         Ok((sink, stream))
-    }
-
-    /// Pauses before the next attempt. Interest changes meanwhile need no Redis command (the
-    /// reconnect subscribes to what is local then), so settles are answered at once rather
-    /// than holding subscribers up while Redis is away. `false` when the broker is gone.
-    async fn wait_out(&self, pause: Duration, changes: &mut mpsc::UnboundedReceiver<Interest>) -> bool {
-        let deadline = tokio::time::sleep(pause);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                () = &mut deadline => return true,
-                change = changes.recv() => match change {
-                    Some(Interest::Settle(done)) => { let _ = done.send(()); }
-                    Some(_) => {}
-                    None => return false,
-                },
-            }
-        }
     }
 
     fn receive(&self, message: &redis::Msg) {
@@ -198,20 +154,27 @@ impl Receiver {
             deliver.deliver(envelope);
         }
     }
+
+    /// Applies one subscribe or unsubscribe command.
+    async fn apply(&self, sink: &mut PubSubSink, change: Change) {
+        let result = match change {
+            Change::Subscribe(topic) => sink.subscribe(channel_name(&self.prefix, &topic)).await,
+            Change::Unsubscribe(topic) => sink.unsubscribe(channel_name(&self.prefix, &topic)).await,
+            Change::Settle(done) => {
+                let _ = done.send(());
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "Redis subscription change failed");
+        }
+    }
 }
 
-/// Applies one subscribe or unsubscribe command.
-async fn apply(sink: &mut PubSubSink, change: Interest) {
-    let result = match change {
-        Interest::Subscribe(name) => sink.subscribe(&name).await,
-        Interest::Unsubscribe(name) => sink.unsubscribe(&name).await,
-        Interest::Settle(done) => {
-            let _ = done.send(());
-            Ok(())
-        }
-    };
-    if let Err(e) = result {
-        tracing::error!(error = %e, "Redis subscription change failed");
+fn settle_of(change: Change) -> Option<tokio::sync::oneshot::Sender<()>> {
+    match change {
+        Change::Settle(done) => Some(done),
+        _ => None,
     }
 }
 
@@ -246,7 +209,7 @@ impl Broker for RedisBroker {
         message.extend_from_slice(&self.node);
         message.extend_from_slice(&envelope.seq.to_be_bytes());
         message.extend_from_slice(&envelope.payload);
-        if lock(&self.local).contains(&topic) {
+        if self.interest.has(&topic) {
             if let Some(deliver) = self.deliver.get() {
                 deliver.deliver(envelope);
             }
@@ -255,24 +218,15 @@ impl Broker for RedisBroker {
     }
 
     fn subscribe(&self, topic: Topic) {
-        let name = channel_name(&self.prefix, &topic);
-        if lock(&self.local).insert(topic) {
-            let _ = self.interest.send(Interest::Subscribe(name));
-        }
+        self.interest.subscribe(topic);
     }
 
     fn unsubscribe(&self, topic: Topic) {
-        let name = channel_name(&self.prefix, &topic);
-        if lock(&self.local).remove(&topic) {
-            let _ = self.interest.send(Interest::Unsubscribe(name));
-        }
+        self.interest.unsubscribe(topic);
     }
 
     async fn settle(&self) {
-        let (done, settled) = oneshot::channel();
-        if self.interest.send(Interest::Settle(done)).is_ok() {
-            let _ = settled.await;
-        }
+        self.interest.settle().await;
     }
 
     async fn close(&self) -> Result<(), BrokerError> {
@@ -292,12 +246,7 @@ mod tests {
     #[tokio::test]
     async fn redis_passes_conformance() {
         let Some(url) = crate::testing::redis_url() else { return };
-        let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(Arc::new(RedisBroker::connect(&url).await.unwrap()) as Arc<dyn Broker>);
-        }
-        let nodes = std::sync::Mutex::new(nodes);
-        crate::testing::conformance(|| nodes.lock().unwrap().pop().expect("three nodes")).await;
+        crate::testing::conformance_on(|| async { RedisBroker::connect(&url).await.unwrap() }).await;
     }
 
     /// Kills every connection of `kind` (`pubsub`, `normal`) on database `db` (this test's).

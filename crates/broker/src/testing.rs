@@ -103,6 +103,16 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
     assert!(matches!(a.publish(envelope("room:1", "x")).await, Err(BrokerError::Closed)));
 }
 
+/// Runs [`conformance`] on three nodes of one server, each opened by `connect`.
+pub async fn conformance_on<B: Broker + 'static, F: std::future::Future<Output = B>>(connect: impl Fn() -> F) {
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(connect().await) as Arc<dyn Broker>);
+    }
+    let nodes = Mutex::new(nodes);
+    conformance(|| nodes.lock().unwrap_or_else(|e| e.into_inner()).pop().expect("three nodes")).await;
+}
+
 /// The Redis server for tests, from `SWITCHBOARD_TEST_REDIS` (`redis://127.0.0.1:port/`).
 /// Without it: `None`, so the caller skips, unless `SWITCHBOARD_REQUIRE_REDIS` is set
 /// (scripts/test sets both), which makes the missing server a failure.

@@ -241,29 +241,21 @@ impl Hub {
         self.shared.store.close().await;
     }
 
-    /// Adds a user to a channel and subscribes the user's live connections at once.
+    /// Adds a user to a channel and subscribes the user's live connections on every node at
+    /// once: when this returns, publishes to the channel reach them.
     pub async fn add_member(&self, app: &App, channel: &str, user: &str) -> Result<bool, HubError> {
         member_channel(app, channel)?;
         let added = self.shared.store.add_member(&app.spec.slug, channel, user).await?;
-        for id in app.registry.user_connections(user) {
-            app.registry.subscribe(id, channel);
-        }
+        self.ask(app, user, control::Act::Join { channel: channel.to_owned() }).await;
         Ok(added)
     }
 
-    /// Removes a user from a channel and unsubscribes the user's live connections at once.
+    /// Removes a user from a channel and unsubscribes the user's live connections on every
+    /// node at once (except where the token's groups grant the channel).
     pub async fn remove_member(&self, app: &App, channel: &str, user: &str) -> Result<bool, HubError> {
         member_channel(app, channel)?;
         let removed = self.shared.store.remove_member(&app.spec.slug, channel, user).await?;
-        let granted_by_token = |meta: &ConnMeta| match Channel::parse(channel) {
-            Ok(Channel::Group(group)) => meta.groups.iter().any(|g| g == group),
-            _ => false,
-        };
-        for id in app.registry.user_connections(user) {
-            if app.registry.get(id).is_some_and(|(meta, _)| !granted_by_token(&meta)) {
-                app.registry.unsubscribe(id, channel);
-            }
-        }
+        self.ask(app, user, control::Act::Leave { channel: channel.to_owned() }).await;
         Ok(removed)
     }
 

@@ -171,7 +171,8 @@ impl Embedded {
         Ok(self.app(app)?.registry.count())
     }
 
-    /// The live connections of one user of `app`.
+    /// The live connections of one user of `app` on this node (the server API's list covers
+    /// every node).
     pub fn connections_of(&self, app: &str, user: &str) -> anyhow::Result<Vec<ConnectionInfo>> {
         let app = self.app(app)?;
         Ok(self.hub().user_connections(&app, user))

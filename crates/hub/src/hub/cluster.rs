@@ -19,7 +19,7 @@ use switchboard_protocol::api::ConnectionInfo;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::control::{close_user, Control, NodeCounts, Op};
+use super::control::{act_on_user, Act, Control, NodeCounts, Op};
 use super::{Hub, Shared};
 use crate::{App, NodeEvent};
 
@@ -37,7 +37,8 @@ struct Peer {
     counts: NodeCounts,
 }
 
-/// One node's answer to a question: its id, the user's connections there, how many closed.
+/// One node's answer to a question: its id, the user's connections there, how many the act
+/// touched.
 type Answer = (String, Vec<ConnectionInfo>, usize);
 
 /// What this node knows of the others, per app.
@@ -70,9 +71,9 @@ impl Cluster {
         Self { peers: Mutex::default(), asks: Mutex::default(), next_ask: AtomicU64::new(1), outgoing }
     }
 
-    pub(crate) fn answered(&self, id: u64, node: String, connections: Vec<ConnectionInfo>, disconnected: usize) {
+    pub(crate) fn answered(&self, id: u64, node: String, connections: Vec<ConnectionInfo>, count: usize) {
         if let Some(asker) = lock(&self.asks).get(&id) {
-            let _ = asker.send((node, connections, disconnected));
+            let _ = asker.send((node, connections, count));
         }
     }
 }
@@ -169,41 +170,45 @@ impl Hub {
         out
     }
 
-    /// Asks every node for `user`'s connections (closing them if `disconnect`), this one
-    /// included; gathers the answers of the nodes alive, for at most [`ASK_TIMEOUT`].
-    pub(crate) async fn ask(&self, app: &App, user: &str, disconnect: bool) -> (Vec<ConnectionInfo>, usize) {
+    /// Does `act` for `user`'s connections on every node, this one first; gathers the user's
+    /// connections and how many the act touched from every node alive, waiting at most
+    /// [`ASK_TIMEOUT`] for the others.
+    pub(crate) async fn ask(&self, app: &App, user: &str, act: Act) -> (Vec<ConnectionInfo>, usize) {
+        let mut count = act_on_user(app, user, &act);
+        if matches!(act, Act::Join { .. } | Act::Leave { .. }) {
+            self.settle().await;
+        }
         let mut connections = self.user_connections(app, user);
-        let mut disconnected = if disconnect { close_user(app, user) } else { 0 };
         let mut waiting: HashSet<String> = self.peers(app).into_iter().map(|(node, _)| node).collect();
         let cluster = &self.shared.cluster;
         let id = cluster.next_ask.fetch_add(1, Ordering::Relaxed);
         let (answers, mut answer) = mpsc::unbounded_channel();
         lock(&cluster.asks).insert(id, answers);
         // Sent even when no other node is known yet: a disconnect must reach them all.
-        self.send_control(app, Op::Ask { id, user: user.to_owned(), disconnect });
+        self.send_control(app, Op::Ask { id, user: user.to_owned(), act });
         let deadline = Instant::now() + ASK_TIMEOUT;
         while !waiting.is_empty() {
-            let Ok(Some((node, more, closed))) = tokio::time::timeout_at(deadline, answer.recv()).await else { break };
+            let Ok(Some((node, more, touched))) = tokio::time::timeout_at(deadline, answer.recv()).await else { break };
             if waiting.remove(&node) {
                 connections.extend(more);
-                disconnected += closed;
+                count += touched;
             }
         }
         lock(&cluster.asks).remove(&id);
         if !waiting.is_empty() {
             tracing::warn!(nodes = ?waiting, "nodes did not answer within {ASK_TIMEOUT:?}; their part is missing");
         }
-        (connections, disconnected)
+        (connections, count)
     }
 
     /// A user's connections on every node.
     pub async fn cluster_connections(&self, app: &App, user: &str) -> Vec<ConnectionInfo> {
-        self.ask(app, user, false).await.0
+        self.ask(app, user, Act::List).await.0
     }
 
     /// Closes every connection of a user with 4403 on every node; how many closed.
     pub async fn disconnect_user(&self, app: &App, user: &str) -> usize {
-        self.ask(app, user, true).await.1
+        self.ask(app, user, Act::Disconnect).await.1
     }
 
     /// The ids of the nodes alive for `app`, this one included, sorted.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_broker::{Envelope, Topic};
 use switchboard_protocol::api::ConnectionInfo;
-use switchboard_protocol::Disconnect;
+use switchboard_protocol::{Channel, Disconnect};
 
 use super::Hub;
 use crate::App;
@@ -37,12 +37,27 @@ pub(crate) enum Op {
         #[serde(default)]
         services: Map<String, Value>,
     },
-    /// Every node: tell `id`'s asker the connections of `user`, closing them if `disconnect`.
-    Ask { id: u64, user: String, disconnect: bool },
-    /// A node's answer to the asker `to`.
-    Answer { id: u64, to: String, connections: Vec<ConnectionInfo>, disconnected: usize },
+    /// Every node: do `act` for `user`'s connections there, then answer `id`'s asker.
+    Ask { id: u64, user: String, act: Act },
+    /// A node's answer to the asker `to`: the user's connections there, and how many the act
+    /// touched.
+    Answer { id: u64, to: String, connections: Vec<ConnectionInfo>, count: usize },
     /// A service's own message to the same service on the other nodes.
     Service { service: String, body: Value },
+}
+
+/// What every node does for one user's connections there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "act", rename_all = "snake_case")]
+pub(crate) enum Act {
+    /// Nothing: list them.
+    List,
+    /// Close them with 4403.
+    Disconnect,
+    /// Subscribe them to `channel` (a new membership), in effect at the broker before the answer.
+    Join { channel: String },
+    /// Unsubscribe them from `channel`, except where the token's groups grant it.
+    Leave { channel: String },
 }
 
 /// One node's connections of one app.
@@ -125,13 +140,22 @@ impl Hub {
         self.heard(app, &control);
         match control.op {
             Op::Beat { .. } => {} // `heard` took it
-            Op::Ask { id, user, disconnect } => {
-                let connections = self.user_connections(app, &user);
-                let disconnected = if disconnect { close_user(app, &user) } else { 0 };
-                self.send_control(app, Op::Answer { id, to: control.node, connections, disconnected });
+            Op::Ask { id, user, act } => {
+                let count = act_on_user(app, &user, &act);
+                let (hub, app, to) = (self.clone(), app.clone(), control.node);
+                // A membership change is answered once the broker applied it, so that the
+                // asker's next publish reaches these connections.
+                let settle = matches!(act, Act::Join { .. } | Act::Leave { .. });
+                tokio::spawn(async move {
+                    if settle {
+                        hub.settle().await;
+                    }
+                    let connections = hub.user_connections(&app, &user);
+                    hub.send_control(&app, Op::Answer { id, to, connections, count });
+                });
             }
-            Op::Answer { id, to, connections, disconnected } if to == self.node_id() => {
-                self.shared.cluster.answered(id, control.node, connections, disconnected);
+            Op::Answer { id, to, connections, count } if to == self.node_id() => {
+                self.shared.cluster.answered(id, control.node, connections, count);
             }
             Op::Answer { .. } => {}
             Op::Service { service, body } => {
@@ -143,9 +167,24 @@ impl Hub {
     }
 }
 
-/// Closes every connection of a user on this node with 4403; how many.
-pub(crate) fn close_user(app: &App, user: &str) -> usize {
-    let reason = Disconnect::new(Disconnect::FORBIDDEN, "disconnected by the server");
+/// Does `act` for `user`'s connections on this node; how many it touched.
+pub(crate) fn act_on_user(app: &App, user: &str, act: &Act) -> usize {
     let ids = app.registry.user_connections(user);
-    ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(_, outbox)| outbox.close(reason.clone(), false)).count()
+    match act {
+        Act::List => 0,
+        Act::Disconnect => {
+            let reason = Disconnect::new(Disconnect::FORBIDDEN, "disconnected by the server");
+            let outboxes = ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(_, outbox)| outbox);
+            outboxes.map(|outbox| outbox.close(reason.clone(), false)).count()
+        }
+        Act::Join { channel } => ids.into_iter().filter(|id| app.registry.subscribe(*id, channel)).count(),
+        Act::Leave { channel } => {
+            let granted_by_token = |meta: &crate::ConnMeta| match Channel::parse(channel) {
+                Ok(Channel::Group(group)) => meta.groups.iter().any(|g| g == group),
+                _ => false,
+            };
+            let kept = |id: &crate::ConnId| app.registry.get(*id).is_some_and(|(meta, _)| granted_by_token(&meta));
+            ids.into_iter().filter(|id| !kept(id) && app.registry.unsubscribe(*id, channel)).count()
+        }
+    }
 }

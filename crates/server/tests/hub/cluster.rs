@@ -45,6 +45,7 @@ on_both_brokers!(
     two_nodes_publishing_to_one_channel_deliver_every_event_once_in_seq_order,
     counts_and_a_users_connections_span_every_node,
     presence_spans_nodes_and_only_the_last_connection_anywhere_makes_a_user_offline,
+    members_added_or_removed_on_one_node_apply_at_once_on_every_node,
 );
 
 /// Nodes of one cluster for `manifest`, on one broker server (under a prefix of their own:
@@ -274,4 +275,23 @@ async fn presence_spans_nodes_and_only_the_last_connection_anywhere_makes_a_user
     let offline = watcher.expect("presence:offline").await;
     assert_eq!(offline["userKey"], "pw-ann");
     settles_at(a, "offline").await;
+}
+
+async fn members_added_or_removed_on_one_node_apply_at_once_on_every_node(bus: Bus) {
+    let Some(broker) = bus.url() else { return };
+    let (a, b) = two_nodes(&broker, None).await;
+    let mut bob = b.connect("mem-bob").await;
+    acquainted(&[&a, &b]).await;
+    let path = "/api/v1/apps/app1/channels/group:mem-fam/members/mem-bob";
+    let (status, answer) = a.api("PUT", path, Some(API_KEY), None).await;
+    assert_eq!((status, answer["added"].clone()), (200, json!(true)));
+    // The answer came after node-b subscribed bob's connection and its broker took it.
+    a.publish(json!({"channels": ["group:mem-fam"], "type": "family", "data": 1})).await;
+    assert_eq!(bob.expect("family").await, 1);
+    let (status, _) = a.api("DELETE", path, Some(API_KEY), None).await;
+    assert_eq!(status, 200);
+    a.publish(json!({"channels": ["group:mem-fam"], "type": "family", "data": 2})).await;
+    a.publish(json!({"channels": ["user:mem-bob"], "type": "marker", "data": 3})).await;
+    // One node's publishes reach another in order, so the marker proves the family event is not coming.
+    assert_eq!(bob.expect("marker").await, 3, "removed on node-b too");
 }
