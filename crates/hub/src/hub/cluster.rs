@@ -79,17 +79,15 @@ impl Cluster {
 }
 
 impl Hub {
-    /// Starts this node's heartbeat; it stops at shutdown or when the hub is dropped.
+    /// Starts this node's heartbeat. It goes on through a drain (the node still holds its
+    /// users until it closes their sockets) and stops with the process or the hub.
     pub(crate) fn start_heartbeat(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let (shared, stop) = (Arc::downgrade(&self.shared), self.shared.shutdown.clone());
+        let shared = Arc::downgrade(&self.shared);
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
             loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = stop.cancelled() => return,
-                }
+                tick.tick().await;
                 let Some(shared) = Weak::upgrade(&shared) else { return };
                 Hub { shared }.beat();
             }
@@ -106,13 +104,14 @@ impl Hub {
                 }
             }
             self.send_control(&app, Op::Beat { counts: NodeCounts::of(&app), services });
-            let lost: Vec<String> = {
-                let mut peers = lock(&self.shared.cluster.peers);
-                let nodes = peers.entry(app.slug.clone()).or_default();
-                let silent: Vec<String> =
-                    nodes.iter().filter(|(_, p)| p.heard.elapsed() > NODE_TIMEOUT).map(|(n, _)| n.clone()).collect();
-                silent.into_iter().filter(|n| nodes.remove(n).is_some()).collect()
-            };
+            let mut lost = Vec::new();
+            lock(&self.shared.cluster.peers).entry(app.slug.clone()).or_default().retain(|node, peer| {
+                let alive = peer.heard.elapsed() <= NODE_TIMEOUT;
+                if !alive {
+                    lost.push(node.clone());
+                }
+                alive
+            });
             for node in lost {
                 tracing::warn!(app = %app.slug, node, "node lost: no heartbeat for {NODE_TIMEOUT:?}");
                 self.tell_services(&app, &node, NodeEvent::Lost);
