@@ -1,0 +1,102 @@
+// The frames Switchboard sends, and the data of the events the built-in features and the seed
+// apps use. Any other event type works too; its data is `unknown` until you say otherwise.
+
+/** A channel position: resume and ack use it. */
+export interface Position {
+  epoch: string;
+  seq: number;
+}
+
+/** One event as it arrives. */
+export interface EventFrame<T = unknown> {
+  type: string;
+  data: T;
+  app_slug: string;
+  channel: string;
+  id: string;
+  ts: number;
+  epoch?: string;
+  seq?: number;
+}
+
+/** The `connected` frame's data. */
+export interface Connected {
+  connection_id: string;
+  user_id: string | null;
+  channels: string[];
+  [field: string]: unknown;
+}
+
+/** The `resumed` frame's data (and a `subscribe` reply's, with `since`). */
+export interface Resumed {
+  recovered: boolean;
+  missed: number;
+  unrecovered: string[];
+  positions: Record<string, Position>;
+}
+
+export interface Notification {
+  id: string;
+  notification_id: string;
+  title: string;
+  message: string;
+  type?: string;
+  data?: unknown;
+  read: boolean;
+  created_at: string;
+  [field: string]: unknown;
+}
+
+export interface Alert {
+  id: string;
+  alert_id: string;
+  group: string;
+  title: string;
+  message: string;
+  severity: string;
+  acknowledged?: boolean;
+  created_at: string;
+  [field: string]: unknown;
+}
+
+export interface ChatMessage {
+  id: string;
+  conversationId: string;
+  senderId: string;
+  content: string;
+  tempId?: string;
+  createdAt: string;
+  [field: string]: unknown;
+}
+
+export interface PresenceChange {
+  userKey: string;
+  status: "online" | "away" | "busy" | "offline";
+  timestamp: string;
+  lastSeen: string | null;
+}
+
+/** Event types with known data. */
+export interface KnownEvents {
+  "notification:new": Notification;
+  "notification:read": { notification_id: string; read_at: string };
+  "notification:read_all": { read: number; read_at: string };
+  "notification:deleted": { notification_id: string };
+  "notification:count": { unread: number };
+  "alert:new": Alert;
+  "alert:acknowledged": { alert_id: string; user: string; acknowledged_at: string };
+  "alert:deleted": { alert_id: string; group: string };
+  "alert:count": { group?: string; total?: number; unacknowledged?: number };
+  "chat:message": ChatMessage;
+  "chat:message:sent": ChatMessage;
+  "chat:typing": { conversationId: string; userKey: string; isTyping: boolean };
+  "chat:presence": PresenceChange;
+  "chat:error": { code: string; message: string; tempId?: string };
+  "presence:online": PresenceChange;
+  "presence:offline": PresenceChange;
+  "presence:away": PresenceChange;
+  "presence:busy": PresenceChange;
+}
+
+/** The data of event `K`. */
+export type EventData<K extends string> = K extends keyof KnownEvents ? KnownEvents[K] : unknown;
