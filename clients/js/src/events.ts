@@ -60,13 +60,19 @@ export interface Alert {
 }
 
 export interface ChatMessage {
-  id: string;
+  messageId: string;
   conversationId: string;
-  senderId: string;
+  senderKey: string;
   content: string;
-  tempId?: string;
+  type: string;
+  status: string;
   createdAt: string;
-  [field: string]: unknown;
+  tempId?: string | null;
+  replyTo?: string | null;
+  mentions?: string[];
+  mediaUrl?: string | null;
+  editedAt?: string | null;
+  deleted?: boolean;
 }
 
 export interface PresenceChange {
@@ -89,7 +95,11 @@ export interface KnownEvents {
   "alert:count": { group?: string; total?: number; unacknowledged?: number };
   "chat:message": ChatMessage;
   "chat:message:sent": ChatMessage;
-  "chat:typing": { conversationId: string; userKey: string; isTyping: boolean };
+  "chat:message:edited": { messageId: string; conversationId: string; content: string; editedAt: string };
+  "chat:message:deleted": { messageId: string; conversationId: string; deletedAt: string; forEveryone: boolean };
+  "chat:message:read": { conversationId: string; messageId?: string; readBy: string; timestamp: string };
+  "chat:typing:start": { conversationId: string; userKey: string; timestamp: string };
+  "chat:typing:stop": { conversationId: string; userKey: string; timestamp: string };
   "chat:presence": PresenceChange;
   "chat:error": { code: string; message: string; tempId?: string };
   "presence:online": PresenceChange;

@@ -25,7 +25,7 @@ export class Server {
       api_key_file: "key.txt",
       websockets: { realtime: { path: "/ws" } },
       channels: { room: { subscribe: "authenticated" } },
-      features: { presence: false },
+      presence: { offline_grace: "1s" },
     };
     writeFileSync(join(this.#dir, "js.json"), JSON.stringify(manifest));
   }
