@@ -1,11 +1,11 @@
 """Second Brain end to end: the FastAPI backend (in-process) publishes through the Python SDK
 to a live Switchboard, and each user's WebSocket gets exactly the seed's events, in order."""
 
+import importlib.util
 import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +15,11 @@ from fastapi.testclient import TestClient
 from websockets.sync.client import connect
 
 os.environ["SECOND_BRAIN_NO_APP"] = "1"
-sys.path.insert(0, str(Path(__file__).parent))
-from app import create_app  # noqa: E402
+# Each example's backend is `app.py`; load this one under a name of its own.
+_spec = importlib.util.spec_from_file_location("second_brain_app", Path(__file__).with_name("app.py"))
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+create_app = _module.create_app
 
 from switchboard_sdk import Switchboard, mint_token  # noqa: E402
 

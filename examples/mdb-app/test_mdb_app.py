@@ -1,0 +1,103 @@
+"""mdb-app end to end: seed 004's manifest on a live Switchboard, the FastAPI backend as its
+message handler (served by uvicorn), a signed-in client on /ws and an anonymous one on /events."""
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from websockets.sync.client import connect
+
+os.environ["MDB_NO_APP"] = "1"
+# Each example's backend is `app.py`; load this one under a name of its own.
+_spec = importlib.util.spec_from_file_location("mdb_app", Path(__file__).with_name("app.py"))
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+create_app = _module.create_app
+
+from switchboard_sdk import Switchboard, mint_token  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+BIN = os.environ.get("SWITCHBOARD_BIN", str(HERE.parents[1] / "target" / "debug" / "switchboard"))
+SECRET, KEY = "mdb-secret", "sk_mdb"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(port: int) -> None:
+    deadline = time.time() + 20
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert time.time() < deadline, f"nothing listens on {port}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """Switchboard with the example manifest (its handler_url pointed at this test's backend), and the backend."""
+    sb_port, hook_port, workdir = free_port(), free_port(), tempfile.mkdtemp(prefix="mdb-")
+    manifest = json.loads((HERE / "manifest.json").read_text())
+    manifest["websockets"]["realtime"]["handler_url"] = f"http://127.0.0.1:{hook_port}/ws-hook"
+    Path(workdir, "manifest.json").write_text(json.dumps(manifest))
+    env = dict(os.environ, MDB_APP_JWT_SECRET=SECRET, SWITCHBOARD_API_KEY=KEY)
+    args = [BIN, "serve", "--manifest", "manifest.json", "--bind", f"127.0.0.1:{sb_port}", "--store", "sqlite://./sb.db"]
+    proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sb = Switchboard(f"http://127.0.0.1:{sb_port}", KEY, "mdb-app")
+    backend = uvicorn.Server(uvicorn.Config(create_app(sb, KEY), host="127.0.0.1", port=hook_port, log_level="warning"))
+    threading.Thread(target=backend.run, daemon=True).start()
+    wait_for(sb_port)
+    wait_for(hook_port)
+    yield sb_port, hook_port
+    backend.should_exit = True
+    proc.kill()
+    proc.wait()
+
+
+def frames(ws):
+    while True:
+        yield json.loads(ws.recv(timeout=10))
+
+
+def test_broadcasts_user_messages_and_the_handler(stack):
+    sb_port, hook_port = stack
+    alice = connect(f"ws://127.0.0.1:{sb_port}/ws?token={mint_token(SECRET, 'alice')}")
+    public = connect(f"ws://127.0.0.1:{sb_port}/events")
+    a, p = frames(alice), frames(public)
+    assert next(a)["data"]["user_id"] == "alice"
+    assert next(p)["data"]["user_id"] is None  # anonymous, on the public endpoint
+
+    backend = httpx.Client(base_url=f"http://127.0.0.1:{hook_port}")
+    item = backend.post("/items", json={"name": "hat"}).json()["id"]
+    for stream in (a, p):
+        event = next(stream)
+        assert (event["type"], event["data"]["id"], event["app_slug"]) == ("item_created", item, "mdb-app")
+    backend.post("/tasks/7/complete", headers={"X-User": "alice"})
+    assert next(a)["data"] == {"message": "Task completed", "task": "7"}
+    backend.delete(f"/items/{item}")
+    for stream in (a, p):  # the public stream's next event is this one: the notification was alice's alone
+        assert next(stream)["type"] == "item_deleted"
+
+    # Client messages go to the handler, signed; its reply, publish and error come back.
+    alice.send(json.dumps({"type": "request_data", "ref": 1, "data": {"data_type": "stats"}}))
+    assert next(a) == {"type": "reply", "ref": 1, "data": {"data_type": "stats", "data": {"items": 0}}}
+    alice.send(json.dumps({"type": "update_preferences", "ref": 2, "data": {"preferences": {"theme": "dark"}}}))
+    published, reply = next(a), next(a)
+    assert (published["type"], published["data"]["preferences"]) == ("preferences_updated", {"theme": "dark"})
+    assert reply == {"type": "reply", "ref": 2, "data": {"saved": True}}
+    alice.send(json.dumps({"type": "action", "ref": 3, "data": {"action": "fail"}}))
+    error = next(a)
+    assert (error["type"], error["ref"], error["data"]["code"]) == ("error", 3, "action_failed")
+    # The public endpoint has no handler: its clients cannot send the backend anything.
+    public.send(json.dumps({"type": "request_data", "ref": 4, "data": {}}))
+    assert next(p)["data"]["code"] == "unknown_type"
