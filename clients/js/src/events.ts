@@ -82,8 +82,25 @@ export interface PresenceChange {
   lastSeen: string | null;
 }
 
-/** Event types with known data. */
+/** Event types with known data: the built-in features', and the seed apps' own. */
 export interface KnownEvents {
+  // Second Brain (seeds 000-002).
+  family_invitation: { invitation_id: string; family_id?: string; family_name: string; inviter_username: string };
+  sbd_tokens_received: { from_username: string; amount: number; new_balance: number };
+  sbd_tokens_sent: { to_username: string; amount: number; new_balance: number };
+  // fin_server's data streams (seed 003).
+  "stream:task_update": { task_id: string; status: string; updated_by: string; [field: string]: unknown };
+  "stream:pond_update": { pond_id: string; field: string; value: unknown; timestamp?: string; [field: string]: unknown };
+  "stream:expense_update": { expense_id: string; status: string; [field: string]: unknown };
+  "stream:data": unknown;
+  "chat:conversation:created": {
+    conversationId: string;
+    type: string;
+    participants: string[];
+    name?: string | null;
+    createdBy: string;
+    createdAt: string;
+  };
   "notification:new": Notification;
   "notification:read": { notification_id: string; read_at: string };
   "notification:read_all": { read: number; read_at: string };
