@@ -1,8 +1,8 @@
 //! `switchboard token` and `switchboard check`.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde_json::{json, Map, Value};
-use switchboard_auth::{mint, Algorithm, ClaimNames};
+use switchboard_auth::{mint, ClaimNames};
 use switchboard_config::{duration, EnvSecrets};
 
 use crate::cli::{CheckArgs, TokenArgs};
@@ -49,10 +49,7 @@ fn claims(args: &TokenArgs, names: &ClaimNames, ttl_secs: u64) -> Map<String, Va
 
 /// Mints the demo banner's token for alice.
 pub fn demo_token(credentials: &demo::DemoCredentials) -> anyhow::Result<String> {
-    let now = switchboard_hub::unix_ms() / 1000;
-    let claims = json!({ "sub": "alice", "email": "alice@example.com", "groups": ["family-7"], "iat": now, "exp": now + 86_400 });
-    let Value::Object(claims) = claims else { bail!("claims are an object") };
-    Ok(mint(Algorithm::HS256, credentials.secret(), &claims)?)
+    credentials.token("alice")
 }
 
 /// Validates manifests as serve would; prints one line per manifest and each warning.

@@ -1,14 +1,21 @@
-//! The zero-config demo: credentials kept in the store, a banner, and a page at `/`.
+//! The zero-config demo: credentials kept in the store, a banner, and a page at `/` with two
+//! users side by side (inbox, alerts, chat, presence), whose buttons call the server side.
 
 use std::collections::HashMap;
 
+use axum::extract::{Path, State};
 use axum::response::Html;
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::Engine;
 use rand::RngCore;
-use serde_json::json;
+use serde_json::{json, Value};
+use switchboard_api::ApiError;
+use switchboard_chat::CreateConversation;
 use switchboard_config::demo::{API_KEY_ENV, SECRET_ENV};
+use switchboard_hub::HubError;
+use switchboard_inbox::{CreateAlert, CreateNotification};
+use switchboard_protocol::ErrorCode;
 use switchboard_store::Store;
 
 /// The demo app's JWT secret and API key, generated once and kept in the store so that
@@ -50,6 +57,15 @@ impl DemoCredentials {
         self.secret.as_bytes()
     }
 
+    /// A 24-hour token for one of the demo's users, in group `family-7`.
+    pub fn token(&self, user: &str) -> anyhow::Result<String> {
+        let now = switchboard_hub::unix_ms() / 1000;
+        let email = format!("{user}@example.com");
+        let claims = json!({ "sub": user, "email": email, "groups": [FAMILY], "iat": now, "exp": now + 86_400 });
+        let serde_json::Value::Object(claims) = claims else { anyhow::bail!("claims are an object") };
+        Ok(switchboard_auth::mint(switchboard_auth::Algorithm::HS256, self.secret(), &claims)?)
+    }
+
     /// Prints where to start, with a working token, key and copy-paste snippets.
     pub fn print_banner(&self, base: &str, token: &str) {
         let ws = base.replacen("http", "ws", 1);
@@ -57,7 +73,7 @@ impl DemoCredentials {
         let body = json!({"channels": ["user:alice"], "type": "hello", "data": {"text": "hi from curl"}});
         println!(
             "\nSwitchboard is serving the demo app on {base}\n\
-             \n  Demo page:  {base}/#token={token}\
+             \n  Demo page:  {base}/  (alice and bob side by side: inbox, alerts, chat, presence)\
              \n  Dev token:  {token}\
              \n              (user \"alice\" in group \"family-7\", valid 24 h; more: switchboard token --app demo --user bob)\
              \n  API key:    {key}\n\
@@ -71,7 +87,87 @@ impl DemoCredentials {
     }
 }
 
-/// The page at `/`: connect with a token and watch events arrive.
-pub fn router() -> Router {
-    Router::new().route("/", get(|| async { Html(include_str!("assets/demo.html")) }))
+/// The demo's users and their shared group.
+pub const USERS: [&str; 2] = ["alice", "bob"];
+const FAMILY: &str = "family-7";
+
+/// What the demo page's buttons reach: the server-side calls an app backend would make, so
+/// that the page itself holds no API key.
+#[derive(Clone)]
+pub struct DemoState {
+    pub credentials: DemoCredentials,
+    pub api: switchboard_api::ApiState,
+}
+
+/// The page at `/` (two users side by side; `?user=alice` shows one) and its helpers under
+/// `/demo/`: tokens and the users' conversation, the users' presence, and the buttons.
+pub fn router(state: DemoState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(include_str!("assets/demo.html")) }))
+        .route("/demo/session", get(session))
+        .route("/demo/presence", get(presence))
+        .route("/demo/notify/{user}", post(notify))
+        .route("/demo/alert", post(alert))
+        .with_state(state)
+}
+
+fn demo_app(state: &DemoState) -> Result<std::sync::Arc<switchboard_hub::App>, ApiError> {
+    state.api.hub.app("demo").ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the demo app is not loaded"))
+}
+
+fn known(user: &str) -> Result<(), ApiError> {
+    match USERS.contains(&user) {
+        true => Ok(()),
+        false => Err(ApiError::new(ErrorCode::NotFound, format!("the demo has users {USERS:?}, not `{user}`"))),
+    }
+}
+
+/// Tokens for both users and their direct conversation (created on first use).
+async fn session(State(state): State<DemoState>) -> Result<Json<Value>, ApiError> {
+    let app = demo_app(&state)?;
+    let mut tokens = serde_json::Map::new();
+    for user in USERS {
+        let token = state.credentials.token(user).map_err(|e| HubError::Internal(e.to_string()))?;
+        tokens.insert(user.to_owned(), Value::String(token));
+    }
+    let request = CreateConversation {
+        kind: "direct".into(),
+        participants: vec![USERS[1].to_owned()],
+        name: None,
+        created_by: None,
+    };
+    let conversation = state.api.chat.create_conversation(&state.api.hub, &app, USERS[0], request).await?;
+    Ok(Json(json!({ "tokens": tokens, "conversationId": conversation["conversationId"], "group": FAMILY })))
+}
+
+async fn presence(State(state): State<DemoState>) -> Result<Json<Value>, ApiError> {
+    let app = demo_app(&state)?;
+    let users: Vec<String> = USERS.iter().map(|u| u.to_string()).collect();
+    Ok(Json(state.api.chat.presence_of(&state.api.hub, &app, &users).await?))
+}
+
+async fn notify(State(state): State<DemoState>, Path(user): Path<String>) -> Result<Json<Value>, ApiError> {
+    known(&user)?;
+    let app = demo_app(&state)?;
+    let request = CreateNotification {
+        user: user.clone(),
+        title: format!("Hello {user}"),
+        message: "A notification from the demo page's button".into(),
+        kind: None,
+        data: None,
+    };
+    Ok(Json(state.api.inbox.create_notification(&state.api.hub, &app, request).await?))
+}
+
+async fn alert(State(state): State<DemoState>) -> Result<Json<Value>, ApiError> {
+    let app = demo_app(&state)?;
+    let request = CreateAlert {
+        group: FAMILY.into(),
+        title: "Pond 3: oxygen low".into(),
+        message: "Below 4 mg/L for 10 minutes".into(),
+        severity: "warning".into(),
+        kind: None,
+        data: None,
+    };
+    Ok(Json(state.api.inbox.create_alert(&state.api.hub, &app, request).await?))
 }

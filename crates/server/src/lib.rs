@@ -84,9 +84,9 @@ impl Server {
             switchboard_api::ApiState { hub: self.hub.clone(), inbox: self.inbox.clone(), chat: self.chat.clone() };
         let mut router = switchboard_transport::router(&self.hub)
             .merge(switchboard_socketio::router(&self.hub))
-            .merge(switchboard_api::router(api));
-        if self.demo.is_some() {
-            router = router.merge(demo::router());
+            .merge(switchboard_api::router(api.clone()));
+        if let Some(credentials) = &self.demo {
+            router = router.merge(demo::router(demo::DemoState { credentials: credentials.clone(), api }));
         }
         router
             .fallback(not_found)

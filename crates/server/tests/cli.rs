@@ -123,6 +123,11 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
     // The demo page is served at /.
     let page = http.get(format!("{}/", banner.base)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Switchboard demo"));
+    let stranger = http.post(format!("{}/demo/notify/zed", banner.base)).send().await.unwrap();
+    assert_eq!(stranger.status(), 404, "the demo's buttons know only alice and bob");
+    let session: serde_json::Value =
+        http.get(format!("{}/demo/session", banner.base)).send().await.unwrap().json().await.unwrap();
+    assert!(session["tokens"]["bob"].as_str().is_some_and(|t| t.starts_with("eyJ")), "{session}");
 
     // SIGTERM: clients get 1001, the process exits cleanly, and no token reached the logs.
     let pid = child.id().unwrap().to_string();

@@ -1,0 +1,109 @@
+// The zero-config demo page in a real browser: Playwright driving Debian's chromium against
+// `switchboard serve` (the binary cargo test built, or $SWITCHBOARD_BIN). Screenshots go to
+// target/browser/ as artifacts.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/debug/switchboard");
+const SHOTS = join(ROOT, "target/browser");
+const WAIT = { timeout: 10_000 };
+let server, browser, base;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), "switchboard-browser-"));
+  server = spawn(BIN, ["serve", "--bind", "127.0.0.1:0"], { cwd: dir, stdio: ["ignore", "pipe", "ignore"] });
+  const lines = createInterface({ input: server.stdout });
+  base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no demo banner within 20 s")), 20_000);
+    lines.on("line", (line) => {
+      const at = line.indexOf("Switchboard is serving the demo app on ");
+      if (at >= 0) {
+        clearTimeout(timer);
+        resolve(line.slice(at + "Switchboard is serving the demo app on ".length).trim());
+      }
+    });
+  });
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGKILL");
+});
+
+/** A page showing one user (`?user=`), once its socket is connected. */
+async function open(context, user, width = 1000) {
+  const page = await context.newPage();
+  await page.setViewportSize({ width, height: 900 });
+  await page.goto(`${base}/?user=${user}`);
+  await page.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  return page;
+}
+
+const badge = (page) => page.locator(".badge");
+
+test("a chat message goes from one page to the other, with typing and a read receipt", async () => {
+  const context = await browser.newContext();
+  const alice = await open(context, "alice");
+  const bob = await open(context, "bob");
+  await alice.getByRole("textbox", { name: "Message" }).fill("Hello bob, lunch today?");
+  await bob.locator(".typing").filter({ hasText: "alice is typing" }).waitFor(WAIT);
+  await alice.getByRole("button", { name: "Send" }).click();
+  await bob.locator(".messages li").filter({ hasText: "Hello bob, lunch today?" }).waitFor(WAIT);
+  await bob.locator(".typing").filter({ hasText: /^$/ }).waitFor(WAIT);
+  // Bob's page has the conversation on screen, so it reads the message; alice sees it.
+  await alice.locator(".messages li.mine .seen").filter({ hasText: "Seen" }).waitFor(WAIT);
+  // Presence: each page shows the other user online.
+  assert.equal(await bob.locator(".peer-status").textContent(), "online");
+  await bob.keyboard.press("Tab"); // keyboard reachable: the toolbar's first button takes focus
+  assert.equal(await bob.evaluate(() => document.activeElement?.textContent), "Notify alice");
+  await alice.screenshot({ path: join(SHOTS, "chat-alice.png"), fullPage: true });
+  await bob.screenshot({ path: join(SHOTS, "chat-bob.png"), fullPage: true });
+  await context.close();
+});
+
+test("a notification badge clears in every tab when one tab marks all read", async () => {
+  const context = await browser.newContext();
+  const first = await open(context, "alice");
+  const second = await open(context, "alice", 390); // a phone-width tab
+  const before = Number(await badge(first).textContent());
+  await first.getByRole("button", { name: "Notify alice" }).click();
+  for (const tab of [first, second]) {
+    await badge(tab).filter({ hasText: new RegExp(`^${before + 1}$`) }).waitFor(WAIT);
+    await tab.locator(".notifications li").filter({ hasText: "Hello alice" }).first().waitFor(WAIT);
+  }
+  await first.screenshot({ path: join(SHOTS, "badge-before.png"), fullPage: true });
+  await first.getByRole("button", { name: "Mark all read" }).click();
+  for (const tab of [first, second]) await badge(tab).filter({ hasText: /^0$/ }).waitFor(WAIT);
+  await second.screenshot({ path: join(SHOTS, "badge-cleared-phone.png"), fullPage: true });
+  const overflow = await second.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false, "readable at phone width: nothing scrolls sideways");
+  await context.close();
+});
+
+test("a family alert shows on both users' pages and one user's acknowledgement hides it for them", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(base);
+  for (const user of ["alice", "bob"]) {
+    await page.locator(`[data-user=${user}]`).getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  }
+  await page.getByRole("button", { name: "Alert family-7" }).click();
+  const banner = (user) => page.locator(`[data-user=${user}] .alert-banner`);
+  for (const user of ["alice", "bob"]) await banner(user).filter({ hasText: "Pond 3: oxygen low" }).waitFor(WAIT);
+  await page.screenshot({ path: join(SHOTS, "alert-both.png"), fullPage: true });
+  await banner("alice").getByRole("button", { name: "Acknowledge" }).click();
+  await banner("alice").waitFor({ state: "hidden", ...WAIT });
+  assert.equal(await banner("bob").isVisible(), true, "bob has not acknowledged it");
+  await context.close();
+});
