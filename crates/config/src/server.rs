@@ -27,6 +27,9 @@ pub struct ServerFile {
     pub drain_grace: Option<DurationText>,
     /// How long sessions get to flush their queues at shutdown.
     pub drain_timeout: Option<DurationText>,
+    /// A file holding the admin console's token; without one (or `SWITCHBOARD_ADMIN_TOKEN`)
+    /// the console is off.
+    pub admin_token_file: Option<String>,
 }
 
 /// Parses the file's text, with `file:line:column` in the error.

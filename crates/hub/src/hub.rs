@@ -103,6 +103,8 @@ struct Shared {
     memory: Arc<MemoryHistory>,
     /// Built-in features that answer client messages.
     services: Vec<Arc<dyn Service>>,
+    /// Copies of what this node publishes, for watchers.
+    tap: Arc<crate::tap::TapBroker>,
 }
 
 /// Routes envelopes from the broker into local outboxes. Holds the hub weakly, because the
@@ -133,6 +135,8 @@ impl Hub {
         node_id: String,
         services: Vec<Arc<dyn Service>>,
     ) -> Self {
+        let tap = Arc::new(crate::tap::TapBroker::new(broker));
+        let broker: Arc<dyn Broker> = tap.clone();
         let apps = apps
             .into_iter()
             .map(|spec| {
@@ -156,6 +160,7 @@ impl Hub {
             sequencer: Sequencer::new(store.clone(), broker.clone(), memory.clone()),
             memory,
             services,
+            tap,
         });
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
         let hub = Self { shared };
@@ -174,6 +179,12 @@ impl Hub {
         let mut apps: Vec<_> = self.shared.apps.values().cloned().collect();
         apps.sort_by(|a, b| a.slug.cmp(&b.slug));
         apps
+    }
+
+    /// Every event this node publishes from now on (for a live tail). A watcher that falls
+    /// more than 1024 events behind loses the oldest.
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<Envelope> {
+        self.shared.tap.watch()
     }
 
     /// The durable store.

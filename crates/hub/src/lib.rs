@@ -35,6 +35,7 @@ mod replay;
 mod service;
 pub mod session;
 mod spec;
+mod tap;
 mod writer;
 
 pub use clock::{rfc3339, unix_ms};

@@ -226,6 +226,22 @@ impl Registry {
         users
     }
 
+    /// Every channel with local subscribers, and how many connections each has.
+    pub fn channel_counts(&self) -> Vec<(Arc<str>, usize)> {
+        let each = |s: &Mutex<HashMap<Arc<str>, Subscribers>>| {
+            lock(s).iter().map(|(c, subs)| (c.clone(), subs.outboxes.len())).collect::<Vec<_>>()
+        };
+        self.channels.iter().flat_map(each).collect()
+    }
+
+    /// Every connected user, and how many connections each has.
+    pub fn user_counts(&self) -> Vec<(String, usize)> {
+        let each = |s: &Mutex<HashMap<String, Vec<ConnId>>>| {
+            lock(s).iter().map(|(u, ids)| (u.clone(), ids.len())).collect::<Vec<_>>()
+        };
+        self.users.iter().flat_map(each).collect()
+    }
+
     /// How many connections are live.
     pub fn count(&self) -> usize {
         self.conns.iter().map(|s| lock(s).len()).sum()

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// How long sessions may flush their queues at shutdown [default: 10s].
     #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT", value_name = "DURATION")]
     pub drain_timeout: Option<String>,
+    /// A file holding the admin console's token (at /admin); or set SWITCHBOARD_ADMIN_TOKEN.
+    /// Without either, the console is off.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN_FILE", value_name = "PATH")]
+    pub admin_token_file: Option<String>,
 }
 
 /// `switchboard token`.

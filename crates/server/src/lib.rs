@@ -7,6 +7,7 @@
 //! - [`demo`]: the zero-config demo app.
 //! - [`shutdown`]: the shutdown choreography and the signal listener.
 
+mod admin;
 pub mod cli;
 pub mod commands;
 pub mod demo;
@@ -85,6 +86,10 @@ impl Server {
         let mut router = switchboard_transport::router(&self.hub)
             .merge(switchboard_socketio::router(&self.hub))
             .merge(switchboard_api::router(api.clone()));
+        if let Some(token) = &self.settings.admin_token {
+            let token = Arc::new(switchboard_auth::ApiKeys::new([token.clone()]));
+            router = router.merge(admin::router(admin::AdminState { token, api: api.clone() }));
+        }
         if let Some(credentials) = &self.demo {
             router = router.merge(demo::router(demo::DemoState { credentials: credentials.clone(), api }));
         }

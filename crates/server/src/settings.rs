@@ -27,6 +27,8 @@ pub struct Settings {
     pub drain_grace: Duration,
     /// Sessions get this long to flush.
     pub drain_timeout: Duration,
+    /// The admin console's token; `None` turns the console off.
+    pub admin_token: Option<String>,
 }
 
 impl Settings {
@@ -41,6 +43,7 @@ impl Settings {
             json_logs: false,
             drain_grace: Duration::ZERO,
             drain_timeout: Duration::from_secs(10),
+            admin_token: None,
         }
     }
 
@@ -76,8 +79,26 @@ impl Settings {
             json_logs: log_format == "json",
             drain_grace: span(args.drain_grace, file.drain_grace, Duration::ZERO)?,
             drain_timeout: span(args.drain_timeout, file.drain_timeout, Duration::from_secs(10))?,
+            admin_token: admin_token(args.admin_token_file.or(file.admin_token_file))?,
         })
     }
+}
+
+/// The admin token: `SWITCHBOARD_ADMIN_TOKEN`, or the file named (trimmed). Short ones are
+/// refused, since the console can disconnect users and publish.
+fn admin_token(file: Option<String>) -> anyhow::Result<Option<String>> {
+    let token = match (std::env::var("SWITCHBOARD_ADMIN_TOKEN"), file) {
+        (Ok(token), _) if !token.is_empty() => token,
+        (_, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the admin token file {path}"))?
+            .trim()
+            .to_owned(),
+        _ => return Ok(None),
+    };
+    if token.len() < 16 {
+        bail!("the admin token must be at least 16 characters (it guards disconnects and publishes)");
+    }
+    Ok(Some(token))
 }
 
 fn default_node_id() -> String {

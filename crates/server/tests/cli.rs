@@ -220,6 +220,19 @@ fn unsupported_backends_fail_fast_with_a_way_forward() {
     }
 }
 
+#[test]
+fn a_short_or_missing_admin_token_file_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("short.txt"), "tiny\n").unwrap();
+    for (file, hint) in
+        [("short.txt", "at least 16 characters"), ("absent.txt", "cannot read the admin token file absent.txt")]
+    {
+        let out = run(&["serve", "--bind", "127.0.0.1:0", "--admin-token-file", file], dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(hint), "{file}: {stderr}");
+    }
+}
+
 /// Starts the zero-config server in `dir`; returns the child and its banner.
 async fn serve_demo(dir: &std::path::Path) -> (tokio::process::Child, Banner) {
     serve_demo_on(dir, None).await

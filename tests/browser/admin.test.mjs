@@ -1,0 +1,86 @@
+// The admin console in a real browser: live connection counts follow a demo page opening,
+// and its disconnect button closes that user's page (4403). Screenshots go to target/browser/.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/debug/switchboard");
+const SHOTS = join(ROOT, "target/browser");
+const TOKEN = "admin-token-for-the-browser-test";
+const WAIT = { timeout: 10_000 };
+let server, browser, base;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), "switchboard-admin-"));
+  const env = { ...process.env, SWITCHBOARD_ADMIN_TOKEN: TOKEN };
+  server = spawn(BIN, ["serve", "--bind", "127.0.0.1:0"], { cwd: dir, env, stdio: ["ignore", "pipe", "ignore"] });
+  const lines = createInterface({ input: server.stdout });
+  const marker = "Switchboard is serving the demo app on ";
+  base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no demo banner within 20 s")), 20_000);
+    lines.on("line", (line) => line.includes(marker) && (clearTimeout(timer), resolve(line.split(marker)[1].trim())));
+  });
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGKILL");
+});
+
+test("the admin API refuses requests without the token", async () => {
+  const response = await fetch(`${base}/admin/api/overview`);
+  assert.equal(response.status, 401);
+  assert.equal((await response.json()).error.code, "unauthorized");
+});
+
+test("the console counts a page's connection live, and its disconnect button closes it", async () => {
+  const context = await browser.newContext();
+  const admin = await context.newPage();
+  await admin.goto(`${base}/admin`);
+  await admin.getByLabel("Admin token").fill(TOKEN);
+  await admin.getByRole("button", { name: "Open console" }).click();
+  const total = admin.locator('[data-app="demo"] [data-stat="total"]');
+  await total.filter({ hasText: /^0$/ }).waitFor(WAIT);
+
+  const bob = await context.newPage();
+  await bob.goto(`${base}/?user=bob`);
+  await bob.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  await total.filter({ hasText: /^1$/ }).waitFor(WAIT);
+  await admin.getByRole("button", { name: "Devices of bob" }).click();
+  await admin.locator("#devices td").filter({ hasText: "realtime" }).waitFor(WAIT);
+  await admin.screenshot({ path: join(SHOTS, "admin-devices.png"), fullPage: true });
+
+  await admin.getByRole("button", { name: "Disconnect every device of bob" }).click();
+  await bob.getByRole("status").filter({ hasText: "disconnected by the server" }).waitFor(WAIT);
+  await total.filter({ hasText: /^0$/ }).waitFor(WAIT);
+  await admin.screenshot({ path: join(SHOTS, "admin-after-disconnect.png"), fullPage: true });
+  await context.close();
+});
+
+test("the console publishes, and its live tail shows what was published", async () => {
+  const context = await browser.newContext();
+  const admin = await context.newPage();
+  await admin.goto(`${base}/admin`);
+  await admin.getByLabel("Admin token").fill(TOKEN);
+  await admin.getByRole("button", { name: "Open console" }).click();
+  await admin.locator('[data-app="demo"]').waitFor(WAIT);
+  assert.equal(await admin.locator("#signin").isVisible(), false, "the sign-in form gives way to the console");
+  await admin.locator("#tail-type").fill("admin:message");
+  await admin.getByRole("button", { name: "Start" }).click();
+  await admin.getByRole("button", { name: "Stop" }).waitFor(WAIT);
+  await admin.locator("#pub-channels").fill("user:alice");
+  await admin.getByRole("button", { name: "Publish", exact: true }).click();
+  await admin.locator("#pub-result").filter({ hasText: "published" }).waitFor(WAIT);
+  await admin.locator("#tail li").filter({ hasText: "user:alice admin:message" }).waitFor(WAIT);
+  await context.close();
+});
