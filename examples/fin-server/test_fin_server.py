@@ -4,11 +4,8 @@ against a live Switchboard and the Flask backend, which publishes through the Py
 import importlib.util
 import json
 import os
-import socket
 import subprocess
-import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,32 +19,17 @@ _spec.loader.exec_module(_module)
 create_app = _module.create_app
 
 from switchboard_sdk import Switchboard, mint_token  # noqa: E402
+from switchboard_sdk.testing import serve  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BIN = os.environ.get("SWITCHBOARD_BIN", str(HERE.parents[1] / "target" / "debug" / "switchboard"))
 SECRET, KEY = "fin-secret", "sk_fin"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def switchboard():
-    port, workdir = free_port(), tempfile.mkdtemp(prefix="fin-")
-    env = dict(os.environ, FIN_JWT_SECRET=SECRET, SWITCHBOARD_API_KEY=KEY)
-    args = [BIN, "serve", "--manifest", str(HERE / "switchboard.json"), "--bind", f"127.0.0.1:{port}",
-            "--store", f"sqlite://{workdir}/sb.db"]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert time.time() < deadline, "switchboard did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+    with serve(HERE / "switchboard.json", env={"FIN_JWT_SECRET": SECRET, "SWITCHBOARD_API_KEY": KEY}, binary=BIN) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ message handler (served by uvicorn), a signed-in client on /ws and an anonymous 
 import importlib.util
 import json
 import os
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -24,44 +22,31 @@ _spec.loader.exec_module(_module)
 create_app = _module.create_app
 
 from switchboard_sdk import Switchboard, mint_token  # noqa: E402
+from switchboard_sdk.testing import free_port, serve  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BIN = os.environ.get("SWITCHBOARD_BIN", str(HERE.parents[1] / "target" / "debug" / "switchboard"))
 SECRET, KEY = "mdb-secret", "sk_mdb"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port: int) -> None:
-    deadline = time.time() + 20
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert time.time() < deadline, f"nothing listens on {port}"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def stack():
     """Switchboard with the example manifest (its handler_url pointed at this test's backend), and the backend."""
-    sb_port, hook_port, workdir = free_port(), free_port(), tempfile.mkdtemp(prefix="mdb-")
+    hook_port, workdir = free_port(), tempfile.mkdtemp(prefix="mdb-")
     manifest = json.loads((HERE / "manifest.json").read_text())
     manifest["websockets"]["realtime"]["handler_url"] = f"http://127.0.0.1:{hook_port}/ws-hook"
     Path(workdir, "manifest.json").write_text(json.dumps(manifest))
-    env = dict(os.environ, MDB_APP_JWT_SECRET=SECRET, SWITCHBOARD_API_KEY=KEY)
-    args = [BIN, "serve", "--manifest", "manifest.json", "--bind", f"127.0.0.1:{sb_port}", "--store", "sqlite://./sb.db"]
-    proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sb = Switchboard(f"http://127.0.0.1:{sb_port}", KEY, "mdb-app")
-    backend = uvicorn.Server(uvicorn.Config(create_app(sb, KEY), host="127.0.0.1", port=hook_port, log_level="warning"))
-    threading.Thread(target=backend.run, daemon=True).start()
-    wait_for(sb_port)
-    wait_for(hook_port)
-    yield sb_port, hook_port
-    backend.should_exit = True
-    proc.kill()
-    proc.wait()
+    env = {"MDB_APP_JWT_SECRET": SECRET, "SWITCHBOARD_API_KEY": KEY}
+    with serve(Path(workdir, "manifest.json"), env=env, binary=BIN) as url:
+        sb = Switchboard(url, KEY, "mdb-app")
+        backend = uvicorn.Server(uvicorn.Config(create_app(sb, KEY), host="127.0.0.1", port=hook_port, log_level="warning"))
+        threading.Thread(target=backend.run, daemon=True).start()
+        deadline = time.time() + 20
+        while not backend.started:
+            assert time.time() < deadline, "the backend did not start"
+            time.sleep(0.02)
+        yield int(url.rsplit(":", 1)[1]), hook_port
+        backend.should_exit = True
 
 
 def frames(ws):

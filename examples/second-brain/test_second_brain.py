@@ -4,10 +4,6 @@ to a live Switchboard, and each user's WebSocket gets exactly the seed's events,
 import importlib.util
 import json
 import os
-import socket
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,7 @@ _spec.loader.exec_module(_module)
 create_app = _module.create_app
 
 from switchboard_sdk import Switchboard, mint_token  # noqa: E402
+from switchboard_sdk.testing import serve  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BIN = os.environ.get("SWITCHBOARD_BIN", str(HERE.parents[1] / "target" / "debug" / "switchboard"))
@@ -30,21 +27,9 @@ SECRET, KEY = "second-brain-secret", "sk_second_brain"
 
 @pytest.fixture(scope="module")
 def switchboard():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="second-brain-")
-    env = dict(os.environ, SECOND_BRAIN_JWT_SECRET=SECRET, SWITCHBOARD_API_KEY=KEY)
-    args = [BIN, "serve", "--manifest", str(HERE / "switchboard.json"), "--bind", f"127.0.0.1:{port}",
-            "--store", f"sqlite://{workdir}/sb.db"]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert time.time() < deadline, "switchboard did not start"
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+    env = {"SECOND_BRAIN_JWT_SECRET": SECRET, "SWITCHBOARD_API_KEY": KEY}
+    with serve(HERE / "switchboard.json", env=env, binary=BIN) as url:
+        yield url.removeprefix("http://")
 
 
 class User:

@@ -3,11 +3,9 @@
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import tempfile
 import threading
-import time
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -15,15 +13,10 @@ import pytest
 from websockets.sync.client import connect
 
 from switchboard_sdk import AsyncSwitchboard, Switchboard, SwitchboardError, mint_token, verify_signature
+from switchboard_sdk.testing import free_port, serve
 
 SECRET, KEY = "py-sdk-secret", "sk_py_sdk"
 BIN = os.environ.get("SWITCHBOARD_BIN", str(Path(__file__).resolve().parents[3] / "target" / "debug" / "switchboard"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Backend(BaseHTTPRequestHandler):
@@ -45,10 +38,10 @@ class Backend(BaseHTTPRequestHandler):
 
 
 class Server:
-    """`switchboard serve` for one app, on `port`."""
+    """`switchboard serve` for one app whose handler is `handler_url`."""
 
-    def __init__(self, port: int, handler_url: str):
-        self.port, self.dir = port, tempfile.mkdtemp(prefix="switchboard-py-")
+    def __init__(self, handler_url: str):
+        self.dir = tempfile.mkdtemp(prefix="switchboard-py-")
         Path(self.dir, "secret.txt").write_text(SECRET)
         Path(self.dir, "key.txt").write_text(KEY)
         manifest = {
@@ -59,32 +52,15 @@ class Server:
             "channels": {"room": {"subscribe": "authenticated"}},
             "features": {"presence": False},
         }
-        Path(self.dir, "py.json").write_text(json.dumps(manifest))
-        self.proc = None
+        self.manifest = Path(self.dir, "py.json")
+        self.manifest.write_text(json.dumps(manifest))
+        self.url = ""
 
-    def start(self):
-        args = [BIN, "serve", "--manifest", "py.json", "--bind", f"127.0.0.1:{self.port}", "--store", "sqlite://./py.db"]
-        self.proc = subprocess.Popen(args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{BIN} did not start")
-
-    def stop(self):
-        if self.proc:
-            self.proc.kill()
-            self.proc.wait()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
+    def serve(self, port=None):
+        return serve(self.manifest, binary=BIN, port=port)
 
     def socket(self, user, groups=()):
-        ws = connect(f"ws://127.0.0.1:{self.port}/ws?token={mint_token(SECRET, user, groups=groups)}")
+        ws = connect(f"{self.url.replace('http', 'ws', 1)}/ws?token={mint_token(SECRET, user, groups=groups)}")
         assert frame(ws)["type"] == "connected"
         return ws
 
@@ -97,10 +73,10 @@ def frame(ws):
 def server():
     backend = HTTPServer(("127.0.0.1", 0), Backend)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
-    server = Server(free_port(), f"http://127.0.0.1:{backend.server_port}/hook")
-    server.start()
-    yield server
-    server.stop()
+    server = Server(f"http://127.0.0.1:{backend.server_port}/hook")
+    with server.serve() as url:
+        server.url = url
+        yield server
     backend.shutdown()
 
 
@@ -193,12 +169,9 @@ def test_a_handler_call_verifies_with_the_sdk(server):
 
 
 def test_calls_retry_until_a_late_server_answers_and_publish_once():
-    late = Server(free_port(), "http://127.0.0.1:9/unused")
-    threading.Timer(0.5, late.start).start()
-    try:
-        with Switchboard(late.url, KEY, "py", retries=8, backoff=0.1) as sb:
+    port, late = free_port(), Server("http://127.0.0.1:9/unused")
+    with ExitStack() as stack:
+        threading.Timer(0.5, lambda: stack.enter_context(late.serve(port))).start()
+        with Switchboard(f"http://127.0.0.1:{port}", KEY, "py", retries=8, backoff=0.1) as sb:
             sb.emit_to_user("gus", "hello")  # refused connections until the server is up
             assert len(sb.history("user:gus")["events"]) == 1
-    finally:
-        time.sleep(0.1)
-        late.stop()
