@@ -203,6 +203,7 @@ class Server:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def loadgen(server: Server, scenario: str, **options):

@@ -3,6 +3,7 @@ message handler (served by uvicorn), a signed-in client on /ws and an anonymous 
 
 import importlib.util
 import json
+import shutil
 import os
 import tempfile
 import threading
@@ -47,6 +48,7 @@ def stack():
             time.sleep(0.02)
         yield int(url.rsplit(":", 1)[1]), hook_port
         backend.should_exit = True
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def frames(ws):

@@ -2,7 +2,7 @@
 // and its disconnect button closes that user's page (4403). Screenshots go to target/browser/.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -16,11 +16,11 @@ const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/debug/switchboard"
 const SHOTS = join(ROOT, "target/browser");
 const TOKEN = "admin-token-for-the-browser-test";
 const WAIT = { timeout: 10_000 };
-let server, browser, base;
+let server, browser, base, dir;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), "switchboard-admin-"));
+  dir = mkdtempSync(join(tmpdir(), "switchboard-admin-"));
   const env = { ...process.env, SWITCHBOARD_ADMIN_TOKEN: TOKEN };
   server = spawn(BIN, ["serve", "--bind", "127.0.0.1:0"], { cwd: dir, env, stdio: ["ignore", "pipe", "ignore"] });
   const lines = createInterface({ input: server.stdout });
@@ -35,6 +35,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill("SIGKILL");
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("the admin API refuses requests without the token", async () => {

@@ -3,7 +3,7 @@
 // target/browser/ as artifacts.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -16,11 +16,11 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/debug/switchboard");
 const SHOTS = join(ROOT, "target/browser");
 const WAIT = { timeout: 10_000 };
-let server, browser, base;
+let server, browser, base, dir;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), "switchboard-browser-"));
+  dir = mkdtempSync(join(tmpdir(), "switchboard-browser-"));
   server = spawn(BIN, ["serve", "--bind", "127.0.0.1:0"], { cwd: dir, stdio: ["ignore", "pipe", "ignore"] });
   const lines = createInterface({ input: server.stdout });
   base = await new Promise((resolve, reject) => {
@@ -39,6 +39,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill("SIGKILL");
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** A page showing one user (`?user=`), once its socket is connected. */

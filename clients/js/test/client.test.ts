@@ -8,7 +8,7 @@ import { Server, token } from "./server.js";
 
 const server = new Server();
 beforeAll(() => server.start());
-afterAll(() => server.kill());
+afterAll(() => server.stop());
 
 function client(options: Partial<ClientOptions> & { user?: string } = {}): Client {
   const user = options.user ?? "alice";

@@ -10,7 +10,7 @@ import { Server, token } from "./server.js";
 
 const server = new Server();
 beforeAll(() => server.start());
-afterAll(() => server.kill());
+afterAll(() => server.stop());
 
 async function connected(user: string): Promise<Client> {
   const client = new Client({ url: server.url, token: token(user), WebSocket: WebSocket as any });

@@ -2,7 +2,7 @@
 // serving a small app on a free loopback port with a SQLite file that survives restarts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -47,6 +47,12 @@ export class Server {
       });
       child.on("exit", (code) => fail(new Error(`${BIN} exited with ${code}`)));
     });
+  }
+
+  /** Stops it for good and deletes its files. */
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.#dir, { recursive: true, force: true });
   }
 
   /** SIGKILL: sockets just break. */

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import threading
 from contextlib import ExitStack
@@ -78,6 +79,7 @@ def server():
         server.url = url
         yield server
     backend.shutdown()
+    shutil.rmtree(server.dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -175,3 +177,4 @@ def test_calls_retry_until_a_late_server_answers_and_publish_once():
         with Switchboard(f"http://127.0.0.1:{port}", KEY, "py", retries=8, backoff=0.1) as sb:
             sb.emit_to_user("gus", "hello")  # refused connections until the server is up
             assert len(sb.history("user:gus")["events"]) == 1
+    shutil.rmtree(late.dir, ignore_errors=True)
