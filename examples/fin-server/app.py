@@ -54,6 +54,6 @@ def create_app(sb: Switchboard) -> Flask:
     return app
 
 
-if os.environ.get("FIN_NO_APP") is None:
+if os.environ.get("EXAMPLE_NO_APP") is None:
     app = create_app(Switchboard(os.environ.get("SWITCHBOARD_URL", "http://127.0.0.1:8080"),
                                  os.environ.get("SWITCHBOARD_API_KEY", "sk_fin"), os.environ.get("SWITCHBOARD_APP", "fin")))

@@ -1,7 +1,6 @@
 """fin_server end to end: seed 003's front-end paths (frontend.mjs, the real socket.io-client)
 against a live Switchboard and the Flask backend, which publishes through the Python SDK."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,40 +10,33 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-os.environ["FIN_NO_APP"] = "1"
-# Each example's backend is `app.py`; load this one under a name of its own.
-_spec = importlib.util.spec_from_file_location("fin_server_app", Path(__file__).with_name("app.py"))
-_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_module)
-create_app = _module.create_app
-
-from switchboard_sdk import Switchboard, mint_token  # noqa: E402
-from switchboard_sdk.testing import serve  # noqa: E402
+from switchboard_sdk import Switchboard, mint_token
+from switchboard_sdk.testing import serve
 
 HERE = Path(__file__).resolve().parent
-BIN = os.environ.get("SWITCHBOARD_BIN", str(HERE.parents[1] / "target" / "debug" / "switchboard"))
 SECRET, KEY = "fin-secret", "sk_fin"
 
 
 @pytest.fixture(scope="module")
-def switchboard():
-    with serve(HERE / "switchboard.json", env={"FIN_JWT_SECRET": SECRET, "SWITCHBOARD_API_KEY": KEY}, binary=BIN) as url:
+def switchboard(switchboard_bin):
+    env = {"FIN_JWT_SECRET": SECRET, "SWITCHBOARD_API_KEY": KEY}
+    with serve(HERE / "switchboard.json", env=env, binary=switchboard_bin) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def backend(switchboard):
+def flask_backend(switchboard, backend):
     with Switchboard(switchboard, KEY, "fin") as sb:
-        server = make_server("127.0.0.1", 0, create_app(sb), threaded=True)
+        server = make_server("127.0.0.1", 0, backend.create_app(sb), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         yield f"http://127.0.0.1:{server.server_port}"
         server.shutdown()
 
 
-def test_the_seed_front_end_works_unchanged(switchboard, backend):
+def test_the_seed_front_end_works_unchanged(switchboard, flask_backend):
     if not (HERE / "node_modules" / "socket.io-client").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True)
-    env = dict(os.environ, SB=switchboard, BACKEND=backend,
+    env = dict(os.environ, SB=switchboard, BACKEND=flask_backend,
                RAVI=mint_token(SECRET, "ravi", groups=["acct-1"]), SARA=mint_token(SECRET, "sara", groups=["acct-1"]))
     out = subprocess.run(["node", "frontend.mjs"], cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr

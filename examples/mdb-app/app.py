@@ -66,6 +66,6 @@ def create_app(sb: Switchboard, api_key: str) -> FastAPI:
     return app
 
 
-if os.environ.get("MDB_NO_APP") is None:
+if os.environ.get("EXAMPLE_NO_APP") is None:
     _key = os.environ.get("SWITCHBOARD_API_KEY", "sk_mdb")
     app = create_app(Switchboard(os.environ.get("SWITCHBOARD_URL", "http://127.0.0.1:8080"), _key, APP), _key)

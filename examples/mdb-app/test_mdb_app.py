@@ -1,10 +1,8 @@
 """mdb-app end to end: seed 004's manifest on a live Switchboard, the FastAPI backend as its
 message handler (served by uvicorn), a signed-in client on /ws and an anonymous one on /events."""
 
-import importlib.util
 import json
 import shutil
-import os
 import tempfile
 import threading
 import time
@@ -15,39 +13,31 @@ import pytest
 import uvicorn
 from websockets.sync.client import connect
 
-os.environ["MDB_NO_APP"] = "1"
-# Each example's backend is `app.py`; load this one under a name of its own.
-_spec = importlib.util.spec_from_file_location("mdb_app", Path(__file__).with_name("app.py"))
-_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_module)
-create_app = _module.create_app
-
-from switchboard_sdk import Switchboard, mint_token  # noqa: E402
-from switchboard_sdk.testing import free_port, serve  # noqa: E402
+from switchboard_sdk import Switchboard, mint_token
+from switchboard_sdk.testing import free_port, serve
 
 HERE = Path(__file__).resolve().parent
-BIN = os.environ.get("SWITCHBOARD_BIN", str(HERE.parents[1] / "target" / "debug" / "switchboard"))
 SECRET, KEY = "mdb-secret", "sk_mdb"
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(switchboard_bin, backend):
     """Switchboard with the example manifest (its handler_url pointed at this test's backend), and the backend."""
     hook_port, workdir = free_port(), tempfile.mkdtemp(prefix="mdb-")
     manifest = json.loads((HERE / "manifest.json").read_text())
     manifest["websockets"]["realtime"]["handler_url"] = f"http://127.0.0.1:{hook_port}/ws-hook"
     Path(workdir, "manifest.json").write_text(json.dumps(manifest))
     env = {"MDB_APP_JWT_SECRET": SECRET, "SWITCHBOARD_API_KEY": KEY}
-    with serve(Path(workdir, "manifest.json"), env=env, binary=BIN) as url:
+    with serve(Path(workdir, "manifest.json"), env=env, binary=switchboard_bin) as url:
         sb = Switchboard(url, KEY, "mdb-app")
-        backend = uvicorn.Server(uvicorn.Config(create_app(sb, KEY), host="127.0.0.1", port=hook_port, log_level="warning"))
-        threading.Thread(target=backend.run, daemon=True).start()
+        hook = uvicorn.Server(uvicorn.Config(backend.create_app(sb, KEY), host="127.0.0.1", port=hook_port, log_level="warning"))
+        threading.Thread(target=hook.run, daemon=True).start()
         deadline = time.time() + 20
-        while not backend.started:
+        while not hook.started:
             assert time.time() < deadline, "the backend did not start"
             time.sleep(0.02)
         yield int(url.rsplit(":", 1)[1]), hook_port
-        backend.should_exit = True
+        hook.should_exit = True
     shutil.rmtree(workdir, ignore_errors=True)
 
 

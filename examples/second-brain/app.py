@@ -247,5 +247,5 @@ def _from_environment() -> FastAPI:
     return create_app(sb)
 
 
-if os.environ.get("SECOND_BRAIN_NO_APP") is None:
+if os.environ.get("EXAMPLE_NO_APP") is None:
     app = _from_environment()

@@ -1,34 +1,24 @@
 """Second Brain end to end: the FastAPI backend (in-process) publishes through the Python SDK
 to a live Switchboard, and each user's WebSocket gets exactly the seed's events, in order."""
 
-import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from websockets.sync.client import connect
 
-os.environ["SECOND_BRAIN_NO_APP"] = "1"
-# Each example's backend is `app.py`; load this one under a name of its own.
-_spec = importlib.util.spec_from_file_location("second_brain_app", Path(__file__).with_name("app.py"))
-_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_module)
-create_app = _module.create_app
-
-from switchboard_sdk import Switchboard, mint_token  # noqa: E402
-from switchboard_sdk.testing import serve  # noqa: E402
+from switchboard_sdk import Switchboard, mint_token
+from switchboard_sdk.testing import serve
 
 HERE = Path(__file__).resolve().parent
-BIN = os.environ.get("SWITCHBOARD_BIN", str(HERE.parents[1] / "target" / "debug" / "switchboard"))
 SECRET, KEY = "second-brain-secret", "sk_second_brain"
 
 
 @pytest.fixture(scope="module")
-def switchboard():
+def switchboard(switchboard_bin):
     env = {"SECOND_BRAIN_JWT_SECRET": SECRET, "SWITCHBOARD_API_KEY": KEY}
-    with serve(HERE / "switchboard.json", env=env, binary=BIN) as url:
+    with serve(HERE / "switchboard.json", env=env, binary=switchboard_bin) as url:
         yield url.removeprefix("http://")
 
 
@@ -59,9 +49,9 @@ class User:
         return response.json()
 
 
-def test_the_seed_events_reach_exactly_the_people_concerned(switchboard):
+def test_the_seed_events_reach_exactly_the_people_concerned(switchboard, backend):
     with Switchboard(f"http://{switchboard}", KEY, "second-brain") as sb:
-        api = TestClient(create_app(sb))
+        api = TestClient(backend.create_app(sb))
         alice, bob, carol = (User(n, switchboard, api) for n in ("alice", "bob", "carol"))
         family = alice.post("/families", {"name": "Smiths"})["family_id"]
 
