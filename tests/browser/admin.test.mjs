@@ -85,3 +85,25 @@ test("the console publishes, and its live tail shows what was published", async 
   await admin.locator("#tail li").filter({ hasText: "user:alice admin:message" }).waitFor(WAIT);
   await context.close();
 });
+
+test("the console shows traffic: deliveries per second and their p99 latency", async () => {
+  const context = await browser.newContext();
+  const alice = await context.newPage();
+  await alice.goto(`${base}/?user=alice`);
+  await alice.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  const admin = await context.newPage();
+  await admin.goto(`${base}/admin`);
+  await admin.getByLabel("Admin token").fill(TOKEN);
+  await admin.getByRole("button", { name: "Open console" }).click();
+  await admin.locator("#pub-channels").fill("user:alice");
+  await admin.getByRole("button", { name: "Publish", exact: true }).click();
+  await admin.locator("#pub-result").filter({ hasText: "published" }).waitFor(WAIT);
+  // Rates cover the last ten heartbeats: one delivery shows as at least 0.1 per second.
+  const stat = (name) => admin.locator(`[data-app="demo"] [data-stat="${name}"]`);
+  await stat("delivered").filter({ hasText: /^(0\.[1-9]|[1-9])/ }).waitFor(WAIT);
+  await stat("published").filter({ hasText: /^(0\.[1-9]|[1-9])/ }).waitFor(WAIT);
+  await stat("p99").filter({ hasText: / ms$/ }).waitFor(WAIT);
+  assert.equal(await stat("overflows").textContent(), "0");
+  await admin.screenshot({ path: join(SHOTS, "admin-traffic.png"), fullPage: true });
+  await context.close();
+});

@@ -27,24 +27,30 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let hub = Hub::from_ref(state);
         let slug = app_slug(parts, state).await?;
-        let key = bearer(parts).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>")
-        })?;
-        let app = hub.app(&slug);
-        if let Some(app) = app.filter(|a| a.spec.api_keys.accepts(key)) {
-            return Ok(Self(app));
+        let (app, key) = (hub.app(&slug), bearer(parts));
+        match (app, key) {
+            (Some(app), Some(key)) if app.spec.api_keys.accepts(key) => Ok(Self(app)),
+            (Some(app), key) => {
+                switchboard_hub::metrics::bump(&app.metrics.api_auth_failures);
+                Err(refusal(&hub, &slug, key, true))
+            }
+            (None, key) => Err(refusal(&hub, &slug, key, false)),
         }
-        // Another app's key is a different mistake from a wrong key, and gets its own status.
-        if hub.apps().iter().any(|a| a.spec.api_keys.accepts(key)) {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!("this API key belongs to another app, not `{slug}`"),
-            ));
-        }
-        if hub.app(&slug).is_none() {
-            return Err(ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")));
-        }
-        Err(ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")))
+    }
+}
+
+/// Why `key` does not open app `slug` (which `exists` or not).
+fn refusal(hub: &Hub, slug: &str, key: Option<&str>, exists: bool) -> ApiError {
+    let Some(key) = key else {
+        return ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>");
+    };
+    // Another app's key is a different mistake from a wrong key, and gets its own status.
+    if hub.apps().iter().any(|a| a.spec.api_keys.accepts(key)) {
+        return ApiError::new(ErrorCode::Forbidden, format!("this API key belongs to another app, not `{slug}`"));
+    }
+    match exists {
+        true => ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")),
+        false => ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")),
     }
 }
 

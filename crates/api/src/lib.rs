@@ -9,6 +9,7 @@
 //! - [`ApiError`]: the one error type at the HTTP edge, rendered as
 //!   `{"error": {"code", "message"}}` with a fitting status; internals are logged, not sent.
 //! - [`JsonBody`]: a JSON body whose errors name the field.
+//! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - `openapi.json`: the document served at `/api/v1/openapi.json`.
 
 mod access;
@@ -19,6 +20,7 @@ mod connections;
 mod error;
 mod history;
 mod members;
+pub mod metrics;
 mod notifications;
 mod ops;
 mod presence;

@@ -1,4 +1,4 @@
-//! Operations: liveness, readiness and the OpenAPI document.
+//! Operations: liveness, readiness, metrics and the OpenAPI document.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -14,6 +14,7 @@ pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI) }))
 }
 

@@ -26,17 +26,24 @@ where
         let app = Hub::from_ref(state)
             .app(&slug)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")))?;
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthorized, "send the user's token as Authorization: Bearer <jwt>")
-        })?;
-        let Some(verifier) = &app.spec.verifier else {
-            let message = format!("app `{slug}` has no JWT key configured, so it accepts no user tokens");
-            return Err(ApiError::new(ErrorCode::Unauthorized, message));
-        };
-        let identity = verifier
-            .verify(token)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Unauthorized, format!("invalid token: {e}")))?;
-        Ok(Self(app, identity))
+        match identity_of(&app, parts).await {
+            Ok(identity) => Ok(Self(app, identity)),
+            Err(refusal) => {
+                switchboard_hub::metrics::bump(&app.metrics.api_auth_failures);
+                Err(refusal)
+            }
+        }
     }
+}
+
+/// The user the request's token names.
+async fn identity_of(app: &App, parts: &Parts) -> Result<Identity, ApiError> {
+    let token = bearer(parts).ok_or_else(|| {
+        ApiError::new(ErrorCode::Unauthorized, "send the user's token as Authorization: Bearer <jwt>")
+    })?;
+    let Some(verifier) = &app.spec.verifier else {
+        let message = format!("app `{}` has no JWT key configured, so it accepts no user tokens", app.slug);
+        return Err(ApiError::new(ErrorCode::Unauthorized, message));
+    };
+    verifier.verify(token).await.map_err(|e| ApiError::new(ErrorCode::Unauthorized, format!("invalid token: {e}")))
 }

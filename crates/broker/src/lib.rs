@@ -46,6 +46,9 @@ pub struct Envelope {
     /// The event's seq on a channel with history (also inside `payload`), 0 on others. A
     /// connection uses it to skip what a replay already sent it.
     pub seq: u64,
+    /// Unix microseconds when the publishing node handed it to its broker, for the delivery
+    /// latency metric; 0 when unknown (events read back from the store).
+    pub published_us: u64,
 }
 
 /// A topic: one channel of one app.

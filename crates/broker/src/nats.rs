@@ -299,11 +299,13 @@ impl Link {
     }
 }
 
-/// A message's payload is the event's seq (8 bytes, big-endian), then the frame.
+/// A message's payload is the event's seq and publish time (8 bytes each, big-endian), then
+/// the frame.
 fn decode(topic: &Topic, payload: &[u8]) -> Option<Envelope> {
     let seq = u64::from_be_bytes(payload.get(..8)?.try_into().ok()?);
-    let frame = Bytes::copy_from_slice(&payload[8..]);
-    Some(Envelope { app: topic.app.clone(), channel: topic.channel.clone(), payload: frame, seq })
+    let published_us = u64::from_be_bytes(payload.get(8..16)?.try_into().ok()?);
+    let frame = Bytes::copy_from_slice(&payload[16..]);
+    Some(Envelope { app: topic.app.clone(), channel: topic.channel.clone(), payload: frame, seq, published_us })
 }
 
 #[async_trait]
@@ -320,8 +322,9 @@ impl Broker for NatsBroker {
             return Err(BrokerError::Unavailable("the NATS connection is down; reconnecting".into()));
         }
         let topic = Topic { app: envelope.app.clone(), channel: envelope.channel.clone() };
-        let mut payload = Vec::with_capacity(8 + envelope.payload.len());
+        let mut payload = Vec::with_capacity(16 + envelope.payload.len());
         payload.extend_from_slice(&envelope.seq.to_be_bytes());
+        payload.extend_from_slice(&envelope.published_us.to_be_bytes());
         payload.extend_from_slice(&envelope.payload);
         let mut frame = Vec::with_capacity(payload.len() + 64);
         wire::publish(&mut frame, &wire::subject(&self.prefix, &topic), &payload);
@@ -428,6 +431,7 @@ mod tests {
             channel: "room:1".into(),
             payload: n.to_string().into(),
             seq: 0,
+            published_us: 0,
         };
         // Publish until one gets through both reconnections (bounded: 200 tries, 10 s).
         for n in 0..200 {

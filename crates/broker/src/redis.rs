@@ -28,8 +28,8 @@ use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
 
 /// The prefix of every Redis channel Switchboard uses; `?channel_prefix=` adds to it.
 const PREFIX: &str = "sb:";
-/// Bytes before the payload: the node id, then the seq.
-const HEADER: usize = 16 + 8;
+/// Bytes before the payload: the node id, the seq, then the publish time.
+const HEADER: usize = 16 + 8 + 8;
 
 /// One node's handle on a Redis server.
 pub struct RedisBroker {
@@ -190,8 +190,10 @@ fn decode(prefix: &str, node: &[u8; 16], message: &redis::Msg) -> Option<Envelop
     if bytes.len() < HEADER || bytes[..16] == node[..] {
         return None;
     }
-    let seq = u64::from_be_bytes(bytes[16..HEADER].try_into().ok()?);
-    Some(Envelope { app: app.into(), channel: channel.into(), payload: Bytes::copy_from_slice(&bytes[HEADER..]), seq })
+    let seq = u64::from_be_bytes(bytes[16..24].try_into().ok()?);
+    let published_us = u64::from_be_bytes(bytes[24..HEADER].try_into().ok()?);
+    let payload = Bytes::copy_from_slice(&bytes[HEADER..]);
+    Some(Envelope { app: app.into(), channel: channel.into(), payload, seq, published_us })
 }
 
 #[async_trait]
@@ -208,6 +210,7 @@ impl Broker for RedisBroker {
         let mut message = Vec::with_capacity(HEADER + envelope.payload.len());
         message.extend_from_slice(&self.node);
         message.extend_from_slice(&envelope.seq.to_be_bytes());
+        message.extend_from_slice(&envelope.published_us.to_be_bytes());
         message.extend_from_slice(&envelope.payload);
         if self.interest.has(&topic) {
             if let Some(deliver) = self.deliver.get() {
@@ -288,6 +291,7 @@ mod tests {
             channel: "room:1".into(),
             payload: n.to_string().into(),
             seq: 0,
+            published_us: 0,
         };
         for n in 0..100 {
             sending.publish(envelope(n)).await.unwrap();

@@ -31,6 +31,11 @@ impl Recorder {
         received.iter().map(|e| e.payload.clone()).collect()
     }
 
+    /// Envelopes received so far.
+    pub fn envelopes(&self) -> Vec<Envelope> {
+        self.received.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Waits (bounded) until `n` envelopes have arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<Bytes> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -50,7 +55,8 @@ fn topic(channel: &str) -> Topic {
 }
 
 fn envelope(channel: &str, payload: &str) -> Envelope {
-    Envelope { app: "conformance".into(), channel: channel.into(), payload: Bytes::from(payload.to_owned()), seq: 0 }
+    let payload = Bytes::from(payload.to_owned());
+    Envelope { app: "conformance".into(), channel: channel.into(), payload, seq: 0, published_us: 0 }
 }
 
 fn node(make: &impl Fn() -> Arc<dyn Broker>) -> (Arc<dyn Broker>, Arc<Recorder>) {
@@ -97,6 +103,12 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
     assert_eq!(a_rx.wait_for(102).await.len(), 102);
     assert_eq!(b_rx.payloads().len(), 101, "unsubscribed node received nothing more");
     assert!(c_rx.payloads().iter().all(|p| p == "marker"), "other topics do not leak");
+
+    // The seq and the publish time travel with the payload.
+    a.publish(Envelope { seq: 7, published_us: 1_234_567, ..envelope("room:2", "stamped") }).await.unwrap();
+    assert_eq!(c_rx.wait_for(2).await.len(), 2);
+    let stamped = c_rx.envelopes().pop().expect("two envelopes");
+    assert_eq!((stamped.seq, stamped.published_us, &*stamped.payload), (7, 1_234_567, &b"stamped"[..]));
 
     // Close: publishes fail afterwards.
     a.close().await.unwrap();

@@ -7,6 +7,11 @@ pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
+/// Microseconds since the Unix epoch.
+pub fn unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or_default()
+}
+
 /// `2026-11-22T02:08:13.123Z` for a Unix time in milliseconds.
 pub fn rfc3339(ms: u64) -> String {
     let secs = ms / 1000;

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use memory::MemoryHistory;
 
+use crate::metrics::NodeMetrics;
 use crate::{HistorySpec, HubError};
 
 /// Publishes the sequencer takes in one round, at most.
@@ -47,14 +48,25 @@ struct Job {
 /// The handle publishers use; the task starts with the first publish.
 pub(crate) struct Sequencer {
     jobs: OnceLock<mpsc::UnboundedSender<Job>>,
+    parts: Arc<Parts>,
+}
+
+/// What the sequencer task works with.
+struct Parts {
     store: Arc<dyn Store>,
     broker: Arc<dyn Broker>,
     memory: Arc<MemoryHistory>,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl Sequencer {
-    pub(crate) fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, memory: Arc<MemoryHistory>) -> Self {
-        Self { jobs: OnceLock::new(), store, broker, memory }
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        memory: Arc<MemoryHistory>,
+        metrics: Arc<NodeMetrics>,
+    ) -> Self {
+        Self { jobs: OnceLock::new(), parts: Arc::new(Parts { store, broker, memory, metrics }) }
     }
 
     /// Numbers, stores and delivers `items` (one per channel of one publish, in order);
@@ -73,7 +85,7 @@ impl Sequencer {
     ) -> Result<impl Future<Output = Result<Vec<Position>, HubError>>, HubError> {
         let jobs = self.jobs.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(rx, self.store.clone(), self.broker.clone(), self.memory.clone()));
+            tokio::spawn(run(rx, self.parts.clone()));
             tx
         });
         let stopped = || HubError::Internal("history sequencer stopped".into());
@@ -83,27 +95,28 @@ impl Sequencer {
     }
 }
 
-async fn run(
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    store: Arc<dyn Store>,
-    broker: Arc<dyn Broker>,
-    memory: Arc<MemoryHistory>,
-) {
+async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, parts: Arc<Parts>) {
     let mut round = Vec::with_capacity(ROUND);
     while jobs.recv_many(&mut round, ROUND).await > 0 {
-        commit(&mut round, store.as_ref(), broker.as_ref(), &memory).await;
+        commit(&mut round, &parts).await;
     }
 }
 
 /// One round: one store transaction for every durable item, then delivery in order.
-async fn commit(round: &mut Vec<Job>, store: &dyn Store, broker: &dyn Broker, memory: &MemoryHistory) {
+async fn commit(round: &mut Vec<Job>, parts: &Parts) {
+    let Parts { store, broker, memory, metrics } = parts;
     let appends: Vec<HistoryAppend> = round
         .iter()
         .flat_map(|job| job.items.iter().filter_map(|i| Some(append_of(&job.app, i, i.spec.filter(|s| s.durable)?))))
         .collect();
     let stored = match appends.is_empty() {
         true => Ok(Vec::new()),
-        false => store.append_history(&appends).await,
+        false => {
+            let started = std::time::Instant::now();
+            let stored = store.append_history(&appends).await;
+            metrics.store_commit.observe(started.elapsed());
+            stored
+        }
     };
     let mut durable = match stored {
         Ok(positions) => positions.into_iter(),
@@ -129,7 +142,8 @@ async fn commit(round: &mut Vec<Job>, store: &dyn Store, broker: &dyn Broker, me
             let epoch = position.as_ref().map(|p| p.0.as_str());
             let payload = encode_stored(&job.app, &item.channel, epoch, &event);
             let seq = event.seq;
-            let envelope = Envelope { app: job.app.clone(), channel: item.channel.as_str().into(), payload, seq };
+            let channel = item.channel.as_str().into();
+            let envelope = Envelope { app: job.app.clone(), channel, payload, seq, published_us: 0 };
             if let Err(e) = broker.publish(envelope).await {
                 failed.get_or_insert(HubError::from(e));
             }

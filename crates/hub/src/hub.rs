@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::history::{MemoryHistory, Sequencer};
+use crate::metrics::{AppMetrics, NodeMetrics, Window};
 use crate::{clock, policy, AppSpec, HubError, Registry, Service};
 
 mod cluster;
@@ -32,6 +33,10 @@ pub struct App {
     pub registry: Registry,
     /// The slug, shared by every envelope.
     pub slug: Arc<str>,
+    /// What this node counted and timed for the app.
+    pub metrics: Arc<AppMetrics>,
+    /// Recent samples of `metrics`, for [`Hub::traffic`].
+    pub(crate) window: Window,
 }
 
 /// A live connection's metadata (seed 004's fields plus where it came from).
@@ -105,6 +110,8 @@ struct Shared {
     services: Vec<Arc<dyn Service>>,
     /// Copies of what this node publishes, for watchers.
     tap: Arc<crate::tap::TapBroker>,
+    /// Broker and store timings.
+    metrics: Arc<NodeMetrics>,
 }
 
 /// Routes envelopes from the broker into local outboxes. Holds the hub weakly, because the
@@ -116,9 +123,17 @@ impl Deliver for Inbound {
         if let Some(shared) = self.0.upgrade() {
             if let Some(app) = shared.apps.get(&*envelope.app) {
                 if &*envelope.channel == control::CONTROL {
-                    Hub { shared: shared.clone() }.on_control(app, &envelope.payload);
-                } else if let crate::Delivery::Gap(gap) = app.registry.deliver(&envelope) {
-                    Hub { shared: shared.clone() }.fill_gap(app.clone(), gap);
+                    return Hub { shared: shared.clone() }.on_control(app, &envelope.payload);
+                }
+                match app.registry.deliver(&envelope) {
+                    crate::Delivery::Queued(0) => {}
+                    crate::Delivery::Queued(n) => {
+                        app.metrics.delivered.fetch_add(n as u64, Ordering::Relaxed);
+                        if envelope.published_us > 0 {
+                            app.metrics.delivery.observe_us(clock::unix_us().saturating_sub(envelope.published_us));
+                        }
+                    }
+                    crate::Delivery::Gap(gap) => Hub { shared: shared.clone() }.fill_gap(app.clone(), gap),
                 }
             }
         }
@@ -135,14 +150,18 @@ impl Hub {
         node_id: String,
         services: Vec<Arc<dyn Service>>,
     ) -> Self {
-        let tap = Arc::new(crate::tap::TapBroker::new(broker));
+        let metrics = Arc::new(NodeMetrics::default());
+        let app_metrics: HashMap<Arc<str>, Arc<AppMetrics>> =
+            apps.iter().map(|spec| (spec.slug.as_str().into(), Arc::default())).collect();
+        let tap = Arc::new(crate::tap::TapBroker::new(broker, app_metrics.clone(), metrics.clone()));
         let broker: Arc<dyn Broker> = tap.clone();
         let apps = apps
             .into_iter()
             .map(|spec| {
                 let slug: Arc<str> = spec.slug.as_str().into();
                 let registry = Registry::new(slug.clone(), broker.clone());
-                (spec.slug.clone(), Arc::new(App { spec, registry, slug }))
+                let (metrics, window) = (app_metrics[&slug].clone(), Window::default());
+                (spec.slug.clone(), Arc::new(App { spec, registry, slug, metrics, window }))
             })
             .collect();
         let memory = Arc::new(MemoryHistory::default());
@@ -157,10 +176,11 @@ impl Hub {
             ready: AtomicBool::new(true),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
-            sequencer: Sequencer::new(store.clone(), broker.clone(), memory.clone()),
+            sequencer: Sequencer::new(store.clone(), broker.clone(), memory.clone(), metrics.clone()),
             memory,
             services,
             tap,
+            metrics,
         });
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
         let hub = Self { shared };
@@ -185,6 +205,11 @@ impl Hub {
     /// more than 1024 events behind loses the oldest.
     pub fn watch(&self) -> tokio::sync::broadcast::Receiver<Envelope> {
         self.shared.tap.watch()
+    }
+
+    /// This node's broker and store timings.
+    pub fn node_metrics(&self) -> &NodeMetrics {
+        &self.shared.metrics
     }
 
     /// The durable store.
@@ -280,6 +305,11 @@ impl Hub {
     pub fn user_connections(&self, app: &App, user: &str) -> Vec<ConnectionInfo> {
         let ids = app.registry.user_connections(user);
         ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(meta, _)| meta.info()).collect()
+    }
+
+    /// Connection totals of one app on this node.
+    pub fn node_counts(&self, app: &App) -> NodeCounts {
+        NodeCounts::of(app)
     }
 
     /// Connection totals of one app on every node alive: the sums, and each node's.

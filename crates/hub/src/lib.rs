@@ -26,6 +26,7 @@ mod handshake;
 mod history;
 mod hub;
 mod inbound;
+pub mod metrics;
 mod order;
 mod outbox;
 pub mod policy;
@@ -38,7 +39,7 @@ mod spec;
 mod tap;
 mod writer;
 
-pub use clock::{rfc3339, unix_ms};
+pub use clock::{rfc3339, unix_ms, unix_us};
 pub use error::HubError;
 pub use hub::{
     App, ConnMeta, Hub, NodeCounts, ASK_TIMEOUT, HEARTBEAT, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH,

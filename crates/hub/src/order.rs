@@ -98,7 +98,7 @@ mod tests {
     use super::*;
 
     fn event(seq: u64) -> Envelope {
-        Envelope { app: "a".into(), channel: "user:1".into(), payload: seq.to_string().into(), seq }
+        Envelope { app: "a".into(), channel: "user:1".into(), payload: seq.to_string().into(), seq, published_us: 0 }
     }
 
     fn seqs(envelopes: &[Envelope]) -> Vec<u64> {

@@ -183,6 +183,11 @@ impl Outbox {
         self.inner.room.notify_waiters();
     }
 
+    /// The close code asked for, once closing.
+    pub fn close_code(&self) -> Option<u16> {
+        self.state().closing.as_ref().map(|c| c.disconnect.code)
+    }
+
     /// Asks the writer to send a protocol ping after whatever is queued.
     pub fn ping(&self) {
         let mut state = self.state();

@@ -113,7 +113,9 @@ impl Session {
         let identity = match crate::handshake::authenticate(&app, &endpoint, token, inbound).await {
             Ok(identity) => identity,
             Err(refusal) => {
+                // `None`: the client left before sending a token, which is no failure.
                 if let Some(disconnect) = refusal {
+                    crate::metrics::bump(&app.metrics.auth_failures);
                     writer::close(outbound, disconnect).await;
                 }
                 return None;
@@ -146,6 +148,11 @@ impl Session {
         // The writer sends the close frame; it ends by itself once the outbox is closed.
         if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
             writer.abort();
+        }
+        if self.outbox.close_code() == Some(Disconnect::SLOW_CONSUMER) {
+            crate::metrics::bump(&self.app.metrics.overflows);
+            let limit = self.app.spec.limits.outbox_max_bytes;
+            tracing::info!(connection = %self.meta.connection_id, limit, "closed a slow consumer: its queue passed the limit");
         }
         tracing::debug!(connection = %self.meta.connection_id, "closed");
     }
@@ -341,7 +348,10 @@ impl Session {
     async fn on_inbound(&mut self, frame: Option<Inbound>) -> bool {
         match frame {
             // Boxed for the same reason as `start`: commands may await the store.
-            Some(Inbound::Text(text)) => Box::pin(self.on_text(text)).await,
+            Some(Inbound::Text(text)) => {
+                crate::metrics::bump(&self.app.metrics.received);
+                Box::pin(self.on_text(text)).await
+            }
             Some(Inbound::Binary) => self.on_binary(),
             Some(Inbound::Pong) => {}
             Some(Inbound::TooBig) => {

@@ -1,12 +1,18 @@
-//! A copy of every event this node publishes, for watchers such as the admin console's live
-//! tail. The hub wraps its broker in a [`TapBroker`]; copies are made only while someone
-//! watches, and a watcher that falls behind loses copies, never slows publishing.
+//! The hub wraps its broker in a [`TapBroker`], which sees every publish of this node: it
+//! stamps each with the time for the delivery latency metric, counts it, times the broker,
+//! and copies events for watchers such as the admin console's live tail. Copies are made
+//! only while someone watches, and a watcher that falls behind loses copies, never slows
+//! publishing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use switchboard_broker::{Broker, BrokerError, Deliver, Envelope, Topic};
 use tokio::sync::broadcast;
+
+use crate::metrics::{bump, AppMetrics, NodeMetrics};
 
 /// Copies kept for a slow watcher before it starts losing them.
 const BACKLOG: usize = 1024;
@@ -14,11 +20,17 @@ const BACKLOG: usize = 1024;
 pub(crate) struct TapBroker {
     inner: Arc<dyn Broker>,
     tap: broadcast::Sender<Envelope>,
+    apps: HashMap<Arc<str>, Arc<AppMetrics>>,
+    node: Arc<NodeMetrics>,
 }
 
 impl TapBroker {
-    pub(crate) fn new(inner: Arc<dyn Broker>) -> Self {
-        Self { inner, tap: broadcast::channel(BACKLOG).0 }
+    pub(crate) fn new(
+        inner: Arc<dyn Broker>,
+        apps: HashMap<Arc<str>, Arc<AppMetrics>>,
+        node: Arc<NodeMetrics>,
+    ) -> Self {
+        Self { inner, tap: broadcast::channel(BACKLOG).0, apps, node }
     }
 
     /// A new watcher's receiving end.
@@ -33,12 +45,21 @@ impl Broker for TapBroker {
         self.inner.attach(deliver);
     }
 
-    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
+    async fn publish(&self, mut envelope: Envelope) -> Result<(), BrokerError> {
         // Internal topics (`$control`) are not events.
-        if self.tap.receiver_count() > 0 && !envelope.channel.starts_with('$') {
-            let _ = self.tap.send(envelope.clone());
+        if !envelope.channel.starts_with('$') {
+            envelope.published_us = crate::clock::unix_us();
+            if let Some(metrics) = self.apps.get(&envelope.app) {
+                bump(&metrics.published);
+            }
+            if self.tap.receiver_count() > 0 {
+                let _ = self.tap.send(envelope.clone());
+            }
         }
-        self.inner.publish(envelope).await
+        let started = Instant::now();
+        let published = self.inner.publish(envelope).await;
+        self.node.broker_publish.observe(started.elapsed());
+        published
     }
 
     fn subscribe(&self, topic: Topic) {

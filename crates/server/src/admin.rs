@@ -1,7 +1,7 @@
 //! The admin console at `/admin`, on only when an admin token is configured: the page (built
 //! into the binary) and the JSON it reads, under `/admin/api/`, each call with the token as a
-//! bearer. Counts, connection lists and disconnects cover the cluster; channels and the live
-//! tail are this node's.
+//! bearer. Counts, traffic, connection lists and disconnects cover the cluster; channels and
+//! the live tail are this node's.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_api::{ApiError, ApiState};
-use switchboard_hub::{App, HubError};
+use switchboard_hub::metrics::Traffic;
+use switchboard_hub::{App, Hub, HubError};
 use switchboard_protocol::api::PublishRequest;
 use switchboard_protocol::ErrorCode;
 
@@ -89,11 +90,27 @@ async fn overview(_: Admin, State(state): State<AdminState>) -> Json<Value> {
                 .collect();
             json!({
                 "slug": app.slug, "endpoints": endpoints, "counts": hub.connection_counts(app),
-                "channels": channels, "users": users,
+                "traffic": traffic(hub, app), "channels": channels, "users": users,
             })
         })
         .collect();
     Json(json!({ "node_id": hub.node_id(), "apps": apps }))
+}
+
+/// The app's recent traffic: cluster sums (the worst node's p99), and each node's.
+fn traffic(hub: &Hub, app: &App) -> Value {
+    let nodes = hub.traffic(app);
+    let sum = |rate: fn(&Traffic) -> f64| nodes.iter().map(|(_, t)| rate(t)).sum::<f64>();
+    let p99_ms = nodes.iter().filter_map(|(_, t)| t.p99_ms).reduce(f64::max);
+    let per_node: Vec<Value> = nodes.iter().map(|(node, t)| json!({ "node_id": node, "traffic": t })).collect();
+    json!({
+        "published_per_sec": sum(|t| t.published_per_sec),
+        "received_per_sec": sum(|t| t.received_per_sec),
+        "delivered_per_sec": sum(|t| t.delivered_per_sec),
+        "overflows": nodes.iter().map(|(_, t)| t.overflows).sum::<u64>(),
+        "p99_ms": p99_ms,
+        "nodes": per_node,
+    })
 }
 
 /// A user's devices on every node, with their metadata.

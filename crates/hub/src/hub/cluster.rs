@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::control::{act_on_user, Act, Control, NodeCounts, Op};
 use super::{Hub, Shared};
+use crate::metrics::Traffic;
 use crate::{App, NodeEvent};
 
 /// How often a node says it is alive.
@@ -35,6 +36,7 @@ struct Peer {
     boot: u64,
     heard: Instant,
     counts: NodeCounts,
+    traffic: Traffic,
 }
 
 /// One node's answer to a question: its id, the user's connections there, how many the act
@@ -103,7 +105,8 @@ impl Hub {
                     services.insert(service.name().to_owned(), part);
                 }
             }
-            self.send_control(&app, Op::Beat { counts: NodeCounts::of(&app), services });
+            let traffic = app.window.tick(&app.metrics, HEARTBEAT);
+            self.send_control(&app, Op::Beat { counts: NodeCounts::of(&app), services, traffic });
             let mut lost = Vec::new();
             lock(&self.shared.cluster.peers).entry(app.slug.clone()).or_default().retain(|node, peer| {
                 let alive = peer.heard.elapsed() <= NODE_TIMEOUT;
@@ -129,12 +132,14 @@ impl Hub {
                 boot: 0,
                 heard: Instant::now(),
                 counts: NodeCounts::default(),
+                traffic: Traffic::default(),
             });
             let (joined, restarted) = (peer.boot != control.boot, peer.boot != 0 && peer.boot != control.boot);
             peer.boot = control.boot;
             peer.heard = Instant::now();
-            if let Op::Beat { counts, .. } = &control.op {
+            if let Op::Beat { counts, traffic, .. } = &control.op {
                 peer.counts = counts.clone();
+                peer.traffic = traffic.clone();
             }
             (joined, restarted)
         };
@@ -167,6 +172,18 @@ impl Hub {
         let mut out: Vec<_> = alive.map(|(node, p)| (node.clone(), p.counts.clone())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// Recent traffic of `app` on every node alive, this one first (each node works its own
+    /// out once per heartbeat, over the last ten).
+    pub fn traffic(&self, app: &App) -> Vec<(String, Traffic)> {
+        let mut nodes = vec![(self.node_id().to_owned(), app.window.latest())];
+        let peers = lock(&self.shared.cluster.peers);
+        let alive = peers.get(&app.slug).into_iter().flatten().filter(|(_, p)| p.heard.elapsed() <= NODE_TIMEOUT);
+        let mut others: Vec<_> = alive.map(|(node, p)| (node.clone(), p.traffic.clone())).collect();
+        others.sort_by(|a, b| a.0.cmp(&b.0));
+        nodes.extend(others);
+        nodes
     }
 
     /// Does `act` for `user`'s connections on every node, this one first; gathers the user's

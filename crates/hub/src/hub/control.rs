@@ -11,6 +11,7 @@ use switchboard_protocol::api::ConnectionInfo;
 use switchboard_protocol::{Channel, Disconnect};
 
 use super::Hub;
+use crate::metrics::Traffic;
 use crate::App;
 
 /// The internal topic of an app's control messages.
@@ -36,6 +37,8 @@ pub(crate) enum Op {
         counts: NodeCounts,
         #[serde(default)]
         services: Map<String, Value>,
+        #[serde(default)]
+        traffic: Traffic,
     },
     /// Every node: do `act` for `user`'s connections there, then answer `id`'s asker.
     Ask { id: u64, user: String, act: Act },
@@ -114,8 +117,8 @@ impl Hub {
         let control = Control { node: self.node_id().to_owned(), boot: self.shared.boot, op };
         match serde_json::to_vec(&control) {
             Ok(payload) => {
-                let envelope =
-                    Envelope { app: app.slug.clone(), channel: CONTROL.into(), payload: payload.into(), seq: 0 };
+                let (app, channel, payload) = (app.slug.clone(), CONTROL.into(), payload.into());
+                let envelope = Envelope { app, channel, payload, seq: 0, published_us: 0 };
                 let _ = self.shared.cluster.outgoing.send(envelope);
             }
             Err(e) => tracing::error!(error = %e, "could not encode a control message"),

@@ -37,6 +37,7 @@ impl Hub {
                     channel: gap.channel.clone(),
                     payload: encode_stored(&app.slug, &gap.channel, Some(&page.epoch), &event),
                     seq: event.seq,
+                    published_us: 0,
                 })
                 .collect(),
             Err(e) => {

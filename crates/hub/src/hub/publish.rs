@@ -117,7 +117,7 @@ impl Hub {
     ) -> Result<(), HubError> {
         let meta = EventMeta { app_slug: &app.slug, channel, id, ts, epoch: None, seq: None };
         let payload = encode_event(kind, data, &meta);
-        let envelope = Envelope { app: app.slug.clone(), channel: channel.into(), payload, seq: 0 };
+        let envelope = Envelope { app: app.slug.clone(), channel: channel.into(), payload, seq: 0, published_us: 0 };
         Ok(self.shared.broker.publish(envelope).await?)
     }
 

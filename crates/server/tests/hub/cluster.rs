@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{manifest, presence_manifest, Client, TestServer, API_KEY};
+use crate::support::{manifest, presence_manifest, Client, TestServer, API_KEY, WAIT};
 
 /// The broker a cluster test runs on.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +50,8 @@ on_both_brokers!(
 
 /// Nodes of one cluster for `manifest`, on one broker server (under a prefix of their own:
 /// every test shares the server) and, with `store`, one store.
+const ADMIN_TOKEN: &str = "cluster-admin-token-0123";
+
 async fn cluster(server: &str, store: Option<&str>, manifest: Value, names: &[&str]) -> Vec<TestServer> {
     let broker = format!("{server}?channel_prefix=t{:016x}", rand::random::<u64>());
     let mut nodes = Vec::new();
@@ -58,6 +60,7 @@ async fn cluster(server: &str, store: Option<&str>, manifest: Value, names: &[&s
         let node = TestServer::start_with(vec![manifest.clone()], move |s| {
             s.broker = broker;
             s.node_id = name;
+            s.admin_token = Some(ADMIN_TOKEN.into());
             if let Some(store) = store {
                 s.store = store;
             }
@@ -117,6 +120,29 @@ async fn a_publish_on_one_node_reaches_subscribers_on_every_node(bus: Bus) {
     }
     assert!(on_a.connected["connection_id"].as_str().unwrap().starts_with("node-a-"));
     assert!(on_b.connected["connection_id"].as_str().unwrap().starts_with("node-b-"));
+    // Each node timed every event its subscriber got, half of them published on the other
+    // node: the publish time crossed the broker.
+    let app = "app=\"app1\"";
+    for node in [&a, &b] {
+        assert_eq!(node.metric_until("switchboard_events_published_total", &[app], |n| n == 25.0).await, 25.0);
+        assert_eq!(node.metric_until("switchboard_delivery_latency_seconds_count", &[app], |n| n == 50.0).await, 50.0);
+    }
+    // The console's traffic covers both nodes, from their heartbeats.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = reqwest::Client::new().get(a.url("/admin/api/overview")).bearer_auth(ADMIN_TOKEN).send().await;
+        let overview: Value = response.unwrap().json().await.unwrap();
+        let traffic = &overview["apps"][0]["traffic"];
+        let nodes: Vec<&str> =
+            traffic["nodes"].as_array().unwrap().iter().map(|n| n["node_id"].as_str().unwrap()).collect();
+        let both_delivered =
+            traffic["nodes"].as_array().unwrap().iter().all(|n| n["traffic"]["delivered_per_sec"].as_f64() > Some(0.0));
+        if nodes == ["node-a", "node-b"] && both_delivered && traffic["p99_ms"].is_number() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no traffic from both nodes: {traffic}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn user_channels_cross_nodes_with_a_shared_store(bus: Bus) {

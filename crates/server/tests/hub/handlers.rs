@@ -99,6 +99,9 @@ async fn a_slow_failing_garbled_or_absent_backend_is_handler_failed_and_the_conn
     let (code, message) = error_of(&down.request("anything", json!({})).await);
     assert_eq!((code.as_str(), message.as_str()), ("handler_failed", "the app backend could not be reached"));
     down.assert_alive().await;
+    let timed = ["app=\"app1\"", "le=\"+Inf\""];
+    let calls = server.metric_until("switchboard_handler_duration_seconds_bucket", &timed, |n| n >= 4.0).await;
+    assert!(calls >= 4.0, "every call is timed, failed ones included");
 }
 
 #[tokio::test]

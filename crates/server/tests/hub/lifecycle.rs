@@ -32,6 +32,8 @@ async fn slow_consumer_is_closed_4008_without_slowing_others() {
     assert_eq!(closed.code, Disconnect::SLOW_CONSUMER, "after {} frames", frames.len());
     assert!(frames.len() < batches * 100);
     fast.assert_alive().await;
+    let overflows = server.metric_until("switchboard_queue_overflows_total", &["app=\"app1\""], |n| n == 1.0).await;
+    assert_eq!(overflows, 1.0, "the slow consumer's close is counted");
 }
 
 #[tokio::test]

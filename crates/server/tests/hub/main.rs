@@ -14,6 +14,7 @@ mod handlers;
 mod history;
 mod inbox_bad_input;
 mod lifecycle;
+mod metrics;
 mod notifications;
 mod presence;
 mod recovery;

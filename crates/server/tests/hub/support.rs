@@ -189,6 +189,22 @@ impl TestServer {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// The value of the `/metrics` series `name` whose labels include every one of `labels`
+    /// (`app="app1"`), once `until` holds for it (bounded by [`WAIT`]). Counters are bumped
+    /// just after the work they count, so a test that saw the work may poll a moment.
+    pub async fn metric_until(&self, name: &str, labels: &[&str], until: impl Fn(f64) -> bool) -> f64 {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+            let value = metric(&text, name, labels);
+            match value {
+                Some(v) if until(v) => return v,
+                _ if tokio::time::Instant::now() >= deadline => panic!("{name}{labels:?} is {value:?}:\n{text}"),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
     pub async fn publish(&self, body: Value) -> Value {
         let (status, answer) = self.api("POST", "/api/v1/apps/app1/publish", Some(API_KEY), Some(body)).await;
         assert_eq!(status, 200, "publish failed: {answer}");
@@ -314,4 +330,16 @@ impl Client {
         let pong = self.request("ping", json!({})).await;
         assert_eq!(pong["type"], "pong");
     }
+}
+
+/// The value of the series `name` in a Prometheus text exposition whose labels include
+/// every one of `labels`.
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (series_name, rest) = series.split_once('{')?;
+        let found =
+            series_name == name && labels.iter().all(|l| rest.split(',').any(|p| p.trim_end_matches('}') == *l));
+        found.then(|| value.parse().ok()).flatten()
+    })
 }
