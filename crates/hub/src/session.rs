@@ -11,6 +11,7 @@ use switchboard_auth::Identity;
 use switchboard_protocol::{channel, Disconnect, ErrorCode, ServerFrame};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
 
 use crate::rate::RateLimiter;
 use crate::{clock, writer, App, Caller, ConnMeta, EndpointSpec, Hub, Outbox};
@@ -90,8 +91,23 @@ pub async fn run<R, W>(
     // connection lasts holds only what reading needs: the upgrade, authentication and
     // registration futures (store and JWKS calls) end here (see docs/BENCHMARKS.md).
     let tracker = hub.sessions().clone();
-    if let Some(session) = Session::start(hub, app, endpoint.clone(), handshake, &mut inbound, &mut outbound).await {
-        tracker.spawn(session.live(endpoint.ping_interval, inbound, outbound));
+    // Every log line of the connection's life carries where it came from and, once known,
+    // its id and user (never its token).
+    let span = tracing::info_span!(
+        "connection",
+        app = %app.slug,
+        endpoint = %endpoint.name,
+        peer = %handshake.remote_addr,
+        id = tracing::field::Empty,
+        user = tracing::field::Empty,
+    );
+    let start = Session::start(hub, app, endpoint.clone(), handshake, &mut inbound, &mut outbound);
+    if let Some(session) = start.instrument(span.clone()).await {
+        span.record("id", session.meta.connection_id.as_str());
+        if let Some(user) = &session.meta.user_id {
+            span.record("user", user.as_str());
+        }
+        tracker.spawn(session.live(endpoint.ping_interval, inbound, outbound).instrument(span));
     }
 }
 
@@ -134,7 +150,7 @@ impl Session {
         R: Stream<Item = Inbound> + Unpin + Send,
         W: Sink<Outbound> + Unpin + Send + 'static,
     {
-        tracing::debug!(connection = %self.meta.connection_id, user = ?self.meta.user_id, "connected");
+        tracing::debug!("connected"); // the span names the connection
         let mut writer = tokio::spawn(writer::run(self.outbox.clone(), outbound));
         let caller = self.caller();
         for service in self.hub.services() {
@@ -152,9 +168,9 @@ impl Session {
         if self.outbox.close_code() == Some(Disconnect::SLOW_CONSUMER) {
             crate::metrics::bump(&self.app.metrics.overflows);
             let limit = self.app.spec.limits.outbox_max_bytes;
-            tracing::info!(connection = %self.meta.connection_id, limit, "closed a slow consumer: its queue passed the limit");
+            tracing::info!(limit, "closed a slow consumer: its queue passed the limit");
         }
-        tracing::debug!(connection = %self.meta.connection_id, "closed");
+        tracing::debug!("closed");
     }
 
     async fn register(
@@ -312,7 +328,7 @@ impl Session {
                 }
                 _ = ping.tick() => {
                     if unanswered >= 2 {
-                        tracing::debug!(connection = %self.meta.connection_id, "dropping dead peer: two pings unanswered");
+                        tracing::debug!("dropping dead peer: two pings unanswered");
                         writer.abort();
                         return true;
                     }

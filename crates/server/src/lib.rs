@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod embed;
+pub mod hangup;
 mod settings;
 pub mod shutdown;
 pub mod wire;

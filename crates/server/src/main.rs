@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use switchboard::cli::{Cli, Command};
-use switchboard::{commands, shutdown, Server, Settings};
+use switchboard::{commands, hangup, shutdown, Server, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -28,7 +28,11 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(Settings::from_args(args)?).await,
+        Command::Serve(args) => {
+            let settings = Settings::from_args(args.clone())?;
+            tokio::spawn(hangup::check_on_hangup(args));
+            serve(settings).await
+        }
         Command::Token(args) => {
             println!("{}", commands::token(args).await?);
             Ok(())
@@ -40,7 +44,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     init_logs(settings.json_logs);
     let server = Server::build(settings.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(&settings.bind)
+    let listener = listen(&settings.bind)
         .await
         .with_context(|| format!("cannot listen on {} (choose another with --bind)", settings.bind))?;
     let addr = listener.local_addr()?;
@@ -60,4 +64,23 @@ fn init_logs(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// Connections the kernel may hold waiting for accept: a reconnect storm of thousands of
+/// clients at once would overflow the default of 128 (Linux caps it at `net.core.somaxconn`).
+const BACKLOG: u32 = 4096;
+
+/// Binds `addr` (a host name is looked up; the first address wins).
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "the address resolves to nothing"))?;
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }

@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const WAIT: Duration = Duration::from_secs(20);
+const ADMIN_TOKEN: &str = "admin-token-never-logged-0123";
 
 fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
     std::process::Command::new(BIN).args(args).current_dir(dir).output().unwrap()
@@ -89,6 +90,7 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
         .args(["serve", "--bind", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env("RUST_LOG", "debug")
+        .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
         .env_remove("SWITCHBOARD_MANIFESTS")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -128,6 +130,8 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
     let session: serde_json::Value =
         http.get(format!("{}/demo/session", banner.base)).send().await.unwrap().json().await.unwrap();
     assert!(session["tokens"]["bob"].as_str().is_some_and(|t| t.starts_with("eyJ")), "{session}");
+    let overview = http.get(format!("{}/admin/api/overview", banner.base)).bearer_auth(ADMIN_TOKEN).send().await;
+    assert_eq!(overview.unwrap().status(), 200);
 
     // SIGTERM: clients get 1001, the process exits cleanly, and no token reached the logs.
     let pid = child.id().unwrap().to_string();
@@ -150,6 +154,11 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
         !logs.contains(&banner.token) && !logs.contains(&bob) && !logs.contains(&banner.key),
         "a secret reached the logs"
     );
+    assert!(!logs.contains(ADMIN_TOKEN), "the admin token reached the logs");
+    let in_span = logs.lines().find(|l| l.contains("connected") && l.contains("connection{app=demo endpoint=realtime"));
+    let in_span = in_span.unwrap_or_else(|| panic!("a session's lines carry its connection span: {logs}"));
+    assert!(in_span.contains(" id=") && in_span.contains("user=\"alice\""), "{in_span}");
+    assert!(!logs.contains(" WARN ") && !logs.contains(" ERROR "), "a clean run and stop logs no warning: {logs}");
 }
 
 /// The next text frame, skipping presence signals: the demo app has presence on, and its
@@ -322,4 +331,50 @@ async fn a_notification_the_api_acknowledged_survives_kill_9_on_both_stores() {
         assert_eq!(list["notifications"][0]["id"], created["id"], "store {store:?}: {list}");
         assert_eq!(list["unread"], 1);
     }
+}
+
+/// Reads the server's log lines until one contains `needle`; returns it.
+async fn log_line(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>, needle: &str) -> String {
+    loop {
+        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap();
+        match line {
+            Some(line) if line.contains(needle) => return line,
+            Some(_) => continue,
+            None => panic!("the server's log ended before `{needle}`"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sighup_checks_the_files_on_disk_and_the_node_runs_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = r#"{"slug": "hup", "auth_policy": {"jwt": {"secret_env": "HUP_SECRET"}}, "websockets": {"rt": {"path": "/ws"}}}"#;
+    std::fs::write(dir.path().join("hup.json"), manifest).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--manifest", "hup.json", "--store", "sqlite::memory:"])
+        .current_dir(dir.path())
+        .env("HUP_SECRET", "hangup-secret-0123456789")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = log_line(&mut lines, "listening").await;
+    let addr = listening.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let pid = child.id().unwrap().to_string();
+    let hangup = || assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+
+    hangup();
+    let verdict = log_line(&mut lines, "SIGHUP").await;
+    assert!(verdict.contains("is valid") && verdict.contains("apps=1"), "{verdict}");
+
+    std::fs::write(dir.path().join("hup.json"), "{\"slug\": \"hup\",\n \"websockets\": 7}").unwrap();
+    hangup();
+    let verdict = log_line(&mut lines, "SIGHUP").await;
+    assert!(verdict.contains("would not start") && verdict.contains("hup.json:2:"), "{verdict}");
+
+    let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "the node runs on after both hangups");
+    child.kill().await.unwrap();
 }

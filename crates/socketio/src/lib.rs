@@ -11,8 +11,11 @@
 //! - `sio/`: Socket.IO packets and the bridge to the hub session; `diagnostic.rs`: the
 //!   conformance mode (off unless a manifest asks for it).
 //! - [`router`]: one route per Socket.IO endpoint of every app.
+//! - `fuzzing.rs`: the packet decoders' entry points for `fuzz/` (only under `cfg(fuzzing)`).
 
 mod engine;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod sio;
 
 pub use sio::router;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use serde_json::Map;
-use switchboard_broker::{Broker, Envelope};
+use switchboard_broker::{Broker, BrokerError, Envelope};
 use switchboard_protocol::api::ConnectionInfo;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -64,8 +64,10 @@ impl Cluster {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 while let Some(envelope) = queue.recv().await {
-                    if let Err(e) = broker.publish(envelope).await {
-                        tracing::warn!(error = %e, "a control message to the other nodes was not sent");
+                    match broker.publish(envelope).await {
+                        // Shutdown closed the broker: the last beats have nowhere to go.
+                        Ok(()) | Err(BrokerError::Closed) => {}
+                        Err(e) => tracing::warn!(error = %e, "a control message to the other nodes was not sent"),
                     }
                 }
             });
