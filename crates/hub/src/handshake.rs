@@ -1,10 +1,11 @@
-//! Authentication at connect: a token from the upgrade request, or an in-band `auth` frame.
+//! Connecting: authentication (a token from the upgrade request, or an in-band `auth` frame)
+//! and the span the connection logs under.
 
 use futures_util::{Stream, StreamExt};
 use switchboard_auth::Identity;
 use switchboard_protocol::{ClientFrame, Disconnect};
 
-use crate::{App, EndpointSpec, Inbound};
+use crate::{App, EndpointSpec, Handshake, Inbound};
 
 /// Who is connecting: `Ok(None)` is anonymous; `Err(None)` means the socket is already gone.
 pub(crate) async fn authenticate<R>(
@@ -60,4 +61,17 @@ where
         return Err(refuse());
     }
     frame.data_str("token").map(str::to_owned).map_err(|_| refuse())
+}
+
+/// The span every log line of a connection's life carries: where it came from and, once
+/// known, its `id` and `user` (recorded after registration; never its token).
+pub(crate) fn span(app: &App, endpoint: &EndpointSpec, handshake: &Handshake) -> tracing::Span {
+    tracing::info_span!(
+        "connection",
+        app = %app.slug,
+        endpoint = %endpoint.name,
+        peer = %handshake.remote_addr,
+        id = tracing::field::Empty,
+        user = tracing::field::Empty,
+    )
 }

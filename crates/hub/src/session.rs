@@ -91,16 +91,7 @@ pub async fn run<R, W>(
     // connection lasts holds only what reading needs: the upgrade, authentication and
     // registration futures (store and JWKS calls) end here (see docs/BENCHMARKS.md).
     let tracker = hub.sessions().clone();
-    // Every log line of the connection's life carries where it came from and, once known,
-    // its id and user (never its token).
-    let span = tracing::info_span!(
-        "connection",
-        app = %app.slug,
-        endpoint = %endpoint.name,
-        peer = %handshake.remote_addr,
-        id = tracing::field::Empty,
-        user = tracing::field::Empty,
-    );
+    let span = crate::handshake::span(&app, &endpoint, &handshake);
     let start = Session::start(hub, app, endpoint.clone(), handshake, &mut inbound, &mut outbound);
     if let Some(session) = start.instrument(span.clone()).await {
         span.record("id", session.meta.connection_id.as_str());

@@ -4,19 +4,18 @@
 //! once, in order. Presence converges: the lost node's user who did not come back goes
 //! offline, announced once, and the users who moved stay online.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use switchboard_auth::{mint, Algorithm};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+mod common;
+
 const SECRET: &str = "failover-secret";
 const KEY: &str = "sk_failover";
 /// Events in the stream, and after which one the node dies.
@@ -53,26 +52,10 @@ enum Ending {
 
 /// Starts `switchboard serve` as node `name`; waits for its "listening" log line.
 async fn start_node(dir: &std::path::Path, name: &str, broker: &str, store: &str) -> Node {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--manifest", "fo.json", "--bind", "127.0.0.1:0", "--node-id", name])
-        .args(["--broker", broker, "--store", store, "--drain-grace", "1s"])
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("a listening line");
-        if let Some(at) = line.find("addr=").filter(|_| line.contains("listening")) {
-            break line[at + 5..].split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // Keep draining its logs so the pipe never fills.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Node { child, base: format!("http://{addr}") }
+    let args =
+        ["--manifest", "fo.json", "--node-id", name, "--broker", broker, "--store", store, "--drain-grace", "1s"];
+    let (child, base) = common::serve(dir, &args, "info").await;
+    Node { child, base }
 }
 
 fn token(user: &str) -> String {

@@ -1,23 +1,22 @@
 //! Soak and chaos, bounded in count and time, on loopback: the binary as a real process,
-//! hundreds of real WebSocket clients. Each scenario prints what it checked and fails on a
+//! up to thousands of real WebSocket clients. Each scenario prints what it checked and fails on a
 //! lost or repeated event, a ghost in presence, or memory that keeps growing once the load
 //! has stopped. (Killing a node under load is crates/server/tests/failover.rs.)
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use switchboard_auth::{mint, Algorithm};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+mod common;
+
 const SECRET: &str = "soak-secret-0123456789";
 const KEY: &str = "sk_soak_0123456789";
 /// Bound on every wait.
@@ -39,24 +38,9 @@ impl Server {
         std::fs::write(dir.path().join("soak.json"), manifest.to_string()).unwrap();
         std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
         std::fs::write(dir.path().join("key.txt"), KEY).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--manifest", "soak.json", "--bind", "127.0.0.1:0", "--store", "sqlite://soak.db"])
-            .current_dir(dir.path())
-            .env("RUST_LOG", "warn,switchboard=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().expect("a listening line");
-            if let Some(at) = line.find("addr=").filter(|_| line.contains("listening")) {
-                break line[at + 5..].split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, base: format!("http://{addr}"), http: reqwest::Client::new(), _dir: dir }
+        let args = ["--manifest", "soak.json", "--store", "sqlite://soak.db"];
+        let (child, base) = common::serve(dir.path(), &args, "warn,switchboard=info").await;
+        Self { child, base, http: reqwest::Client::new(), _dir: dir }
     }
 
     /// The server's resident memory, in MiB.
