@@ -38,6 +38,15 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A new page of `context` with the console open (signed in with the admin token). */
+async function openConsole(context) {
+  const admin = await context.newPage();
+  await admin.goto(`${base}/admin`);
+  await admin.getByLabel("Admin token").fill(TOKEN);
+  await admin.getByRole("button", { name: "Open console" }).click();
+  return admin;
+}
+
 test("the admin API refuses requests without the token", async () => {
   const response = await fetch(`${base}/admin/api/overview`);
   assert.equal(response.status, 401);
@@ -46,10 +55,7 @@ test("the admin API refuses requests without the token", async () => {
 
 test("the console counts a page's connection live, and its disconnect button closes it", async () => {
   const context = await browser.newContext();
-  const admin = await context.newPage();
-  await admin.goto(`${base}/admin`);
-  await admin.getByLabel("Admin token").fill(TOKEN);
-  await admin.getByRole("button", { name: "Open console" }).click();
+  const admin = await openConsole(context);
   const total = admin.locator('[data-app="demo"] [data-stat="total"]');
   await total.filter({ hasText: /^0$/ }).waitFor(WAIT);
 
@@ -70,10 +76,7 @@ test("the console counts a page's connection live, and its disconnect button clo
 
 test("the console publishes, and its live tail shows what was published", async () => {
   const context = await browser.newContext();
-  const admin = await context.newPage();
-  await admin.goto(`${base}/admin`);
-  await admin.getByLabel("Admin token").fill(TOKEN);
-  await admin.getByRole("button", { name: "Open console" }).click();
+  const admin = await openConsole(context);
   await admin.locator('[data-app="demo"]').waitFor(WAIT);
   assert.equal(await admin.locator("#signin").isVisible(), false, "the sign-in form gives way to the console");
   await admin.locator("#tail-type").fill("admin:message");
@@ -91,10 +94,7 @@ test("the console shows traffic: deliveries per second and their p99 latency", a
   const alice = await context.newPage();
   await alice.goto(`${base}/?user=alice`);
   await alice.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
-  const admin = await context.newPage();
-  await admin.goto(`${base}/admin`);
-  await admin.getByLabel("Admin token").fill(TOKEN);
-  await admin.getByRole("button", { name: "Open console" }).click();
+  const admin = await openConsole(context);
   await admin.locator("#pub-channels").fill("user:alice");
   await admin.getByRole("button", { name: "Publish", exact: true }).click();
   await admin.locator("#pub-result").filter({ hasText: "published" }).waitFor(WAIT);
