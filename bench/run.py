@@ -12,6 +12,10 @@ saved as JSON under target/bench/.
   bench/run.py --targets switchboard,sockudo   # builds Sockudo once (~20 min), cached outside the repo
   bench/run.py --targets switchboard-cluster1,switchboard-cluster3,node-socketio-cluster3 --sizes ""
                                        # N nodes over a throwaway Redis (redis-server from Debian)
+  bench/run.py --targets switchboard,switchboard-deflate,node-ws,node-ws-deflate --deflate --payload 600
+                                       # permessage-deflate: bytes on the wire, CPU and memory
+  bench/run.py --before /tmp/switchboard-old --targets switchboard-before,switchboard,bare
+                                       # A/B: a saved binary (e.g. the previous commit's) as a target
 """
 import argparse
 import json
@@ -52,7 +56,7 @@ def raise_fd_limit() -> None:
 def install_peers(targets) -> None:
     """Installs the peers from their registries, once."""
     node = PEERS / "node" / "node_modules"
-    bases = {cluster_of(t)[0] for t in targets}
+    bases = {cluster_of(t)[0].removesuffix("-deflate") for t in targets}
     installed = all((node / package).exists() for package in ("ws", "socket.io", "@socket.io/redis-adapter", "redis"))
     if {"node-ws", "node-socketio"} & bases and not installed:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=PEERS / "node", check=True)
@@ -109,8 +113,32 @@ def node_command(target: str, port: int, workdir: str, node: int):
     raise SystemExit(f"no cluster form of {base}")
 
 
+# --before: the binary the `switchboard-before` target runs.
+BEFORE = {"bin": None}
+
+# The compression targets: Switchboard's bench manifest with `compression` on its endpoint.
+DEFLATE = {"switchboard-deflate": {},
+           "switchboard-deflate-takeover": {"server_context_takeover": True, "client_context_takeover": True}}
+
+
+def deflate_manifest(target: str, workdir: str) -> str:
+    manifest = json.loads((ROOT / "bench" / "manifest.json").read_text())
+    manifest["websockets"]["realtime"]["compression"] = DEFLATE[target]
+    path = Path(workdir) / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    return str(path)
+
+
 def command(target: str, port: int, workdir: str):
     """How to start each target, and which load generator contract it speaks."""
+    if target in DEFLATE:
+        return ([str(RELEASE / "switchboard"), "serve", "--manifest", deflate_manifest(target, workdir),
+                 "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/bench.db", "--node-id", "bench"],
+                None, "switchboard")
+    if target == "switchboard-before":
+        return ([BEFORE["bin"], "serve", "--manifest", str(ROOT / "bench" / "manifest.json"),
+                 "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/bench.db", "--node-id", "bench"],
+                None, "switchboard")
     if target in ("switchboard", "switchboard-nohistory", "switchboard-nopresence"):
         # `switchboard` runs as users get it: durable user and group history (SQLite, group
         # commit), presence on. `switchboard-nohistory` turns that history off, and
@@ -122,7 +150,7 @@ def command(target: str, port: int, workdir: str):
                 None, "switchboard")
     if target == "bare":
         return [str(RELEASE / "bare"), f"127.0.0.1:{port}"], None, "peer"
-    if target == "node-ws":
+    if target in ("node-ws", "node-ws-deflate"):
         return ["node", str(PEERS / "node" / "ws-server.js"), str(port)], None, "peer"
     if target == "node-socketio":
         return ["node", str(PEERS / "node" / "socketio-server.js"), str(port)], None, "socketio"
@@ -158,6 +186,7 @@ class Server:
                 (argv, cwd, self.kind), extra = command(target, port, self.workdir), {}
             env = dict(os.environ, BENCH_JWT_SECRET=SECRET, BENCH_API_KEY=KEY, RUST_LOG="warn", **extra)
             env.update(sockudo_env(port) if target == "sockudo" else {})
+            env.update({"WS_DEFLATE": "1"} if target == "node-ws-deflate" else {})
             self.procs.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                                preexec_fn=raise_fd_limit))
             self.ports.append(port)
@@ -206,9 +235,14 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+# Set from --payload and --deflate: what every event carries and what every client offers.
+LOAD = {"payload": 0, "deflate": False}
+
+
 def loadgen(server: Server, scenario: str, **options):
     argv = [str(RELEASE / "loadgen"), scenario, "--kind", server.kind, "--addr", server.addr,
-            "--secret", SECRET, "--key", KEY]
+            "--secret", SECRET, "--key", KEY, "--payload", str(LOAD["payload"])]
+    argv += ["--deflate"] if LOAD["deflate"] else []
     for name, value in options.items():
         argv += [f"--{name}", str(value)]
     return argv
@@ -339,9 +373,11 @@ def cell(results, kind) -> str:
         return f"{best:,.0f}; {p('p50_ms'):.1f}/{p('p99_ms'):.1f}/{p('p999_ms'):.1f}"
     lost = "error" if any("error" in r for r in results) else max(r["lost"] for r in results)
     p99 = median([r["p99_ms"] for r in results])
-    return "{:,.0f}, {}, {}, {:.2f}".format(
+    text = "{:,.0f}, {}, {}, {:.2f}".format(
         median([r.get("deliveries_per_sec", 0) for r in results]), lost,
         "-" if p99 is None else f"{p99:.1f}", median([r.get("cpu_us_per_delivery", 0) for r in results]))
+    wire = median([r.get("wire_bytes_per_delivery") for r in results])
+    return text + (f", {wire:,.0f} B" if LOAD["payload"] and wire else "")
 
 
 def summarize(rows, columns) -> str:
@@ -349,7 +385,8 @@ def summarize(rows, columns) -> str:
              "|" + " --- |" * (1 + len(columns))]
     for t, data in rows.items():
         lines.append(f"| {t} | " + " | ".join(cell(data.get(key), kind) for key, _, kind in columns) + " |")
-    return "\n".join(lines) + "\n\nflow cells: deliveries/s, events lost, p99 ms, server CPU us per delivery"
+    wire = ", bytes read per delivery (WebSocket framing included)" if LOAD["payload"] else ""
+    return "\n".join(lines) + f"\n\nflow cells: deliveries/s, events lost, p99 ms, server CPU us per delivery{wire}"
 
 
 def main() -> None:
@@ -367,7 +404,13 @@ def main() -> None:
     parser.add_argument("--p99-limit", type=float, default=100, help="ms; the maximum-rate searches' latency bound")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--out", default="latest", help="results go to target/bench/OUT.json and OUT.md")
+    parser.add_argument("--payload", type=int, default=0,
+                        help="bytes of notification text per event; idle rows then send each client one event first")
+    parser.add_argument("--deflate", action="store_true", help="clients offer permessage-deflate, as browsers do")
+    parser.add_argument("--before", help="a saved switchboard binary, run as the target `switchboard-before`")
     args = parser.parse_args()
+    LOAD.update(payload=args.payload, deflate=args.deflate)
+    BEFORE["bin"] = args.before
     if args.quick:
         args.targets, args.reps, args.sizes, args.fanout, args.seconds = "switchboard,bare", 1, "500", 200, 1
         args.rates, args.personal_rates, args.batch_rates = "50", "500", "2000"

@@ -23,7 +23,8 @@ PASS_BEHAVIOR = {"OK", "NON-STRICT", "INFORMATIONAL"}
 PASS_CLOSE = {"OK", "INFORMATIONAL"}
 NAMES = {"1": "Framing", "2": "Pings/Pongs", "3": "Reserved Bits", "4": "Opcodes",
          "5": "Fragmentation", "6": "UTF-8 Handling", "7": "Close Handling",
-         "9": "Limits/Performance", "10": "Misc"}
+         "9": "Limits/Performance", "10": "Misc", "12": "permessage-deflate",
+         "13": "permessage-deflate parameters"}
 MAX_LISTED = 8  # keep each section line readable when a whole section fails
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts Switchboard with the diagnostic echo endpoint (conformance/echo.json) on a free
-# loopback port, runs the Autobahn cases 1-10 against it, and stops the server.
+# loopback port, runs the Autobahn cases 1-10 and 12-13 (permessage-deflate) against it, and
+# stops the server.
 #
 # Usage: conformance/run.sh [SWITCHBOARD_BINARY]   (default: target/debug/switchboard)
 set -euo pipefail

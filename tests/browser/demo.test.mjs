@@ -73,6 +73,32 @@ test("a chat message goes from one page to the other, with typing and a read rec
   await context.close();
 });
 
+test("the page's socket negotiates permessage-deflate and a long chat message arrives whole", async () => {
+  const context = await browser.newContext();
+  // Keep every socket the page opens, to read what the browser agreed with the server.
+  await context.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.sockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.sockets.push(this);
+      }
+    };
+  });
+  const alice = await open(context, "alice");
+  const bob = await open(context, "bob");
+  const [extensions] = await bob.evaluate(() => window.sockets.map((s) => s.extensions));
+  assert.match(extensions, /^permessage-deflate/, "the demo endpoint declares compression");
+  // Longer than min_bytes both ways: chromium compresses it, the server inflates and
+  // compresses the event for bob, and bob's page inflates it.
+  const long = "The pond pumps need a service before the first frost, and the filters too. ".repeat(8).trim();
+  await alice.getByRole("textbox", { name: "Message" }).fill(long);
+  await alice.getByRole("button", { name: "Send" }).click();
+  await bob.locator(".messages li").filter({ hasText: long }).waitFor(WAIT);
+  await context.close();
+});
+
 test("a notification badge clears in every tab when one tab marks all read", async () => {
   const context = await browser.newContext();
   const first = await open(context, "alice");

@@ -1,5 +1,5 @@
 // Seed 003's front-end paths with the real socket.io-client, against a live Switchboard.
-// Usage: URL=... TOKEN=... KEY=... USER=... node frontend.mjs polling|websocket|recover|bad-token
+// Usage: URL=... TOKEN=... KEY=... USER=... node frontend.mjs polling|websocket|recover|bad-token|compressed
 // Prints one JSON line with what it saw; crates/server/tests/hub/socketio_clients.rs checks it.
 import { io } from "socket.io-client";
 
@@ -35,6 +35,23 @@ if (mode === "bad-token") {
       const read = await socket.emitWithAck("ping", {});
       done({ rounds, ticks, after: read });
     }
+  });
+} else if (mode === "compressed") {
+  // socket.io-client's defaults: its WebSocket (npm `ws`) offers permessage-deflate and
+  // compresses what it sends from 1 KiB up.
+  const socket = io(url, { auth: { token }, transports: ["websocket"] });
+  const body = "Quarterly family budget: groceries, school, rent, savings. ".repeat(100);
+  socket.on("connect", async () => {
+    const ws = socket.io.engine.transport.ws;
+    const before = ws._socket.bytesRead;
+    const tick = new Promise((resolve) => socket.once("tick", resolve));
+    await publish(body);
+    const received = await tick;
+    const wire = ws._socket.bytesRead - before;
+    // Over the client's 1 KiB threshold, so it leaves compressed; under the test app's
+    // 4 KiB message limit. The server must inflate it before it can answer.
+    const unknown = await socket.emitWithAck("no:such:type", { body: body.slice(0, 3000) });
+    done({ extensions: ws.extensions, intact: received === body, raw: body.length, wire, unknown });
   });
 } else {
   const socket = io(url, { auth: { token }, transports: mode === "websocket" ? ["websocket"] : ["polling", "websocket"] });

@@ -25,7 +25,9 @@ const server = http.createServer((req, res) => {
   });
 });
 
-const wss = new WebSocketServer({ noServer: true });
+// WS_DEFLATE=1: permessage-deflate with Switchboard's defaults (level 1, from 256 bytes).
+const perMessageDeflate = process.env.WS_DEFLATE === "1" && { threshold: 256, zlibDeflateOptions: { level: 1 } };
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate });
 server.on("upgrade", (req, socket, head) => {
   const url = new URL(req.url, "http://localhost");
   if (url.pathname !== "/ws") return socket.destroy();

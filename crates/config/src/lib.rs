@@ -11,6 +11,7 @@
 //!
 //! This and the binary are the only crates that read the environment or files.
 
+mod compression;
 pub mod demo;
 pub mod duration;
 mod history;

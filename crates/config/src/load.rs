@@ -118,6 +118,7 @@ fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
         if endpoint.handler_timeout.is_some_and(|t| t.0.is_zero()) {
             return Err(loaded.error(&at("handler_timeout"), "must be longer than zero, e.g. \"5s\""));
         }
+        crate::compression::validate(loaded, name, endpoint)?;
     }
     for (namespace, spec) in &m.channels {
         let at = ["channels", namespace.as_str()];

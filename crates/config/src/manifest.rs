@@ -163,6 +163,33 @@ pub struct Endpoint {
     /// The app backend's connect hook: may refuse a connection or add channels and data.
     #[serde(default)]
     pub connect_url: Option<String>,
+    /// permessage-deflate for clients that offer it.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+}
+
+/// `websockets.<name>.compression`: present means on, unless `enabled` is `false`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compression {
+    /// `false` keeps the settings but turns compression off.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Messages shorter than this are sent uncompressed.
+    #[serde(default)]
+    pub min_bytes: Option<usize>,
+    /// zlib level, 1 to 9.
+    #[serde(default)]
+    pub level: Option<u32>,
+    /// Whether the server keeps its deflate window between messages.
+    #[serde(default)]
+    pub server_context_takeover: Option<bool>,
+    /// Whether the client may keep its deflate window between messages.
+    #[serde(default)]
+    pub client_context_takeover: Option<bool>,
+    /// log2 of the server's deflate window, 9 to 15.
+    #[serde(default)]
+    pub window_bits: Option<u8>,
 }
 
 /// `websockets.<name>.auth`.

@@ -139,6 +139,7 @@ fn endpoints(loaded: &LoadedManifest) -> Vec<Arc<EndpointSpec>> {
                     concurrency: e.handler_concurrency.unwrap_or(64).max(1),
                 }),
                 connect_url: e.connect_url.clone(),
+                compression: crate::compression::resolve(e.compression.as_ref()),
             })
         })
         .collect()

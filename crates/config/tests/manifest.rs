@@ -125,6 +125,22 @@ fn semantic_errors_point_at_the_field() {
             r#"{"slug": "a", "websockets": {"rt": {"path": "/ws"}}, "channels": {"s": {"subscribe": "public", "history": {"ttl": "0s"}}}}"#,
             "channels.s.history.ttl",
         ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "compression": {"level": 0}}}}"#,
+            "websockets.rt.compression.level",
+        ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "compression": {"window_bits": 8}}}}"#,
+            "websockets.rt.compression.window_bits",
+        ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "compression": {"min_size": 10}}}}"#,
+            "websockets.rt.compression.min_size",
+        ),
+        (
+            r#"{"slug": "a", "websockets": {"rt": {"path": "/ws", "compression": {"min_bytes": -1}}}}"#,
+            "websockets.rt.compression.min_bytes",
+        ),
     ];
     for (text, field) in cases {
         let err = parse("x.json", text).unwrap_err();
@@ -206,4 +222,25 @@ fn history_defaults_are_durable_for_users_and_groups_and_opt_in_elsewhere() {
     assert_eq!(spec.history_of("plain:x"), None);
     assert_eq!(spec.history_of("room:1"), None);
     assert_eq!(spec.history_of("broadcast"), None);
+}
+
+#[test]
+fn compression_is_off_unless_declared_and_fills_in_defaults() {
+    let text = r#"{"slug": "a", "websockets": {
+        "plain": {"path": "/plain"},
+        "on": {"path": "/on", "compression": {}},
+        "tuned": {"path": "/tuned", "compression": {"min_bytes": 0, "level": 6, "window_bits": 11,
+                  "server_context_takeover": true, "client_context_takeover": true}},
+        "off": {"path": "/off", "compression": {"enabled": false, "level": 9}}}}"#;
+    let resolved = resolve(&parse("a.json", text).unwrap(), &secrets(&[("A_JWT_SECRET", "s")])).unwrap();
+    let by_name = |name: &str| resolved.spec.endpoints.iter().find(|e| e.name == name).unwrap().compression;
+    assert_eq!(by_name("plain"), None);
+    assert_eq!(by_name("off"), None);
+    assert_eq!(by_name("on"), Some(switchboard_hub::CompressionSpec::default()));
+    let tuned = by_name("tuned").unwrap();
+    assert_eq!((tuned.min_bytes, tuned.level, tuned.window_bits), (0, 6, 11));
+    assert!(tuned.server_context_takeover && tuned.client_context_takeover);
+    let d = switchboard_hub::CompressionSpec::default();
+    assert_eq!((d.min_bytes, d.level, d.window_bits), (256, 1, 15));
+    assert!(!d.server_context_takeover && !d.client_context_takeover, "memory stays flat by default");
 }

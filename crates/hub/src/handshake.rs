@@ -52,6 +52,7 @@ where
             return Err(Some(Disconnect::new(Disconnect::TOO_BIG, "auth frame too large")));
         }
         Ok(Some(Inbound::Binary | Inbound::Pong)) => String::new(),
+        Ok(Some(Inbound::Broken(disconnect))) => return Err(Some(disconnect)),
         Ok(Some(Inbound::Closed) | None) => return Err(None),
     };
     let refuse =

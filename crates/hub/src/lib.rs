@@ -51,7 +51,7 @@ pub use registry::{ConnId, Delivery, Registry, TooManyConnections};
 pub use service::{Admission, Caller, NodeEvent, Refusal, Service};
 pub use session::{Handshake, Inbound, Outbound};
 pub use spec::{
-    AppSpec, BuiltinHistory, ChatSpec, EndpointSpec, Features, HandlerSpec, HistorySpec, InboxSpec, Limits,
-    NamespaceSpec, Policy, Protocol,
+    AppSpec, BuiltinHistory, ChatSpec, CompressionSpec, EndpointSpec, Features, HandlerSpec, HistorySpec, InboxSpec,
+    Limits, NamespaceSpec, Policy, Protocol,
 };
 pub use switchboard_store::Retention;

@@ -43,6 +43,8 @@ pub enum Inbound {
     Closed,
     /// The transport refused a frame over its size limit.
     TooBig,
+    /// The client broke the WebSocket protocol; the socket closes with this code and reason.
+    Broken(Disconnect),
 }
 
 /// A frame for the client.
@@ -363,6 +365,10 @@ impl Session {
             Some(Inbound::Pong) => {}
             Some(Inbound::TooBig) => {
                 self.outbox.close(self.too_big(), false);
+                return false;
+            }
+            Some(Inbound::Broken(disconnect)) => {
+                self.outbox.close(disconnect, false);
                 return false;
             }
             // The client closed: the writer only flushes the close reply owed.

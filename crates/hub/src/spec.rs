@@ -131,6 +131,37 @@ pub struct EndpointSpec {
     pub handler: Option<HandlerSpec>,
     /// The backend's connect hook, asked before `connected`.
     pub connect_url: Option<String>,
+    /// permessage-deflate (RFC 7692) for clients that offer it; `None` leaves it off.
+    pub compression: Option<CompressionSpec>,
+}
+
+/// How an endpoint compresses WebSocket messages once a client has offered permessage-deflate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionSpec {
+    /// Messages shorter than this leave uncompressed: deflate's framing would outweigh the saving.
+    pub min_bytes: usize,
+    /// zlib level, 1 (fastest) to 9 (smallest).
+    pub level: u32,
+    /// The server keeps its deflate state between messages: a better ratio, but every
+    /// connection holds a state of about 300 KB. Off, states come from a shared pool.
+    pub server_context_takeover: bool,
+    /// The client may keep its window between messages (the server then keeps an inflate
+    /// state per connection that has sent a compressed message).
+    pub client_context_takeover: bool,
+    /// log2 of the server's deflate window, 9 to 15: smaller saves memory per connection.
+    pub window_bits: u8,
+}
+
+impl Default for CompressionSpec {
+    fn default() -> Self {
+        Self {
+            min_bytes: 256,
+            level: 1,
+            server_context_takeover: false,
+            client_context_takeover: false,
+            window_bits: 15,
+        }
+    }
 }
 
 /// Who may subscribe to a namespace's channels.

@@ -1,42 +1,54 @@
-//! The native protocol over axum's WebSocket: frame conversion only.
+//! The native protocol over the WebSocket layer: frame conversion only.
 
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{future, SinkExt, StreamExt};
 use switchboard_hub::{session, App, EndpointSpec, Handshake, Hub, Inbound, Outbound};
+use switchboard_protocol::Disconnect;
+
+use crate::websocket::{CloseCode, Frame, OpCode, Socket, WebSocketError};
 
 /// Runs one native session on an upgraded socket.
-pub(crate) async fn serve(
-    hub: Hub,
-    app: Arc<App>,
-    endpoint: Arc<EndpointSpec>,
-    handshake: Handshake,
-    socket: WebSocket,
-) {
+pub(crate) async fn serve(hub: Hub, app: Arc<App>, endpoint: Arc<EndpointSpec>, handshake: Handshake, socket: Socket) {
     let (sink, stream) = socket.split();
     let inbound = stream.map(inbound);
-    let outbound = sink.with(|frame| future::ready(Ok::<_, axum::Error>(outbound(frame))));
+    let outbound = sink.with(|frame| future::ready(Ok::<_, WebSocketError>(outbound(frame))));
     session::run(hub, app, endpoint, handshake, inbound, Box::pin(outbound)).await;
 }
 
-fn inbound(message: Result<Message, axum::Error>) -> Inbound {
-    match message {
-        Ok(Message::Text(text)) => Inbound::Text(text.as_str().to_owned()),
-        Ok(Message::Binary(_)) => Inbound::Binary,
-        // A client's ping proves it alive as much as a pong does; tungstenite answers it.
-        Ok(Message::Pong(_) | Message::Ping(_)) => Inbound::Pong,
-        Ok(Message::Close(_)) => Inbound::Closed,
-        Err(e) if crate::echo::is_capacity(&e) => Inbound::TooBig,
-        Err(_) => Inbound::Closed,
+fn inbound(message: Result<Frame, WebSocketError>) -> Inbound {
+    let frame = match message {
+        Ok(frame) => frame,
+        Err(WebSocketError::FrameTooLarge) => return Inbound::TooBig,
+        Err(e) => return broken(e),
+    };
+    match frame.opcode() {
+        // The layer checked it is UTF-8.
+        OpCode::Text => Inbound::Text(String::from_utf8_lossy(frame.payload()).into_owned()),
+        OpCode::Binary => Inbound::Binary,
+        // A client's ping proves it alive as much as a pong does; the layer answers it.
+        OpCode::Ping | OpCode::Pong => Inbound::Pong,
+        OpCode::Close | OpCode::Continuation => Inbound::Closed,
     }
 }
 
-pub(crate) fn outbound(frame: Outbound) -> Message {
+/// What a failed read means for the client: RFC 6455's close code for the fault, with the
+/// fault as the reason. A broken socket gets a close frame it will never read.
+fn broken(e: WebSocketError) -> Inbound {
+    let code = match &e {
+        // The inflater reports a stream that is not deflate as invalid input.
+        WebSocketError::IoError(io) if io.kind() == std::io::ErrorKind::InvalidInput => 1007,
+        WebSocketError::IoError(_) => return Inbound::Closed,
+        WebSocketError::InvalidUTF8 => 1007,
+        _ => 1002,
+    };
+    Inbound::Broken(Disconnect::new(code, format!("protocol error: {e}")))
+}
+
+fn outbound(frame: Outbound) -> Frame {
     match frame {
-        // The hub only queues JSON it encoded itself, which is UTF-8.
-        Outbound::Text(bytes) => Message::Text(Utf8Bytes::try_from(bytes).unwrap_or_default()),
-        Outbound::Ping => Message::Ping(Default::default()),
-        Outbound::Close(d) => Message::Close(Some(CloseFrame { code: d.code, reason: d.reason.as_ref().into() })),
+        Outbound::Text(bytes) => Frame::text(bytes),
+        Outbound::Ping => Frame::ping(bytes::Bytes::new()),
+        Outbound::Close(d) => Frame::close(CloseCode::from(d.code), d.reason.as_bytes()),
     }
 }

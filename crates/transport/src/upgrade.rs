@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,19 +11,14 @@ use axum::Router;
 use serde_json::json;
 use switchboard_hub::{App, EndpointSpec, Handshake, Hub, Protocol};
 
-/// Bytes read from a socket at a time. tungstenite allocates and zeroes this up front for
-/// every connection, so it is most of an idle connection's memory; client frames are small,
-/// and a larger frame still grows the buffer as it arrives.
-const READ_BUFFER: usize = 1 << 10;
-/// Bytes of queued frames gathered before a write: a burst of small events leaves in one
-/// syscall. It only grows as far as a burst needs, so idle connections do not pay for it.
-const WRITE_BUFFER: usize = 64 << 10;
+use crate::websocket::{Settings, Upgrade};
 
 /// Everything a connection to one endpoint needs.
 struct Endpoint {
     hub: Hub,
     app: Arc<App>,
     spec: Arc<EndpointSpec>,
+    socket: Settings,
 }
 
 /// Routes for every native and echo endpoint of every app.
@@ -35,8 +29,12 @@ pub fn router(hub: &Hub) -> Router {
             if !matches!(spec.protocol, Protocol::Native | Protocol::Echo) {
                 continue; // Socket.IO endpoints are served by switchboard-socketio
             }
-            let endpoint = Arc::new(Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone() });
-            let handler = move |ws: WebSocketUpgrade,
+            // The transport's hard cap is above the manifest's limit so that the session sees
+            // an oversized message and closes with 1009 and a reason, not a bare protocol error.
+            let hard_cap = app.spec.limits.max_message_bytes.saturating_mul(2).max(1 << 16);
+            let socket = Settings::new(hard_cap, spec.compression.as_ref());
+            let endpoint = Arc::new(Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone(), socket });
+            let handler = move |ws: Result<Upgrade, StatusCode>,
                                 headers: HeaderMap,
                                 query: Query<ConnectQuery>,
                                 addr: ConnectInfo<SocketAddr>| {
@@ -59,7 +57,7 @@ struct ConnectQuery {
 
 async fn connect(
     endpoint: Arc<Endpoint>,
-    ws: WebSocketUpgrade,
+    ws: Result<Upgrade, StatusCode>,
     headers: HeaderMap,
     Query(query): Query<ConnectQuery>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -71,21 +69,17 @@ async fn connect(
             "server is shutting down; connect to another node",
         );
     }
+    let Ok(ws) = ws else {
+        let message = "this is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket, \
+                       Sec-WebSocket-Version: 13)";
+        return refuse(StatusCode::BAD_REQUEST, "bad_request", message);
+    };
     let token = find_token(&endpoint.app, &headers, query.token.clone());
     let cookie_auth = token.as_ref().is_some_and(|t| t.from_cookie);
     if let Err(message) = check_origin(&endpoint, &headers, cookie_auth) {
         tracing::warn!(%addr, path = %endpoint.spec.path, "refused cross-origin upgrade");
         return refuse(StatusCode::FORBIDDEN, "forbidden", &message);
     }
-    let limits = &endpoint.app.spec.limits;
-    // The transport's hard cap is above the manifest's limit so that the session sees the
-    // oversized frame and closes with 1009 and a reason, instead of a bare protocol error.
-    let hard_cap = limits.max_message_bytes.saturating_mul(2).max(1 << 16);
-    let ws = ws
-        .max_message_size(hard_cap)
-        .max_frame_size(hard_cap)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER);
     let handshake = Handshake {
         token: token.map(|t| t.value),
         remote_addr: addr.to_string(),
@@ -93,23 +87,18 @@ async fn connect(
         resume: query.resume.is_some_and(|r| !matches!(r.as_str(), "0" | "false" | "no")),
     };
     let tracker = endpoint.hub.sessions().clone();
-    ws.on_upgrade(move |socket| {
-        tracker.track_future(async move {
-            match endpoint.spec.protocol {
-                Protocol::Echo => crate::echo::serve(socket).await,
-                _ => {
-                    crate::native::serve(
-                        endpoint.hub.clone(),
-                        endpoint.app.clone(),
-                        endpoint.spec.clone(),
-                        handshake,
-                        socket,
-                    )
-                    .await
-                }
+    let (response, pending) = endpoint.socket.accept(ws);
+    tokio::spawn(tracker.track_future(async move {
+        let Some(socket) = pending.socket().await else { return };
+        match endpoint.spec.protocol {
+            Protocol::Echo => crate::echo::serve(socket).await,
+            _ => {
+                let (hub, app, spec) = (endpoint.hub.clone(), endpoint.app.clone(), endpoint.spec.clone());
+                crate::native::serve(hub, app, spec, handshake, socket).await
             }
-        })
-    })
+        }
+    }));
+    response
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

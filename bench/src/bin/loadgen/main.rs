@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio::net::TcpSocket;
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Kind {
@@ -67,10 +66,17 @@ pub(crate) struct Args {
     /// Switchboard: the app's API key.
     #[arg(long, default_value = "sk_bench")]
     key: String,
+    /// Bytes of notification text in every event (0: only the timestamp and counter).
+    #[arg(long, default_value_t = 0)]
+    payload: usize,
+    /// Clients offer permessage-deflate (RFC 7692); the server may decline.
+    #[arg(long)]
+    deflate: bool,
 }
 
 mod http;
 mod target;
+mod wire;
 
 use target::{Socket, Target};
 
@@ -83,6 +89,8 @@ pub(crate) fn now_nanos() -> u64 {
 #[derive(Default)]
 struct Tally {
     received: AtomicU64,
+    /// Bytes every client has read from its socket, WebSocket framing included.
+    wire: Arc<AtomicU64>,
     per_client: std::sync::Mutex<Vec<Arc<std::sync::Mutex<Vec<u32>>>>>,
 }
 
@@ -109,11 +117,12 @@ fn sent_at(frame: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-async fn open(target: &Target, user: usize) -> anyhow::Result<Socket> {
+async fn open(target: &Target, user: usize, wire: Arc<AtomicU64>) -> anyhow::Result<Socket> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(target::source_of(user))?;
-    let stream = socket.connect(target.node_of(user)).await?;
-    let (mut ws, _) = tokio_tungstenite::client_async(target.ws_url(user), stream).await?;
+    let stream = wire::Counted::new(socket.connect(target.node_of(user)).await?, wire);
+    let options = if target.args.deflate { wire::offer() } else { yawc::Options::default() };
+    let mut ws = yawc::WebSocket::handshake(target.ws_url(user).parse()?, stream, options).await?;
     target.join(&mut ws, user).await?;
     Ok(ws)
 }
@@ -127,7 +136,7 @@ async fn connect_all(target: &Arc<Target>, tally: &Arc<Tally>) -> anyhow::Result
         let (target, tally, gate) = (target.clone(), tally.clone(), gate.clone());
         opening.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await?;
-            let ws = tokio::time::timeout(Duration::from_secs(30), open(&target, user)).await??;
+            let ws = tokio::time::timeout(Duration::from_secs(30), open(&target, user, tally.wire.clone())).await??;
             drop(permit);
             tokio::spawn(read(ws, tally));
             anyhow::Ok(())
@@ -141,9 +150,9 @@ async fn connect_all(target: &Arc<Target>, tally: &Arc<Tally>) -> anyhow::Result
 
 async fn read(mut ws: Socket, tally: Arc<Tally>) {
     let latencies = tally.client();
-    while let Some(Ok(message)) = ws.next().await {
-        if let Message::Text(text) = message {
-            if let Some(t) = sent_at(&text) {
+    while let Some(frame) = ws.next().await {
+        if frame.opcode() == yawc::OpCode::Text {
+            if let Some(t) = sent_at(frame.as_str()) {
                 latencies.lock().unwrap().push((now_nanos().saturating_sub(t) / 1000) as u32);
                 tally.received.fetch_add(1, Ordering::Relaxed);
             }
@@ -192,6 +201,19 @@ fn events_of(args: &Args, i: u64) -> Vec<target::Event> {
         .collect()
 }
 
+/// One broadcast with the payload before an idle hold, so that each connection has been sent a
+/// message of that size (and, with compression, holds whatever state that leaves behind).
+async fn warm(target: &Target, tally: &Tally) -> anyhow::Result<()> {
+    let post = target.publish(&[(None, 0)]);
+    let status = http::Connection::new(target.node_of(0)).send(&post).await?;
+    anyhow::ensure!((200..300).contains(&status), "publish answered {status}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tally.received.load(Ordering::Relaxed) < target.args.clients as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -209,6 +231,9 @@ async fn main() -> anyhow::Result<()> {
     let clients = target.args.clients;
     let rate = clients as f64 / connect.as_secs_f64();
     if target.args.scenario == Scenario::Idle {
+        if target.args.payload > 0 {
+            warm(&target, &tally).await?;
+        }
         println!(
             "{}",
             json!({"scenario": "idle", "clients": clients, "connect_secs": connect.as_secs_f64(), "connects_per_sec": rate})
@@ -218,7 +243,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await;
         return Ok(());
     }
-    let started = Instant::now();
+    let (started, wire_before) = (Instant::now(), tally.wire.load(Ordering::Relaxed));
     let sent = publish_paced(&target).await?;
     let publish_secs = started.elapsed().as_secs_f64();
     let per_event = if target.args.scenario == Scenario::Broadcast { clients as u64 } else { 1 };
@@ -228,12 +253,14 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let received = tally.received.load(Ordering::Relaxed);
+    let wire_bytes = tally.wire.load(Ordering::Relaxed) - wire_before;
     let latencies = tally.latencies();
     let result = json!({
         "scenario": format!("{:?}", target.args.scenario).to_lowercase(),
         "clients": clients, "rate": target.args.rate, "batch": target.args.batch,
         "sent": sent, "expected": expected, "received": received, "lost": expected.saturating_sub(received),
         "deliveries_per_sec": received as f64 / publish_secs,
+        "wire_bytes_per_delivery": wire_bytes as f64 / received.max(1) as f64,
         "p50_ms": percentile(&latencies, 0.50), "p99_ms": percentile(&latencies, 0.99), "p999_ms": percentile(&latencies, 0.999),
     });
     println!("{result}");

@@ -9,13 +9,14 @@ use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use serde_json::json;
 use sha2::Sha256;
-use tokio_tungstenite::tungstenite::Message;
+use yawc::{Frame, OpCode};
 
 use crate::http::Post;
+use crate::wire::Counted;
 use crate::{now_nanos, Args, Kind};
 
-/// A connected client socket.
-pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+/// A connected client socket, counting the bytes it reads.
+pub(crate) type Socket = yawc::WebSocket<Counted>;
 
 /// The Pusher app that bench/run.py configures Sockudo with.
 pub(crate) const PUSHER_APP: (&str, &str) = ("bench", "bench-key");
@@ -58,14 +59,14 @@ impl Target {
             Kind::Peer => Ok(()),
             Kind::Socketio => {
                 wait_for(ws, "0{").await?; // Engine.IO open
-                ws.send(Message::text("40")).await?; // Socket.IO connect to "/"
+                ws.send(Frame::text("40")).await?; // Socket.IO connect to "/"
                 wait_for(ws, "40").await
             }
             Kind::Pusher => {
                 wait_for(ws, "pusher:connection_established").await?;
                 for channel in ["broadcast".to_owned(), format!("user-u{user}")] {
                     let subscribe = json!({"event": "pusher:subscribe", "data": {"channel": channel}});
-                    ws.send(Message::text(subscribe.to_string())).await?;
+                    ws.send(Frame::text(subscribe.to_string())).await?;
                     wait_for(ws, "subscription_succeeded").await?;
                 }
                 Ok(())
@@ -79,7 +80,7 @@ impl Target {
             Kind::Switchboard => self.switchboard_request(events),
             Kind::Peer | Kind::Socketio => {
                 let (user, k) = events[0];
-                let event = json!({"type": "bench", "data": {"t": now_nanos(), "k": k}});
+                let event = json!({"type": "bench", "data": self.data(k)});
                 let body = json!({"user": user.map(|u| format!("u{u}")), "event": event});
                 Post { path: "/publish".into(), bearer: None, body: body.to_string() }
             }
@@ -87,10 +88,18 @@ impl Target {
         }
     }
 
+    /// An event's data: the send time, a counter and, with `--payload`, a notification body.
+    fn data(&self, k: u64) -> serde_json::Value {
+        match self.args.payload {
+            0 => json!({"t": now_nanos(), "k": k}),
+            size => json!({"t": now_nanos(), "k": k, "title": "Family wallet", "body": crate::wire::body(k, size)}),
+        }
+    }
+
     fn switchboard_request(&self, events: &[Event]) -> Post {
         let event = |(user, k): &Event| {
             let channel = user.map_or("broadcast".to_owned(), |u| format!("user:u{u}"));
-            json!({"channels": [channel], "type": "bench", "data": {"t": now_nanos(), "k": k}})
+            json!({"channels": [channel], "type": "bench", "data": self.data(*k)})
         };
         let (path, body) = match events {
             [one] => ("/api/v1/apps/bench/publish", event(one)),
@@ -102,7 +111,7 @@ impl Target {
     /// Pusher's HTTP API: the query is signed with the app secret (HMAC-SHA256).
     fn pusher_request(&self, (user, k): Event) -> Post {
         let channel = user.map_or("broadcast".to_owned(), |u| format!("user-u{u}"));
-        let data = json!({"t": now_nanos(), "k": k}).to_string();
+        let data = self.data(k).to_string();
         let body = json!({"name": "bench", "channels": [channel], "data": data}).to_string();
         let path = format!("/apps/{}/events", PUSHER_APP.0);
         let query = format!(
@@ -120,8 +129,8 @@ impl Target {
 
 /// Reads until a text frame containing `marker` arrives.
 async fn wait_for(ws: &mut Socket, marker: &str) -> anyhow::Result<()> {
-    while let Some(message) = ws.next().await {
-        if matches!(message?, Message::Text(t) if t.contains(marker)) {
+    while let Some(frame) = ws.next().await {
+        if frame.opcode() == OpCode::Text && frame.as_str().contains(marker) {
             return Ok(());
         }
     }

@@ -147,3 +147,12 @@ async fn binary_frames_answer_bad_request() {
     assert_eq!(client.next_json().await["data"]["code"], "bad_request");
     client.assert_alive().await;
 }
+
+#[tokio::test]
+async fn a_plain_http_request_to_a_socket_path_is_told_to_use_a_websocket_client() {
+    let server = TestServer::start().await;
+    let (status, answer) = server.api("GET", "/ws", None, None).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["code"], "bad_request");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("WebSocket client"), "{answer}");
+}

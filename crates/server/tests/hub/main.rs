@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod cluster;
+mod compression;
 mod embed;
 mod handlers;
 mod history;

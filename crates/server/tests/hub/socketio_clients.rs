@@ -89,6 +89,25 @@ async fn socket_io_client_gets_a_readable_connect_error_for_a_bad_token() {
 }
 
 #[tokio::test]
+async fn socket_io_client_negotiates_compression_where_the_endpoint_declares_it() {
+    let mut manifest = crate::support::manifest();
+    manifest["websockets"]["legacy"]["compression"] = json!({});
+    let server = TestServer::start_with(vec![manifest], |_| {}).await;
+    let Some(seen) = run(&server, "zip", &node(), "frontend.mjs", "compressed").await else { return };
+    assert!(seen["extensions"].as_str().unwrap().starts_with("permessage-deflate"), "{seen}");
+    assert_eq!(seen["intact"], true, "{seen}");
+    let (raw, wire) = (seen["raw"].as_u64().unwrap(), seen["wire"].as_u64().unwrap());
+    assert!(wire * 4 < raw, "{wire} bytes on the wire for a {raw}-byte event");
+    assert_eq!(seen["unknown"]["error"]["code"], "unknown_type", "the server read the compressed emit: {seen}");
+    // Without `compression` the offer is declined and the same client still works.
+    let plain = TestServer::start().await;
+    let Some(seen) = run(&plain, "zip", &node(), "frontend.mjs", "compressed").await else { return };
+    assert_eq!(seen["extensions"], "", "{seen}");
+    assert_eq!(seen["intact"], true, "{seen}");
+    assert!(seen["wire"].as_u64().unwrap() > seen["raw"].as_u64().unwrap(), "{seen}");
+}
+
+#[tokio::test]
 async fn python_socketio_runs_the_seed_front_end_over_polling_and_websocket() {
     let server = TestServer::start().await;
     for mode in ["polling", "websocket"] {

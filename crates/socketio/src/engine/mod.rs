@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use switchboard_hub::CompressionSpec;
+use switchboard_transport::websocket::{Settings, Upgrade};
 use tokio::sync::mpsc;
 
 use packet::Packet;
@@ -38,6 +39,8 @@ pub(crate) struct Engine {
     on_session: OnSession,
     /// Origins allowed to poll from a browser; `None`: any.
     allowed_origins: Option<Vec<String>>,
+    /// The WebSocket transport's limit and compression.
+    socket: Settings,
 }
 
 /// The query every Engine.IO request carries.
@@ -68,8 +71,14 @@ impl EngineError {
 }
 
 impl Engine {
-    pub(crate) fn new(timing: Timing, on_session: OnSession, allowed_origins: Option<Vec<String>>) -> Arc<Self> {
-        Arc::new(Self { sessions: Mutex::new(HashMap::new()), timing, on_session, allowed_origins })
+    pub(crate) fn new(
+        timing: Timing,
+        on_session: OnSession,
+        allowed_origins: Option<Vec<String>>,
+        compression: Option<&CompressionSpec>,
+    ) -> Arc<Self> {
+        let socket = Settings::new(timing.max_payload, compression);
+        Arc::new(Self { sessions: Mutex::new(HashMap::new()), timing, on_session, allowed_origins, socket })
     }
 
     /// The largest message a client may send.
@@ -101,7 +110,7 @@ impl Engine {
         method: Method,
         query: EngineQuery,
         headers: HeaderMap,
-        ws: Option<WebSocketUpgrade>,
+        ws: Option<Upgrade>,
         remote_addr: String,
         body: Bytes,
     ) -> Response {
@@ -140,7 +149,7 @@ impl Engine {
         text(socket.open_packet(true).encode())
     }
 
-    fn websocket(self: &Arc<Self>, ws: WebSocketUpgrade, sid: Option<&str>, opening: Opening) -> Response {
+    fn websocket(self: &Arc<Self>, ws: Upgrade, sid: Option<&str>, opening: Opening) -> Response {
         let existing = match sid {
             None => None,
             Some(sid) => match self.session(sid) {
@@ -150,8 +159,9 @@ impl Engine {
             },
         };
         let engine = self.clone();
-        let max = self.timing.max_payload;
-        ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
+        let (response, pending) = self.socket.accept(ws);
+        tokio::spawn(async move {
+            let Some(socket) = pending.socket().await else { return };
             match existing {
                 Some(session) => ws::upgrade(session, socket).await,
                 None => {
@@ -159,7 +169,8 @@ impl Engine {
                     ws::direct(session, socket).await
                 }
             }
-        })
+        });
+        response
     }
 
     /// CORS headers for a browser's polling requests.

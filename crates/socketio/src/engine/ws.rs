@@ -2,17 +2,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use switchboard_transport::websocket::{Frame, OpCode, Socket};
 
 use super::packet::Packet;
 use super::socket::{EngineSocket, Transport};
 
 /// A session that starts on WebSocket: the handshake is its first frame.
-pub(crate) async fn direct(session: Arc<EngineSocket>, ws: WebSocket) {
+pub(crate) async fn direct(session: Arc<EngineSocket>, ws: Socket) {
     let (mut sink, stream) = ws.split();
-    if sink.send(Message::Text(session.open_packet(false).encode().into())).await.is_err() {
+    if sink.send(Frame::text(session.open_packet(false).encode())).await.is_err() {
         return session.close();
     }
     run(session, sink, stream).await;
@@ -20,17 +20,17 @@ pub(crate) async fn direct(session: Arc<EngineSocket>, ws: WebSocket) {
 
 /// A polling session moving to WebSocket: `2probe` is answered with `3probe`, and `5`
 /// completes the switch (the pending poll then ends with a noop).
-pub(crate) async fn upgrade(session: Arc<EngineSocket>, ws: WebSocket) {
+pub(crate) async fn upgrade(session: Arc<EngineSocket>, ws: Socket) {
     let (mut sink, mut stream) = ws.split();
     loop {
         let packet = match stream.next().await {
-            Some(Ok(Message::Text(text))) => Packet::decode(text.as_str()),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(frame)) if frame.opcode() == OpCode::Text => Packet::decode(frame.as_str()),
+            Some(Ok(frame)) if matches!(frame.opcode(), OpCode::Ping | OpCode::Pong) => continue,
             _ => return, // the client gave up the upgrade; polling goes on
         };
         match packet {
             Ok(Packet::Ping(probe)) if probe == "probe" => {
-                if sink.send(Message::Text(Packet::Pong(probe).encode().into())).await.is_err() {
+                if sink.send(Frame::text(Packet::Pong(probe).encode())).await.is_err() {
                     return;
                 }
             }
@@ -42,22 +42,19 @@ pub(crate) async fn upgrade(session: Arc<EngineSocket>, ws: WebSocket) {
     run(session, sink, stream).await;
 }
 
-async fn run(
-    session: Arc<EngineSocket>,
-    sink: SplitSink<WebSocket, Message>,
-    mut stream: futures_util::stream::SplitStream<WebSocket>,
-) {
+async fn run(session: Arc<EngineSocket>, sink: SplitSink<Socket, Frame>, mut stream: SplitStream<Socket>) {
     let writer = tokio::spawn(write(session.clone(), sink));
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
             _ = session.closed().cancelled() => break,
         };
-        let packet = match message {
-            Some(Ok(Message::Text(text))) => Packet::decode(text.as_str()),
-            Some(Ok(Message::Binary(bytes))) => Ok(Packet::Binary(bytes)),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            _ => break,
+        let Some(Ok(frame)) = message else { break };
+        let packet = match frame.opcode() {
+            OpCode::Text => Packet::decode(frame.as_str()),
+            OpCode::Binary => Ok(Packet::Binary(frame.into_payload())),
+            OpCode::Ping | OpCode::Pong => continue,
+            OpCode::Close | OpCode::Continuation => break,
         };
         match packet {
             Ok(packet) => session.received(packet),
@@ -68,18 +65,18 @@ async fn run(
     let _ = writer.await;
 }
 
-async fn write(session: Arc<EngineSocket>, mut sink: SplitSink<WebSocket, Message>) {
+async fn write(session: Arc<EngineSocket>, mut sink: SplitSink<Socket, Frame>) {
     loop {
         let batch = session.next_batch(Transport::WebSocket).await;
         if batch.is_empty() {
             break; // closed
         }
         for packet in batch {
-            let message = match packet {
-                Packet::Binary(bytes) => Message::Binary(bytes),
-                other => Message::Text(other.encode().into()),
+            let frame = match packet {
+                Packet::Binary(bytes) => Frame::binary(bytes),
+                other => Frame::text(other.encode()),
             };
-            if sink.feed(message).await.is_err() {
+            if sink.feed(frame).await.is_err() {
                 return session.close();
             }
         }
@@ -87,5 +84,5 @@ async fn write(session: Arc<EngineSocket>, mut sink: SplitSink<WebSocket, Messag
             return session.close();
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = sink.send(Frame::close(switchboard_transport::websocket::CloseCode::Normal, [])).await;
 }

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::any;
 use axum::Router;
 use switchboard_hub::{Hub, Protocol};
+use switchboard_transport::websocket::Upgrade;
 
 use crate::engine::socket::Timing;
 use crate::engine::{Engine, EngineQuery, OnSession};
@@ -46,7 +46,7 @@ pub fn router(hub: &Hub) -> Router {
                 Protocol::EngineIoEcho => (diagnostic::TIMING, Arc::new(diagnostic::engine_echo)),
                 _ => continue,
             };
-            let engine = Engine::new(timing, on_session, spec.allowed_origins.clone());
+            let engine = Engine::new(timing, on_session, spec.allowed_origins.clone(), spec.compression.as_ref());
             let hub = hub.clone();
             let handler = move |ConnectInfo(addr): ConnectInfo<SocketAddr>, request: Request| {
                 let (engine, hub) = (engine.clone(), hub.clone());
@@ -55,7 +55,7 @@ pub fn router(hub: &Hub) -> Router {
                         return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down").into_response();
                     }
                     let (mut parts, body) = request.into_parts();
-                    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.ok();
+                    let ws = Upgrade::from_request_parts(&mut parts, &()).await.ok();
                     let Ok(Query(query)) = Query::<EngineQuery>::try_from_uri(&parts.uri) else {
                         return (StatusCode::BAD_REQUEST, "bad query string").into_response();
                     };
