@@ -355,29 +355,25 @@ impl Session {
 
     /// Handles one client frame. Returns `false` when the connection ends.
     async fn on_inbound(&mut self, frame: Option<Inbound>) -> bool {
-        match frame {
+        let disconnect = match frame {
             // Boxed for the same reason as `start`: commands may await the store.
             Some(Inbound::Text(text)) => {
                 crate::metrics::bump(&self.app.metrics.received);
-                Box::pin(self.on_text(text)).await
+                Box::pin(self.on_text(text)).await;
+                return true;
             }
-            Some(Inbound::Binary) => self.on_binary(),
-            Some(Inbound::Pong) => {}
-            Some(Inbound::TooBig) => {
-                self.outbox.close(self.too_big(), false);
-                return false;
+            Some(Inbound::Binary) => {
+                self.on_binary();
+                return true;
             }
-            Some(Inbound::Broken(disconnect)) => {
-                self.outbox.close(disconnect, false);
-                return false;
-            }
+            Some(Inbound::Pong) => return true,
+            Some(Inbound::TooBig) => self.too_big(),
+            Some(Inbound::Broken(disconnect)) => disconnect,
             // The client closed: the writer only flushes the close reply owed.
-            Some(Inbound::Closed) | None => {
-                self.outbox.close(Disconnect::new(Disconnect::NORMAL, ""), false);
-                return false;
-            }
-        }
-        true
+            Some(Inbound::Closed) | None => Disconnect::new(Disconnect::NORMAL, ""),
+        };
+        self.outbox.close(disconnect, false);
+        false
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use switchboard_transport::websocket::{Frame, OpCode, Socket};
+use switchboard_transport::websocket::{CloseCode, Frame, OpCode, Socket};
 
 use super::packet::Packet;
 use super::socket::{EngineSocket, Transport};
@@ -84,5 +84,5 @@ async fn write(session: Arc<EngineSocket>, mut sink: SplitSink<Socket, Frame>) {
             return session.close();
         }
     }
-    let _ = sink.send(Frame::close(switchboard_transport::websocket::CloseCode::Normal, [])).await;
+    let _ = sink.send(Frame::close(CloseCode::Normal, [])).await;
 }
