@@ -25,7 +25,7 @@ pub enum ChatError {
 
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
-        Self::Hub(HubError::Store(e))
+        Self::Hub(e.into())
     }
 }
 
@@ -44,6 +44,7 @@ impl ChatError {
     pub fn refusal(self, data: &Value) -> Refusal {
         let code = self.code();
         let message = match self {
+            Self::Hub(HubError::BadRequest(message)) => message,
             Self::Hub(inner) => {
                 // Details stay in the log; the client learns only that it may retry.
                 tracing::error!(error = %inner, "chat request failed");

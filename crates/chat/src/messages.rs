@@ -179,12 +179,16 @@ impl Chat {
         query: &str,
         limit: Option<u32>,
     ) -> Result<Value, ChatError> {
-        let query = query.trim();
-        if query.is_empty() {
+        // Control characters separate words like spaces do: a NUL would end the query early
+        // inside SQLite's FTS5 parser and is not text at all to PostgreSQL.
+        let words: Vec<&str> =
+            query.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect();
+        if words.is_empty() {
             return Err(ChatError::BadRequest("`q` must hold at least one word".into()));
         }
+        let query = words.join(" ");
         let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-        let found = hub.store().search_messages(&app.spec.slug, user, query, limit).await?;
+        let found = hub.store().search_messages(&app.spec.slug, user, &query, limit).await?;
         Ok(json!({ "query": query, "messages": found.iter().map(view::message).collect::<Vec<_>>() }))
     }
 

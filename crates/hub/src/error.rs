@@ -12,7 +12,7 @@ pub enum HubError {
     BadRequest(String),
     /// The store failed.
     #[error("store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// The broker failed.
     #[error("broker: {0}")]
     Broker(#[from] BrokerError),
@@ -22,6 +22,15 @@ pub enum HubError {
     /// Something that should not fail did.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<StoreError> for HubError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unstorable => Self::BadRequest(e.to_string()),
+            e => Self::Store(e),
+        }
+    }
 }
 
 impl HubError {

@@ -195,3 +195,18 @@ pub(crate) async fn read(
         false => Ok(memory.read(app, channel, after, limit)),
     }
 }
+
+/// The seq of the newest event of a channel, from wherever its spec keeps it; 0 before the
+/// first.
+pub(crate) async fn head(
+    store: &dyn Store,
+    memory: &MemoryHistory,
+    app: &str,
+    channel: &str,
+    spec: HistorySpec,
+) -> Result<u64, HubError> {
+    match spec.durable {
+        true => Ok(store.history_head(app, channel).await?),
+        false => Ok(memory.head(app, channel)),
+    }
+}

@@ -282,7 +282,8 @@ impl Hub {
     pub async fn add_member(&self, app: &App, channel: &str, user: &str) -> Result<bool, HubError> {
         member_channel(app, channel)?;
         let added = self.shared.store.add_member(&app.spec.slug, channel, user).await?;
-        self.ask(app, user, control::Act::Join { channel: channel.to_owned() }).await;
+        let head = self.head(app, channel).await;
+        self.ask(app, user, control::Act::Join { channel: channel.to_owned(), head }).await;
         Ok(added)
     }
 

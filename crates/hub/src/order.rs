@@ -9,6 +9,10 @@
 //! already (a gap fill read it) and is dropped; a newer one opens a gap: it and whatever
 //! follows wait while the hub reads the missing events from the store, which has every event
 //! below one that arrived (each was committed before it).
+//!
+//! The order starts at the channel's head, read from the store before the node subscribes
+//! to the channel at the broker. Starting at the first event that arrives instead would lose
+//! events: if another node's seq 6 overtakes this node's seq 5, seq 5 would count as old.
 
 use std::sync::Arc;
 
@@ -37,14 +41,21 @@ pub(crate) enum Verdict {
     Wait(Option<Gap>),
 }
 
-/// One channel's delivery order on this node. Starts at the first event that arrives.
+/// One channel's delivery order on this node.
 #[derive(Default)]
 pub(crate) struct Order {
-    last: u64,
+    /// The newest seq delivered, or the head it started at; `None` when the head could not
+    /// be read, and then the first event that arrives sets it.
+    last: Option<u64>,
     waiting: Option<Vec<Envelope>>,
 }
 
 impl Order {
+    /// An order that delivers the events after `head` (`None`: after the first to arrive).
+    pub(crate) fn after(head: Option<u64>) -> Self {
+        Self { last: head, waiting: None }
+    }
+
     /// Judges an arriving event of the channel.
     pub(crate) fn admit(&mut self, envelope: &Envelope) -> Verdict {
         let seq = envelope.seq;
@@ -53,10 +64,10 @@ impl Order {
             return Verdict::Wait(None);
         }
         match self.last {
-            0 => self.last = seq,
-            last if seq <= last => return Verdict::Stale,
-            last if seq == last + 1 => self.last = seq,
-            last => {
+            None => self.last = Some(seq),
+            Some(last) if seq <= last => return Verdict::Stale,
+            Some(last) if seq == last + 1 => self.last = Some(seq),
+            Some(last) => {
                 self.waiting = Some(vec![envelope.clone()]);
                 let channel = envelope.channel.clone();
                 return Verdict::Wait(Some(Gap { channel, after: last, horizon: seq }));
@@ -75,20 +86,24 @@ impl Order {
         pending.sort_by_key(|e| e.seq);
         let mut ready = Vec::with_capacity(pending.len());
         let mut rest = pending.into_iter();
+        // A gap opens only once the order has a start.
+        let mut last = self.last.unwrap_or(0);
         for envelope in rest.by_ref() {
-            if envelope.seq <= self.last {
+            if envelope.seq <= last {
                 continue;
             }
-            if envelope.seq > self.last + 1 && envelope.seq > horizon {
-                let gap = Gap { channel: envelope.channel.clone(), after: self.last, horizon: envelope.seq };
+            if envelope.seq > last + 1 && envelope.seq > horizon {
+                let gap = Gap { channel: envelope.channel.clone(), after: last, horizon: envelope.seq };
                 let mut waiting = vec![envelope];
                 waiting.extend(rest);
                 self.waiting = Some(waiting);
+                self.last = Some(last);
                 return (ready, Some(gap));
             }
-            self.last = envelope.seq;
+            last = envelope.seq;
             ready.push(envelope);
         }
+        self.last = Some(last);
         (ready, None)
     }
 }
@@ -112,6 +127,20 @@ mod tests {
         assert_eq!(order.admit(&event(5)), Verdict::Deliver);
         assert_eq!(order.admit(&event(5)), Verdict::Stale);
         assert_eq!(order.admit(&event(3)), Verdict::Stale);
+    }
+
+    #[test]
+    fn an_order_started_at_the_head_waits_for_an_overtaken_event() {
+        let mut order = Order::after(Some(0));
+        let gap = Gap { channel: "user:1".into(), after: 0, horizon: 2 };
+        assert_eq!(order.admit(&event(2)), Verdict::Wait(Some(gap)), "seq 1 is not old: it is late");
+        assert_eq!(order.admit(&event(1)), Verdict::Wait(None));
+        let (ready, next) = order.resume(vec![event(1), event(2)], 2);
+        assert_eq!(seqs(&ready), [1, 2]);
+        assert_eq!(next, None);
+        let mut order = Order::after(Some(7));
+        assert_eq!(order.admit(&event(7)), Verdict::Stale, "committed before the subscription");
+        assert_eq!(order.admit(&event(8)), Verdict::Deliver);
     }
 
     #[test]

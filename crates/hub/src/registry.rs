@@ -26,10 +26,15 @@ struct ConnEntry {
 }
 
 /// A channel's subscribers on this node, and the order its events reach them in.
-#[derive(Default)]
 struct Subscribers {
     outboxes: HashMap<ConnId, Outbox>,
     order: Order,
+}
+
+impl Subscribers {
+    fn after(head: Option<u64>) -> Self {
+        Self { outboxes: HashMap::new(), order: Order::after(head) }
+    }
 }
 
 /// What became of an envelope handed to [`Registry::deliver`].
@@ -117,8 +122,14 @@ impl Registry {
         }
     }
 
-    /// Subscribes a connection; `false` when the connection is gone.
-    pub fn subscribe(&self, id: ConnId, channel: &str) -> bool {
+    /// Whether `channel` has subscribers on this node.
+    pub fn has_subscribers(&self, channel: &str) -> bool {
+        lock(&self.channels[shard_of(channel)]).contains_key(channel)
+    }
+
+    /// Subscribes a connection; `false` when the connection is gone. `head`, the channel's
+    /// newest seq read before this call, starts its order when this is its first subscriber.
+    pub fn subscribe(&self, id: ConnId, channel: &str, head: Option<u64>) -> bool {
         let mut conns = lock(&self.conns[shard_of(&id)]);
         let Some(entry) = conns.get_mut(&id) else { return false };
         if entry.channels.contains(channel) {
@@ -127,7 +138,7 @@ impl Registry {
         let channel: Arc<str> = channel.into();
         entry.channels.insert(channel.clone());
         let mut map = lock(&self.channels[shard_of(&*channel)]);
-        let subscribers = map.entry(channel.clone()).or_default();
+        let subscribers = map.entry(channel.clone()).or_insert_with(|| Subscribers::after(head));
         if subscribers.outboxes.is_empty() {
             self.broker.subscribe(self.topic(channel));
         }

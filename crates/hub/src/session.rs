@@ -214,7 +214,7 @@ impl Session {
             session.outbox.hold();
         }
         for channel in &channels {
-            session.app.registry.subscribe(session.meta.id, channel);
+            session.hub.subscribe(&session.app, session.meta.id, channel).await;
         }
         // `connected` goes out only once the writer starts, after this: by then events from
         // every node reach these channels.

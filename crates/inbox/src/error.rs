@@ -23,7 +23,7 @@ pub enum InboxError {
 
 impl From<StoreError> for InboxError {
     fn from(e: StoreError) -> Self {
-        Self::Hub(HubError::Store(e))
+        Self::Hub(e.into())
     }
 }
 
@@ -43,6 +43,7 @@ impl From<InboxError> for Refusal {
     fn from(e: InboxError) -> Self {
         let code = e.code();
         match e {
+            InboxError::Hub(HubError::BadRequest(message)) => Refusal::new(code, message),
             InboxError::Hub(inner) => {
                 // Details stay in the log; the client learns only that it may retry.
                 tracing::error!(error = %inner, "inbox request failed");

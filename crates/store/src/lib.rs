@@ -44,6 +44,10 @@ pub enum StoreError {
     /// says everything sqlx's error does, and error chains would print it twice.)
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The input holds text the database cannot keep: PostgreSQL refuses the NUL character
+    /// (U+0000) in text. The caller's input is at fault, not the store.
+    #[error("text may not contain the NUL character (U+0000)")]
+    Unstorable,
     /// A migration could not be applied.
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
@@ -58,7 +62,12 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Database(e)
+        // 22021 character_not_in_repertoire and 22P05 untranslatable_character: how
+        // PostgreSQL refuses a NUL in text and in JSON text.
+        match &e {
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => Self::Unstorable,
+            _ => Self::Database(e),
+        }
     }
 }
 
@@ -156,6 +165,9 @@ pub trait Store: InboxStore + ChatStore + Send + Sync {
     /// Up to `limit` unexpired events of `channel` with seq above `after`. A channel never
     /// used before gets its epoch here, so that positions taken now stay valid.
     async fn history(&self, app: &str, channel: &str, after: u64, limit: u32) -> Result<HistoryPage, StoreError>;
+    /// The seq of the newest event `channel` has committed; 0 before the first. One point
+    /// read: a node asks it when a channel gets its first subscriber there.
+    async fn history_head(&self, app: &str, channel: &str) -> Result<u64, StoreError>;
     /// Records what a user's device acknowledged. Within an epoch a position only moves
     /// forward: an older ack (one that arrived late) changes nothing.
     async fn save_acks(&self, app: &str, user: &str, acks: &[DeviceAck]) -> Result<(), StoreError>;

@@ -133,6 +133,9 @@ async fn history(store: &dyn Store) {
     assert_ne!(positions[5].0, fresh.epoch, "another app's channel has its own epoch");
     let page = store.history("a1", "user:u1", 0, 10).await.unwrap();
     assert_eq!((page.latest, page.oldest), (5, 3), "size 3 keeps the newest three");
+    let heads =
+        [store.history_head("a1", "user:u1").await.unwrap(), store.history_head("a1", "user:none").await.unwrap()];
+    assert_eq!(heads, [5, 0], "a head is the newest seq, trimmed or not; 0 for a channel never used");
     assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
     assert_eq!((page.events[0].data.as_str(), page.events[0].id.as_str()), (r#"{"n":3}"#, "e3"));
     let after = store.history("a1", "user:u1", 4, 10).await.unwrap();

@@ -24,7 +24,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
     session.awaiting_resume = false;
     session.outbox.hold();
     for (channel, _, _) in &requests {
-        session.app.registry.subscribe(session.meta.id, channel);
+        session.hub.subscribe(&session.app, session.meta.id, channel).await;
     }
     let reference = frame.reference.as_ref();
     session.replay(requests, |outcome| ServerFrame::answer("resumed", reference, outcome.data())).await;

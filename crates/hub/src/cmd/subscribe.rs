@@ -17,7 +17,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
     };
     authorize(session, channel).await?;
     let Some(since) = since else {
-        session.app.registry.subscribe(session.meta.id, channel);
+        session.hub.subscribe(&session.app, session.meta.id, channel).await;
         // The reply promises events from every node from now on.
         session.hub.settle().await;
         session.send(ServerFrame::reply(frame.reference.as_ref(), json!({ "channel": channel })));
@@ -25,7 +25,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
     };
     let spec = replayable(session, channel)?;
     session.outbox.hold();
-    session.app.registry.subscribe(session.meta.id, channel);
+    session.hub.subscribe(&session.app, session.meta.id, channel).await;
     session.hub.settle().await;
     let reply = |outcome: &Outcome| {
         let mut data = outcome.data();

@@ -48,6 +48,12 @@ impl MemoryHistory {
         (ring.epoch.clone(), ring.latest)
     }
 
+    /// The seq of the channel's newest event; 0 before the first.
+    pub(crate) fn head(&self, app: &str, channel: &str) -> u64 {
+        let rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
+        rings.get(&(app.to_owned(), channel.to_owned())).map_or(0, |ring| ring.latest)
+    }
+
     /// Up to `limit` live events of the channel after seq `after`.
     pub(crate) fn read(&self, app: &str, channel: &str, after: u64, limit: u32) -> HistoryPage {
         let mut rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());

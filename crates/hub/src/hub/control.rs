@@ -58,7 +58,13 @@ pub(crate) enum Act {
     /// Close them with 4403.
     Disconnect,
     /// Subscribe them to `channel` (a new membership), in effect at the broker before the answer.
-    Join { channel: String },
+    Join {
+        channel: String,
+        /// The channel's newest seq, read by the asking node before any node subscribed: where
+        /// the channel's order starts on a node where it has no subscribers yet.
+        #[serde(default)]
+        head: Option<u64>,
+    },
     /// Unsubscribe them from `channel`, except where the token's groups grant it.
     Leave { channel: String },
 }
@@ -180,7 +186,7 @@ pub(crate) fn act_on_user(app: &App, user: &str, act: &Act) -> usize {
             let outboxes = ids.into_iter().filter_map(|id| app.registry.get(id)).map(|(_, outbox)| outbox);
             outboxes.map(|outbox| outbox.close(reason.clone(), false)).count()
         }
-        Act::Join { channel } => ids.into_iter().filter(|id| app.registry.subscribe(*id, channel)).count(),
+        Act::Join { channel, head } => ids.into_iter().filter(|id| app.registry.subscribe(*id, channel, *head)).count(),
         Act::Leave { channel } => {
             let granted_by_token = |meta: &crate::ConnMeta| match Channel::parse(channel) {
                 Ok(Channel::Group(group)) => meta.groups.iter().any(|g| g == group),

@@ -1,4 +1,5 @@
-//! Filling a gap in a channel's seqs from history (see `order.rs`).
+//! A channel's seq order on this node (see `order.rs`): where it starts when the channel
+//! gets its first subscriber here, and filling its gaps from history.
 
 use std::sync::Arc;
 
@@ -6,9 +7,33 @@ use switchboard_broker::Envelope;
 
 use super::Hub;
 use crate::history::{self, encode_stored};
-use crate::{App, Gap, MAX_HISTORY_LIMIT};
+use crate::{App, ConnId, Gap, MAX_HISTORY_LIMIT};
 
 impl Hub {
+    /// Subscribes a connection to `channel`; `false` when the connection is gone. The first
+    /// subscriber on this node reads the channel's head before the broker subscription, so
+    /// that every event committed after it reaches the channel's subscribers.
+    pub(crate) async fn subscribe(&self, app: &App, id: ConnId, channel: &str) -> bool {
+        let head = match app.registry.has_subscribers(channel) {
+            true => None,
+            false => self.head(app, channel).await,
+        };
+        app.registry.subscribe(id, channel, head)
+    }
+
+    /// The seq of the newest event of `channel`, when it keeps history and the read works.
+    pub(crate) async fn head(&self, app: &App, channel: &str) -> Option<u64> {
+        let spec = app.spec.history_of(channel)?;
+        match history::head(self.shared.store.as_ref(), self.memory(), &app.slug, channel, spec).await {
+            Ok(head) => Some(head),
+            Err(e) => {
+                // The order then starts at the first event to arrive, as it did before heads.
+                tracing::warn!(channel, error = %e, "could not read a channel's head");
+                None
+            }
+        }
+    }
+
     /// Reads the events of `gap` from the channel's history and delivers them with what waits
     /// behind them, until no gap is left. Runs as its own task: delivery never blocks.
     pub(crate) fn fill_gap(&self, app: Arc<App>, gap: Gap) {

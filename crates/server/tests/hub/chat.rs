@@ -140,6 +140,10 @@ async fn a_whole_conversation_between_two_users(backend: Backend) {
     assert_eq!(bens["messages"].as_array().unwrap().len(), 1, "ben deleted his reply for himself");
     let (_, found) = server.api("GET", "/api/v1/apps/app1/me/chat/search?q=usual", Some(&ann), None).await;
     assert_eq!(found["messages"][0]["messageId"], second.as_str());
+    // Control characters separate words (a NUL once ended SQLite's query early: a 500).
+    let path = "/api/v1/apps/app1/me/chat/search?q=%00usual%1F";
+    let (status, found) = server.api("GET", path, Some(&ann), None).await;
+    assert_eq!((status, found["messages"][0]["messageId"].as_str()), (200, Some(second.as_str())), "{found}");
     let (_, gone) = server.api("GET", "/api/v1/apps/app1/me/chat/search?q=lunch", Some(&ann), None).await;
     assert_eq!(gone["messages"], json!([]), "a message deleted for everyone is not found");
 }
@@ -194,6 +198,24 @@ async fn group_conversations_and_every_chat_error(backend: Backend) {
     }
     ann.assert_alive().await;
 
+    // A NUL is text to SQLite; PostgreSQL cannot store it, so there it is refused, by name.
+    let nul = json!({"conversationId": id, "content": "a\u{0}b", "tempId": "n1"});
+    match backend {
+        Backend::Sqlite => {
+            send(&mut ann, "chat:send", nul).await;
+            assert_eq!(ann.expect("chat:message:sent").await["content"], "a\u{0}b");
+            ann.expect("reply").await;
+        }
+        Backend::Postgres => {
+            let error = ann.request("chat:send", nul).await;
+            assert_eq!(
+                (error["data"]["code"].as_str(), error["data"]["tempId"].as_str()),
+                (Some("bad_request"), Some("n1"))
+            );
+            assert!(error["data"]["message"].as_str().unwrap().contains("NUL"), "{error}");
+        }
+    }
+
     // Media with no text is a message; reading up to one message names it.
     let photo = json!({"conversationId": id, "type": "image", "mediaUrl": "https://cdn.example/p.jpg", "tempId": "p1"});
     send(&mut ann, "chat:send", photo).await;
@@ -217,8 +239,11 @@ async fn group_conversations_and_every_chat_error(backend: Backend) {
     let path = format!("/api/v1/apps/app1/me/conversations/{id}/messages");
     let (status, _) = server.api("GET", &path, Some(&dan_token), None).await;
     assert_eq!(status, 403, "another user's conversation is not readable");
-    let (status, _) = server.api("GET", "/api/v1/apps/app1/me/chat/search?q=", Some(&dan_token), None).await;
-    assert_eq!(status, 400);
+    for blank in ["", "%00%10%20"] {
+        let path = format!("/api/v1/apps/app1/me/chat/search?q={blank}");
+        let (status, _) = server.api("GET", &path, Some(&dan_token), None).await;
+        assert_eq!(status, 400, "a query of no words: {blank}");
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@ use crate::support::{manifest, Backend, TestServer, API_KEY};
 on_both_stores!(
     bad_bodies_are_refused_naming_the_field,
     unknown_and_other_users_ids_are_404,
-    socket_requests_fail_cleanly
+    socket_requests_fail_cleanly,
+    a_nul_in_text_is_kept_or_refused_by_name
 );
 
 async fn post(server: &TestServer, what: &str, body: Value) -> (u16, Value) {
@@ -148,4 +149,27 @@ async fn an_app_with_the_inbox_turned_off_answers_404_and_unknown_type() {
     let mut socket = server.connect("alice").await;
     let answer = socket.request("notification:read_all", json!({})).await;
     assert_eq!(answer["data"]["code"], "unknown_type", "{answer}");
+}
+
+/// SQLite keeps a NUL in text; PostgreSQL cannot, so there the request is a 400 that names
+/// it (it was a 500) and nothing is stored.
+async fn a_nul_in_text_is_kept_or_refused_by_name(backend: Backend) {
+    let Some(server) = TestServer::start_on(backend, vec![manifest()]).await else { return };
+    let nul = json!({"user": "alice", "title": "a\u{0}b", "message": "m"});
+    let alert = json!({"group": "acc1", "title": "t", "message": "a\u{0}b", "severity": "info"});
+    let answers = [post(&server, "notifications", nul).await, post(&server, "alerts", alert).await];
+    let alice = server.token("alice", json!({"groups": ["acc1"]}));
+    let (_, list) = server.api("GET", "/api/v1/apps/app1/me/notifications", Some(&alice), None).await;
+    let titles: Vec<&Value> = list["notifications"].as_array().unwrap().iter().map(|n| &n["title"]).collect();
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!(answers.map(|a| a.0), [201, 201]);
+            assert_eq!(titles, [&json!("a\u{0}b")]);
+        }
+        Backend::Postgres => {
+            answers.iter().for_each(|answer| refused(answer, 400, "bad_request", "NUL"));
+            assert!(titles.is_empty(), "nothing refused was stored: {list}");
+        }
+    }
+    assert_eq!(post(&server, "notifications", json!({"user": "alice", "title": "t", "message": "m"})).await.0, 201);
 }

@@ -126,6 +126,13 @@ macro_rules! core_store {
                 history_read(&self.pool, app, channel, after, limit).await
             }
 
+            async fn history_head(&self, app: &str, channel: &str) -> Result<u64, $crate::StoreError> {
+                let sql = "SELECT last_seq FROM history_streams WHERE app = $1 AND channel = $2";
+                let head: Option<i64> =
+                    sqlx::query_scalar(sql).bind(app).bind(channel).fetch_optional(&self.pool).await?;
+                Ok(head.unwrap_or(0) as u64)
+            }
+
             async fn save_acks(
                 &self,
                 app: &str,
