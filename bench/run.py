@@ -99,13 +99,16 @@ def cluster_of(target: str):
 
 
 def node_command(target: str, port: int, workdir: str, node: int):
-    """Node `node` of a cluster target: Switchboard over Redis (each node its own SQLite file;
-    the broadcast channel keeps no history), or socket.io with its Redis adapter."""
+    """Node `node` of a cluster target: Switchboard over Redis (each node its own SQLite file
+    unless --store names a shared database; the broadcast channel keeps no history), or
+    socket.io with its Redis adapter."""
     base, _ = cluster_of(target)
-    if base == "switchboard":
+    if base in ("switchboard", "switchboard-before"):
+        binary = BEFORE["bin"] if base == "switchboard-before" else str(RELEASE / "switchboard")
         broker = f"{redis_url()}?channel_prefix={os.path.basename(workdir)}"
-        return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / "manifest.json"),
-                 "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/node{node}.db",
+        store = STORE["url"] or f"sqlite://{workdir}/node{node}.db"
+        return ([binary, "serve", "--manifest", str(ROOT / "bench" / "manifest.json"),
+                 "--bind", f"127.0.0.1:{port}", "--store", store,
                  "--node-id", f"bench{node}", "--broker", broker], None, "switchboard", {})
     if base == "node-socketio":
         argv = ["node", str(PEERS / "node" / "socketio-server.js"), str(port)]
@@ -115,6 +118,14 @@ def node_command(target: str, port: int, workdir: str, node: int):
 
 # --before: the binary the `switchboard-before` target runs.
 BEFORE = {"bin": None}
+
+# --store: the store of the single-process Switchboard targets.
+STORE = {"url": None}
+
+
+def store_url(workdir: str) -> str:
+    """A fresh SQLite file per measurement, unless --store names a database (PostgreSQL)."""
+    return STORE["url"] or f"sqlite://{workdir}/bench.db"
 
 # The compression targets: Switchboard's bench manifest with `compression` on its endpoint.
 DEFLATE = {"switchboard-deflate": {},
@@ -133,11 +144,11 @@ def command(target: str, port: int, workdir: str):
     """How to start each target, and which load generator contract it speaks."""
     if target in DEFLATE:
         return ([str(RELEASE / "switchboard"), "serve", "--manifest", deflate_manifest(target, workdir),
-                 "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/bench.db", "--node-id", "bench"],
+                 "--bind", f"127.0.0.1:{port}", "--store", store_url(workdir), "--node-id", "bench"],
                 None, "switchboard")
     if target == "switchboard-before":
         return ([BEFORE["bin"], "serve", "--manifest", str(ROOT / "bench" / "manifest.json"),
-                 "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/bench.db", "--node-id", "bench"],
+                 "--bind", f"127.0.0.1:{port}", "--store", store_url(workdir), "--node-id", "bench"],
                 None, "switchboard")
     if target in ("switchboard", "switchboard-nohistory", "switchboard-nopresence"):
         # `switchboard` runs as users get it: durable user and group history (SQLite, group
@@ -146,7 +157,7 @@ def command(target: str, port: int, workdir: str):
         manifest = {"switchboard": "manifest.json", "switchboard-nohistory": "manifest-no-history.json",
                     "switchboard-nopresence": "manifest-no-presence.json"}[target]
         return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / manifest),
-                 "--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{workdir}/bench.db", "--node-id", "bench"],
+                 "--bind", f"127.0.0.1:{port}", "--store", store_url(workdir), "--node-id", "bench"],
                 None, "switchboard")
     if target == "bare":
         return [str(RELEASE / "bare"), f"127.0.0.1:{port}"], None, "peer"
@@ -407,10 +418,12 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=0,
                         help="bytes of notification text per event; idle rows then send each client one event first")
     parser.add_argument("--deflate", action="store_true", help="clients offer permessage-deflate, as browsers do")
+    parser.add_argument("--store", help="a store URL (postgres://...) for the switchboard targets instead of SQLite")
     parser.add_argument("--before", help="a saved switchboard binary, run as the target `switchboard-before`")
     args = parser.parse_args()
     LOAD.update(payload=args.payload, deflate=args.deflate)
     BEFORE["bin"] = args.before
+    STORE["url"] = args.store
     if args.quick:
         args.targets, args.reps, args.sizes, args.fanout, args.seconds = "switchboard,bare", 1, "500", 200, 1
         args.rates, args.personal_rates, args.batch_rates = "50", "500", "2000"

@@ -93,6 +93,11 @@ pub trait Broker: Send + Sync {
     /// Waits until every subscribe and unsubscribe made so far is in effect (a remote
     /// broker applies them asynchronously; an in-process one at once).
     async fn settle(&self) {}
+    /// Whether no other node can publish to this broker's topics (a single process). Every
+    /// envelope then comes from this node, in the order it published them.
+    fn alone(&self) -> bool {
+        false
+    }
     /// Releases connections. Later publishes fail with [`BrokerError::Closed`].
     async fn close(&self) -> Result<(), BrokerError> {
         Ok(())

@@ -31,6 +31,7 @@ pub struct MemoryBroker {
     node: Arc<Node>,
     topics: RwLock<HashSet<Topic>>,
     closed: AtomicBool,
+    alone: bool,
 }
 
 impl MemoryBus {
@@ -46,6 +47,7 @@ impl MemoryBus {
             node: Arc::new(Node { deliver: OnceLock::new() }),
             topics: RwLock::default(),
             closed: AtomicBool::new(false),
+            alone: false,
         }
     }
 }
@@ -53,7 +55,7 @@ impl MemoryBus {
 impl MemoryBroker {
     /// A broker on a bus of its own: the single-node default.
     pub fn standalone() -> Self {
-        MemoryBus::new().node()
+        MemoryBroker { alone: true, ..MemoryBus::new().node() }
     }
 }
 
@@ -105,6 +107,10 @@ impl Broker for MemoryBroker {
         }
     }
 
+    fn alone(&self) -> bool {
+        self.alone
+    }
+
     async fn close(&self) -> Result<(), BrokerError> {
         self.closed.store(true, Ordering::Release);
         let topics: Vec<Topic> = self.topics.read().unwrap_or_else(poisoned).iter().cloned().collect();
@@ -123,5 +129,11 @@ mod tests {
     async fn memory_broker_passes_conformance() {
         let bus = MemoryBus::new();
         crate::testing::conformance(|| Arc::new(bus.node()) as Arc<dyn Broker>).await;
+    }
+
+    #[test]
+    fn only_a_standalone_broker_is_alone() {
+        let bus = MemoryBus::new();
+        assert_eq!([MemoryBroker::standalone().alone(), bus.node().alone()], [true, false]);
     }
 }

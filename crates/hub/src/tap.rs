@@ -74,6 +74,10 @@ impl Broker for TapBroker {
         self.inner.settle().await;
     }
 
+    fn alone(&self) -> bool {
+        self.inner.alone()
+    }
+
     async fn close(&self) -> Result<(), BrokerError> {
         self.inner.close().await
     }
