@@ -14,7 +14,7 @@
 //! - `fuzzing.rs`: the packet decoders' entry points for `fuzz/` (only under `cfg(fuzzing)`).
 
 mod engine;
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
 pub mod fuzzing;
 mod sio;
 

@@ -163,6 +163,16 @@ mod tests {
     }
 
     #[test]
+    fn a_long_number_survives_a_round_trip() {
+        // Found by the fuzzer (CI, 2026-12-01): with serde_json's fast float parsing, this
+        // number read back from its own encoding came out one unit in the last place off.
+        let digits = format!("66{}{}{}", "8".repeat(57), "9".repeat(77), "8".repeat(51));
+        let text = format!("51-[\"file\",{{\"pZnde\":{digits}}}]");
+        crate::fuzzing::socketio_packet(&text);
+        crate::fuzzing::engine_packet(&format!("4{text}"));
+    }
+
+    #[test]
     fn malformed_packets_are_refused() {
         for bad in [
             "",
