@@ -96,23 +96,23 @@ macro_rules! chat_store {
                 let sql = $crate::sql::chat::summaries_sql();
                 let rows: Vec<$crate::sql::chat::SummaryRow> =
                     sqlx::query_as(&sql).bind(app).bind(user).fetch_all(&self.pool).await?;
+                // Three statements whatever the number of conversations: the summaries, every
+                // participant of them, and their newest messages.
+                let mut participants = participants_of(&self.pool, app, user).await?;
+                let newest: Vec<i64> = rows.iter().filter_map(|row| row.5).collect();
+                let mut messages = messages_at(&self.pool, app, &newest).await?;
                 let mut summaries = Vec::with_capacity(rows.len());
                 for (id, kind, name, created_by, created, last, unread) in rows {
-                    let sql = "SELECT user_id FROM participants WHERE app = $1 AND conversation_id = $2 ORDER BY user_id";
-                    let participants = sqlx::query_scalar(sql).bind(app).bind(&id).fetch_all(&self.pool).await?;
-                    let last_message = match last {
-                        Some(seq) => message_at(&self.pool, app, seq).await?,
-                        None => None,
-                    };
                     let conversation = $crate::NewConversation {
                         app: app.into(),
+                        participants: participants.remove(&id).unwrap_or_default(),
                         id,
                         kind,
                         name,
                         created_by,
-                        participants,
                         created_at_ms: created as u64,
                     };
+                    let last_message = last.and_then(|seq| messages.remove(&(seq as u64)));
                     summaries.push($crate::ConversationSummary { conversation, last_message, unread: unread as u64 });
                 }
                 // Most recently active first: by the last message, else by creation.
@@ -318,15 +318,44 @@ macro_rules! chat_store {
             }
         }
 
-        /// The message with cursor `seq`.
-        async fn message_at(
+        /// The participants of each of `user`'s conversations, sorted, by conversation.
+        async fn participants_of(
             pool: &sqlx::Pool<$db>,
             app: &str,
-            seq: i64,
-        ) -> Result<Option<$crate::Message>, $crate::StoreError> {
-            let sql = format!("SELECT {} FROM messages m WHERE m.app = $1 AND m.seq = $2", $crate::chat::MESSAGE_COLUMNS);
-            let row: Option<$crate::chat::MessageRow> = sqlx::query_as(&sql).bind(app).bind(seq).fetch_optional(pool).await?;
-            Ok(row.map(|row| $crate::chat::message(app, row)))
+            user: &str,
+        ) -> Result<std::collections::HashMap<String, Vec<String>>, $crate::StoreError> {
+            let sql = "SELECT p.conversation_id, p.user_id FROM participants me
+                 JOIN participants p ON p.app = me.app AND p.conversation_id = me.conversation_id
+                 WHERE me.app = $1 AND me.user_id = $2 ORDER BY p.conversation_id, p.user_id";
+            let pairs: Vec<(String, String)> = sqlx::query_as(sql).bind(app).bind(user).fetch_all(pool).await?;
+            let mut by_conversation = std::collections::HashMap::<String, Vec<String>>::new();
+            for (conversation, participant) in pairs {
+                by_conversation.entry(conversation).or_default().push(participant);
+            }
+            Ok(by_conversation)
+        }
+
+        /// The messages with cursors `seqs`, by cursor.
+        async fn messages_at(
+            pool: &sqlx::Pool<$db>,
+            app: &str,
+            seqs: &[i64],
+        ) -> Result<std::collections::HashMap<u64, $crate::Message>, $crate::StoreError> {
+            let mut found = std::collections::HashMap::with_capacity(seqs.len());
+            // In chunks: a statement takes a bounded number of parameters.
+            for chunk in seqs.chunks(1000) {
+                let select = format!("SELECT {} FROM messages m WHERE m.app = ", $crate::chat::MESSAGE_COLUMNS);
+                let mut query = sqlx::QueryBuilder::<$db>::new(select);
+                query.push_bind(app).push(" AND m.seq IN (");
+                let mut list = query.separated(", ");
+                for seq in chunk {
+                    list.push_bind(*seq);
+                }
+                query.push(")");
+                let rows: Vec<$crate::chat::MessageRow> = query.build_query_as().fetch_all(pool).await?;
+                found.extend(rows.into_iter().map(|row| $crate::chat::message(app, row)).map(|m| (m.cursor, m)));
+            }
+            Ok(found)
         }
     };
 }

@@ -74,7 +74,16 @@ pub(super) async fn messages(store: &dyn Store) {
     let summaries = store.conversations("c1", "ben").await.unwrap();
     let order: Vec<(&str, u64)> = summaries.iter().map(|s| (s.conversation.id.as_str(), s.unread)).collect();
     assert_eq!(order, [("d1", 1), ("g1", 1), ("g2", 0)], "most recently active first");
-    assert_eq!(summaries[0].last_message.as_ref().map(|m| m.fields.id.as_str()), Some("m3"));
+    let whole: Vec<(Vec<&str>, Option<&str>)> = summaries
+        .iter()
+        .map(|s| {
+            let participants = s.conversation.participants.iter().map(String::as_str).collect();
+            (participants, s.last_message.as_ref().map(|m| m.fields.id.as_str()))
+        })
+        .collect();
+    let group = vec!["ann", "ben", "cat"];
+    let expected = [(vec!["ann", "ben"], Some("m3")), (group.clone(), Some("m4")), (group, None)];
+    assert_eq!(whole, expected, "each with its participants and newest message");
 
     let edited = store.edit_message("c1", "m3", "see you at one", 600).await.unwrap().unwrap();
     assert_eq!((edited.fields.content.as_str(), edited.edited_at_ms), ("see you at one", Some(600)));
