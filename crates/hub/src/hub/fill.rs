@@ -10,15 +10,15 @@ use crate::history::{self, encode_stored};
 use crate::{App, ConnId, Gap, MAX_HISTORY_LIMIT};
 
 impl Hub {
-    /// Subscribes a connection to `channel`; `false` when the connection is gone. The first
+    /// Subscribes a connection to `channel` (nothing, when the connection is gone). The first
     /// subscriber on this node reads the channel's head before the broker subscription, so
     /// that every event committed after it reaches the channel's subscribers.
-    pub(crate) async fn subscribe(&self, app: &App, id: ConnId, channel: &str) -> bool {
+    pub(crate) async fn subscribe(&self, app: &App, id: ConnId, channel: &str) {
         let head = match app.registry.has_subscribers(channel) {
             true => None,
             false => self.head(app, channel).await,
         };
-        app.registry.subscribe(id, channel, head)
+        app.registry.subscribe(id, channel, head);
     }
 
     /// The seq of the newest event of `channel`, when it keeps history and the read works.
