@@ -32,15 +32,18 @@ where
             (Some(app), Some(key)) if app.spec.api_keys.accepts(key) => Ok(Self(app)),
             (Some(app), key) => {
                 switchboard_hub::metrics::bump(&app.metrics.api_auth_failures);
-                Err(refusal(&hub, &slug, key, true))
+                Err(refusal(&hub, &slug, Some(&app), key))
             }
-            (None, key) => Err(refusal(&hub, &slug, key, false)),
+            (None, key) => Err(refusal(&hub, &slug, None, key)),
         }
     }
 }
 
-/// Why `key` does not open app `slug` (which `exists` or not).
-fn refusal(hub: &Hub, slug: &str, key: Option<&str>, exists: bool) -> ApiError {
+/// Why `key` does not open app `slug`.
+fn refusal(hub: &Hub, slug: &str, app: Option<&App>, key: Option<&str>) -> ApiError {
+    if let Some(app) = app.filter(|a| !a.spec.api_keys.is_configured()) {
+        return not_configured(slug, app.spec.api_keys.source());
+    }
     let Some(key) = key else {
         return ApiError::new(ErrorCode::Unauthorized, "send the app's API key as Authorization: Bearer <key>");
     };
@@ -48,10 +51,17 @@ fn refusal(hub: &Hub, slug: &str, key: Option<&str>, exists: bool) -> ApiError {
     if hub.apps().iter().any(|a| a.spec.api_keys.accepts(key)) {
         return ApiError::new(ErrorCode::Forbidden, format!("this API key belongs to another app, not `{slug}`"));
     }
-    match exists {
-        true => ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")),
-        false => ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")),
+    match app {
+        Some(_) => ApiError::new(ErrorCode::Unauthorized, format!("invalid API key for app `{slug}`")),
+        None => ApiError::new(ErrorCode::NotFound, format!("no app `{slug}` on this server")),
     }
+}
+
+/// An app with no key at all: no key can be right, so say what the operator must set.
+fn not_configured(slug: &str, source: &str) -> ApiError {
+    let set = if source.is_empty() { "configure one".to_owned() } else { format!("set {source}") };
+    let message = format!("app `{slug}` has no API key configured, so its server API is off; {set} and restart");
+    ApiError::new(ErrorCode::Unauthorized, message)
 }
 
 /// The `{app}` of the path.

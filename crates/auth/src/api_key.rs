@@ -4,6 +4,9 @@
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     keys: Vec<Vec<u8>>,
+    /// Where the keys come from (`the environment variable MY_APP_API_KEY`), for errors
+    /// that tell an operator what to set.
+    source: String,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -17,7 +20,18 @@ impl ApiKeys {
     /// Keys from their string form; empty strings are ignored.
     pub fn new<I: IntoIterator<Item = String>>(keys: I) -> Self {
         let keys = keys.into_iter().filter(|k| !k.is_empty()).map(String::into_bytes).collect();
-        Self { keys }
+        Self { keys, source: String::new() }
+    }
+
+    /// The same keys, saying where they come from (or would, when none are configured).
+    pub fn from_source(self, source: impl Into<String>) -> Self {
+        Self { source: source.into(), ..self }
+    }
+
+    /// Where the keys come from, e.g. `the environment variable MY_APP_API_KEY`; empty when
+    /// unknown.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Whether any key is configured; with none, the app's server API refuses every call.

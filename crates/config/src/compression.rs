@@ -12,18 +12,16 @@ const LEVELS: std::ops::RangeInclusive<u32> = 1..=9;
 const WINDOW_BITS: std::ops::RangeInclusive<u8> = 9..=15;
 
 /// Checks one endpoint's section.
-pub(crate) fn validate(loaded: &LoadedManifest, name: &str, endpoint: &Endpoint) -> Result<(), ManifestError> {
-    let Some(c) = &endpoint.compression else { return Ok(()) };
+pub(crate) fn validate(loaded: &LoadedManifest, name: &str, endpoint: &Endpoint, errors: &mut Vec<ManifestError>) {
+    let Some(c) = &endpoint.compression else { return };
     let at = |field: &'static str| ["websockets", name, "compression", field];
     if c.level.is_some_and(|l| !LEVELS.contains(&l)) {
-        return Err(loaded.error(&at("level"), "use 1 (fastest, the default) to 9 (smallest)"));
+        errors.push(loaded.error(&at("level"), "use 1 (fastest, the default) to 9 (smallest)"));
     }
     if c.window_bits.is_some_and(|w| !WINDOW_BITS.contains(&w)) {
-        return Err(
-            loaded.error(&at("window_bits"), "use 9 (512-byte window, least memory) to 15 (32 KiB, the default)")
-        );
+        let message = "use 9 (512-byte window, least memory) to 15 (32 KiB, the default)";
+        errors.push(loaded.error(&at("window_bits"), message));
     }
-    Ok(())
 }
 
 /// The endpoint's settings, or `None` when compression is off.

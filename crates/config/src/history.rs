@@ -11,35 +11,34 @@ const MAX_SIZE: u32 = 100_000;
 const STORAGES: [&str; 2] = ["durable", "memory"];
 
 /// Checks every history setting of a manifest.
-pub(crate) fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
+pub(crate) fn validate(loaded: &LoadedManifest, errors: &mut Vec<ManifestError>) {
     let m = &loaded.manifest;
     let builtin = m.history.as_ref();
     let sections = [("user", builtin.and_then(|h| h.user.as_ref())), ("group", builtin.and_then(|h| h.group.as_ref()))];
     for (kind, history) in sections {
         if let Some(history) = history {
-            check(loaded, &["history", kind], history)?;
+            check(loaded, &["history", kind], history, errors);
         }
     }
     for (namespace, spec) in &m.channels {
         if let Some(history) = &spec.history {
-            check(loaded, &["channels", namespace.as_str(), "history"], history)?;
+            check(loaded, &["channels", namespace.as_str(), "history"], history, errors);
         }
     }
-    Ok(())
 }
 
-fn check(loaded: &LoadedManifest, at: &[&str], history: &History) -> Result<(), ManifestError> {
+fn check(loaded: &LoadedManifest, at: &[&str], history: &History, errors: &mut Vec<ManifestError>) {
     let field = |name: &'static str| [at, &[name]].concat();
     if history.size.is_some_and(|s| s > MAX_SIZE) {
-        return Err(loaded.error(&field("size"), format!("keep at most {MAX_SIZE} events per channel (0: no history)")));
+        errors
+            .push(loaded.error(&field("size"), format!("keep at most {MAX_SIZE} events per channel (0: no history)")));
     }
     if history.ttl.as_ref().is_some_and(|t| t.0.is_zero()) {
-        return Err(loaded.error(&field("ttl"), "must be longer than zero, e.g. \"10m\" or \"24h\""));
+        errors.push(loaded.error(&field("ttl"), "must be longer than zero, e.g. \"10m\" or \"24h\""));
     }
     if let Some(storage) = history.storage.as_deref().filter(|s| !STORAGES.contains(s)) {
-        return Err(loaded.error(&field("storage"), format!("unknown storage `{storage}`; use one of {STORAGES:?}")));
+        errors.push(loaded.error(&field("storage"), format!("unknown storage `{storage}`; use one of {STORAGES:?}")));
     }
-    Ok(())
 }
 
 /// `user:` and `group:` history: durable, 1000 events and 24 h unless the manifest says

@@ -13,19 +13,18 @@ const MAX_KEEP: u32 = 100_000;
 const MAX_CHARS: usize = 100_000;
 
 /// Checks both parts of `inbox`.
-pub(crate) fn validate(loaded: &LoadedManifest) -> Result<(), ManifestError> {
+pub(crate) fn validate(loaded: &LoadedManifest, errors: &mut Vec<ManifestError>) {
     let section = &loaded.manifest.inbox;
     for (kind, keep) in [("notifications", &section.notifications), ("alerts", &section.alerts)] {
         let Some(keep) = keep else { continue };
         if keep.ttl.is_some_and(|t| t.0.is_zero()) {
-            return Err(loaded.error(&["inbox", kind, "ttl"], "must be longer than zero, e.g. \"30d\""));
+            errors.push(loaded.error(&["inbox", kind, "ttl"], "must be longer than zero, e.g. \"30d\""));
         }
         if keep.max.is_some_and(|m| m == 0 || m > MAX_KEEP) {
             let message = format!("keep between 1 and {MAX_KEEP}; turn the feature off under `features` instead");
-            return Err(loaded.error(&["inbox", kind, "max"], message));
+            errors.push(loaded.error(&["inbox", kind, "max"], message));
         }
     }
-    Ok(())
 }
 
 /// Chat and presence: the defaults with the manifest's values over them.
@@ -40,15 +39,14 @@ pub(crate) fn chat(loaded: &LoadedManifest) -> ChatSpec {
 }
 
 /// Checks `chat` and `presence`.
-pub(crate) fn validate_chat(loaded: &LoadedManifest) -> Result<(), ManifestError> {
+pub(crate) fn validate_chat(loaded: &LoadedManifest, errors: &mut Vec<ManifestError>) {
     let m = &loaded.manifest;
     if m.chat.max_message_chars.is_some_and(|n| n == 0 || n > MAX_CHARS) {
-        return Err(loaded.error(&["chat", "max_message_chars"], format!("must be 1 to {MAX_CHARS}")));
+        errors.push(loaded.error(&["chat", "max_message_chars"], format!("must be 1 to {MAX_CHARS}")));
     }
     if m.chat.typing_timeout.is_some_and(|t| t.0.is_zero()) {
-        return Err(loaded.error(&["chat", "typing_timeout"], "must be longer than zero, e.g. \"5s\""));
+        errors.push(loaded.error(&["chat", "typing_timeout"], "must be longer than zero, e.g. \"5s\""));
     }
-    Ok(())
 }
 
 /// The defaults (30 days; 1000 notifications per user, 500 alerts per group) with the

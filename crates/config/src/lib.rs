@@ -1,7 +1,7 @@
 //! Configuration: app manifests and the server's own settings.
 //!
 //! # Layout
-//! - [`manifest`]: the manifest as written (seed 004's shape, extended).
+//! - [`manifest`]: the manifest as written (the app-engine manifest shape, extended).
 //! - [`load`]: parse and validate one manifest file, with errors that name the file, line,
 //!   column and field ([`ManifestError`]); [`check_unique`] across apps.
 //! - [`resolve`]: turn a manifest into the hub's [`switchboard_hub::AppSpec`], loading
@@ -21,7 +21,8 @@ mod locate;
 pub mod manifest;
 mod resolve;
 pub mod server;
+mod tolerant;
 
-pub use load::{check_unique, parse, LoadedManifest, ManifestError};
+pub use load::{check_unique, parse, parse_all, LoadedManifest, ManifestError, ManifestErrors};
 pub use locate::locate;
 pub use resolve::{resolve, signing_key, EnvSecrets, Resolved, Secrets, SigningKey};

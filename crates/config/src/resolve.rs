@@ -328,15 +328,17 @@ fn api_keys(
             .file(&relative(loaded, file))
             .map_err(|e| loaded.error(&["api_key_file"], format!("cannot read `{file}`: {e}")))?;
         let text = String::from_utf8_lossy(&bytes);
-        return Ok(ApiKeys::new(text.lines().map(|l| l.trim().to_owned())));
+        let keys = ApiKeys::new(text.lines().map(|l| l.trim().to_owned()));
+        return Ok(keys.from_source(format!("the file {file} (api_key_file)")));
     }
     let var = m.api_key_env.clone().unwrap_or_else(|| format!("{}_API_KEY", env_prefix(&m.slug)));
+    let source = format!("the environment variable {var}");
     match secrets.env(&var) {
         // A comma-separated list lets an operator rotate keys without downtime.
-        Some(value) => Ok(ApiKeys::new(value.split(',').map(|k| k.trim().to_owned()))),
+        Some(value) => Ok(ApiKeys::new(value.split(',').map(|k| k.trim().to_owned())).from_source(source)),
         None => {
             warnings.push(format!("no API key: set {var} to enable the server API for this app"));
-            Ok(ApiKeys::default())
+            Ok(ApiKeys::default().from_source(source))
         }
     }
 }

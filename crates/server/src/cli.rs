@@ -29,29 +29,37 @@ pub enum Command {
     /// Example: switchboard token --app demo --user bob --groups family-7 --ttl 2h
     #[command(verbatim_doc_comment)]
     Token(TokenArgs),
-    /// Validate manifests as `serve` would, secrets included; exits 1 on the first error.
+    /// Validate manifests as `serve` would, secrets included; lists every error, exits 1 if any.
     ///
     /// Example: switchboard check apps/second_brain.json apps/shop.json
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
 }
 
-/// Settings shared by `serve` and `token`.
+/// Where the apps and their stored secrets come from: read by `serve` and by `token`.
 #[derive(Debug, Args, Default, Clone)]
-pub struct ServeArgs {
+pub struct AppsArgs {
     /// A TOML config file (see switchboard.example.toml).
     #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
     pub config: Option<String>,
     /// An app manifest (JSON); repeat for several apps. None: the built-in demo app.
     #[arg(long = "manifest", env = "SWITCHBOARD_MANIFESTS", value_delimiter = ',', value_name = "FILE")]
     pub manifests: Vec<String>,
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "SWITCHBOARD_BIND", value_name = "ADDR")]
-    pub bind: Option<String>,
     /// Durable store: sqlite://PATH (one node) or postgres://USER:PASSWORD@HOST/DATABASE
     /// (nodes sharing it) [default: sqlite://./switchboard.db].
     #[arg(long, env = "SWITCHBOARD_STORE", value_name = "URL")]
     pub store: Option<String>,
+}
+
+/// `switchboard serve`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ServeArgs {
+    /// Manifests, config file and store.
+    #[command(flatten)]
+    pub apps: AppsArgs,
+    /// Address to listen on, e.g. 0.0.0.0:8080 or 127.0.0.1:9000 [default: 127.0.0.1:8080].
+    #[arg(long, env = "SWITCHBOARD_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
     /// Broker between nodes: memory (one node), redis://HOST:PORT/ or nats://HOST:PORT (several)
     /// [default: memory].
     #[arg(long, env = "SWITCHBOARD_BROKER", value_name = "URL")]
@@ -95,9 +103,10 @@ pub struct TokenArgs {
     /// Lifetime, e.g. 30m, 1h, 7d.
     #[arg(long, default_value = "1h")]
     pub ttl: String,
-    /// Where the apps come from, as for serve.
+    /// Where the apps come from, as for serve. The demo app's secret is read from the store
+    /// that `serve` created (run this where `serve` runs, or pass --store); none is created.
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub apps: AppsArgs,
 }
 
 /// `switchboard check`.

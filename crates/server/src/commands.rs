@@ -3,14 +3,15 @@
 use anyhow::Context;
 use serde_json::{json, Map, Value};
 use switchboard_auth::{mint, ClaimNames};
-use switchboard_config::{duration, EnvSecrets};
+use switchboard_config::demo::SECRET_ENV;
+use switchboard_config::{duration, EnvSecrets, ManifestErrors};
 
-use crate::cli::{CheckArgs, TokenArgs};
+use crate::cli::{CheckArgs, ServeArgs, TokenArgs};
 use crate::{demo, wire, Settings};
 
 /// Mints a token and returns it.
 pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
-    let settings = Settings::from_args(args.serve.clone())?;
+    let settings = Settings::from_args(ServeArgs { apps: args.apps.clone(), ..ServeArgs::default() })?;
     let loaded = wire::manifests(&settings)?;
     let manifest = loaded
         .iter()
@@ -18,15 +19,34 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         .with_context(|| format!("no app `{}` in the loaded manifests (pass --manifest FILE)", args.app))?;
     let mut fallbacks = Default::default();
     if settings.manifests.is_empty() {
-        let store = wire::store(&settings.store).await?;
-        fallbacks = demo::DemoCredentials::load(store.as_ref()).await?.env();
-        store.close().await;
+        fallbacks = demo_secrets(&settings.store).await?;
     }
     let key = switchboard_config::signing_key(manifest, &EnvSecrets { fallbacks })?.context(
         "this app has no HS secret available (set its secret_env or secret_file); RS/ES tokens come from your identity provider",
     )?;
     let ttl = duration::parse(&args.ttl).map_err(anyhow::Error::msg)?;
     Ok(mint(key.algorithm, &key.secret, &claims(&args, &key.claims, ttl.as_secs()))?)
+}
+
+/// The demo app's secret, from the store a demo server created. A token signed with a secret
+/// that a new store had just generated would be refused by the running server, so no store is
+/// created here.
+async fn demo_secrets(url: &str) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    if let Some(secret) = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty()) {
+        return Ok(std::collections::HashMap::from([(SECRET_ENV.to_owned(), secret)]));
+    }
+    let shown = wire::redact_password(url);
+    let hint = "run this in the folder where `switchboard serve` runs, or pass --store with the server's store";
+    if let Some(path) = wire::sqlite_file(url).filter(|path| !path.exists()) {
+        anyhow::bail!("no store at {} ({shown}): {hint}", path.display());
+    }
+    let store = wire::store(url).await?;
+    let stored = demo::DemoCredentials::stored(store.as_ref()).await;
+    store.close().await;
+    let credentials = stored?
+        .with_context(|| format!("the store {shown} holds no demo app secret (no demo server ran on it): {hint}"))?;
+    eprintln!("switchboard: signed with the demo app's secret from {shown}");
+    Ok(credentials.env())
 }
 
 fn claims(args: &TokenArgs, names: &ClaimNames, ttl_secs: u64) -> Map<String, Value> {
@@ -52,13 +72,21 @@ pub fn demo_token(credentials: &demo::DemoCredentials) -> anyhow::Result<String>
     credentials.token("alice")
 }
 
-/// Validates manifests as serve would; prints one line per manifest and each warning.
+/// Validates manifests as serve would: prints one line per good manifest and each warning,
+/// and fails with every error of every file.
 pub fn check(args: CheckArgs) -> anyhow::Result<()> {
     let settings = Settings::for_manifests(args.manifests);
     let loaded = wire::manifests(&settings)?;
     let secrets = EnvSecrets::default();
+    let mut errors = Vec::new();
     for manifest in &loaded {
-        let resolved = switchboard_config::resolve(manifest, &secrets)?;
+        let resolved = match switchboard_config::resolve(manifest, &secrets) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
         let endpoints: Vec<String> = resolved
             .spec
             .endpoints
@@ -70,5 +98,8 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
             println!("  warning: {warning}");
         }
     }
-    Ok(())
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(ManifestErrors(errors).into()),
+    }
 }

@@ -47,6 +47,14 @@ impl DemoCredentials {
         Ok(Self { secret, api_key })
     }
 
+    /// The credentials a demo server keeps in `store`, without creating any: `None` when no
+    /// demo server has run on it.
+    pub async fn stored(store: &dyn Store) -> anyhow::Result<Option<Self>> {
+        let secret = store.setting("demo.jwt_secret").await?;
+        let api_key = store.setting("demo.api_key").await?;
+        Ok(secret.zip(api_key).map(|(secret, api_key)| Self { secret, api_key }))
+    }
+
     /// The env var values the demo manifest names.
     pub fn env(&self) -> HashMap<String, String> {
         HashMap::from([(SECRET_ENV.to_owned(), self.secret.clone()), (API_KEY_ENV.to_owned(), self.api_key.clone())])

@@ -43,10 +43,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     init_logs(settings.json_logs);
-    let server = Server::build(settings.clone()).await?;
+    // Bound first: a port in use then fails before anything is created (such as a new store).
     let listener = listen(&settings.bind)
         .await
         .with_context(|| format!("cannot listen on {} (choose another with --bind)", settings.bind))?;
+    let server = Server::build(settings.clone()).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, node = %settings.node_id, apps = server.hub().apps().len(), "listening");
     if let Some(demo) = server.demo() {

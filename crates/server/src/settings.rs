@@ -49,7 +49,7 @@ impl Settings {
 
     /// Layers file < environment < flags, then applies defaults.
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
+        let file = match &args.apps.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {path}"))?;
                 switchboard_config::server::parse(path, &text).map_err(anyhow::Error::msg)?
@@ -69,11 +69,12 @@ impl Settings {
                 None => Ok(file.map_or(default, |d| d.0)),
             }
         };
-        let manifests = if args.manifests.is_empty() { file.manifests.unwrap_or_default() } else { args.manifests };
+        let manifests =
+            if args.apps.manifests.is_empty() { file.manifests.unwrap_or_default() } else { args.apps.manifests };
         Ok(Self {
             bind: args.bind.or(file.bind).unwrap_or_else(|| "127.0.0.1:8080".into()),
             manifests,
-            store: args.store.or(file.store).unwrap_or_else(|| "sqlite://./switchboard.db".into()),
+            store: args.apps.store.or(file.store).unwrap_or_else(|| "sqlite://./switchboard.db".into()),
             broker: args.broker.or(file.broker).unwrap_or_else(|| "memory".into()),
             node_id: args.node_id.or(file.node_id).unwrap_or_else(default_node_id),
             json_logs: log_format == "json",

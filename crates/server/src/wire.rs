@@ -7,7 +7,7 @@ use switchboard_broker::memory::MemoryBroker;
 use switchboard_broker::nats::NatsBroker;
 use switchboard_broker::redis::RedisBroker;
 use switchboard_broker::Broker;
-use switchboard_config::{EnvSecrets, LoadedManifest};
+use switchboard_config::{EnvSecrets, LoadedManifest, ManifestErrors};
 use switchboard_hub::AppSpec;
 use switchboard_store::{PgStore, SqliteStore, Store};
 
@@ -30,6 +30,13 @@ pub async fn store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     bail!("unknown store `{url}`; use sqlite://PATH (e.g. sqlite://./switchboard.db) or postgres://USER:PASSWORD@HOST/DATABASE")
+}
+
+/// The file of a `sqlite://PATH` store URL (`None` for other stores and in-memory SQLite).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// A database URL fit for a log line: `postgres://user:secret@host` becomes `postgres://user:***@host`.
@@ -62,16 +69,23 @@ pub async fn broker(url: &str) -> anyhow::Result<Arc<dyn Broker>> {
     }
 }
 
-/// Reads and validates the manifest files, or the demo manifest when there are none.
+/// Reads and validates the manifest files, or the demo manifest when there are none; every
+/// error of every file at once.
 pub fn manifests(settings: &Settings) -> anyhow::Result<Vec<LoadedManifest>> {
     if settings.manifests.is_empty() {
         let demo = switchboard_config::demo::MANIFEST;
         return Ok(vec![switchboard_config::parse(switchboard_config::demo::FILE, demo)?]);
     }
-    let mut loaded = Vec::new();
+    let (mut loaded, mut errors) = (Vec::new(), Vec::new());
     for file in &settings.manifests {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read manifest {file}"))?;
-        loaded.push(switchboard_config::parse(file, &text)?);
+        match switchboard_config::parse_all(file, &text) {
+            Ok(manifest) => loaded.push(manifest),
+            Err(found) => errors.extend(found.0),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ManifestErrors(errors).into());
     }
     switchboard_config::check_unique(&loaded)?;
     Ok(loaded)

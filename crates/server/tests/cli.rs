@@ -27,6 +27,55 @@ fn help_teaches() {
     }
     let token = String::from_utf8(run(&["token", "--help"], dir.path()).stdout).unwrap();
     assert!(token.contains("Example: switchboard token"), "{token}");
+    for needle in ["--store", "--manifest", "--config", "--ttl"] {
+        assert!(token.contains(needle), "token --help lacks {needle}: {token}");
+    }
+    for serve_only in ["--bind", "--broker", "--node-id", "--drain-", "--admin-token-file", "--log-format"] {
+        assert!(!token.contains(serve_only), "token --help shows the serve flag {serve_only}: {token}");
+    }
+}
+
+#[test]
+fn check_lists_every_error_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "{\n  \"slug\": \"Bad Slug\",\n  \"websockets\": {\n    \"rt\": {\"path\": \"/ws\", \"ping_interval\": \"1.5s\", \"pth\": 1},\n    \"two\": {\"path\": \"no-slash\"}\n  },\n  \"limits\": {\"burst\": \"x\"}\n}";
+    std::fs::write(dir.path().join("many.json"), text).unwrap();
+    let out = run(&["check", "many.json"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for expected in [
+        "many.json:2:11: `slug`",
+        "many.json:4:44: `websockets.rt.ping_interval`: `1.5s`: fractions are not allowed; use 1500ms",
+        "many.json:4:59: `websockets.rt.pth`: unknown field `pth`",
+        "many.json:5:21: `websockets.two.path`",
+        "many.json:7:23: `limits.burst`",
+    ] {
+        assert!(stderr.contains(expected), "lacks {expected:?}: {stderr}");
+    }
+    assert!(stderr.contains("5 errors"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_binds_before_it_creates_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&["serve", "--bind", &addr], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("cannot listen on {addr} (choose another with --bind)")), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "a failed start left files behind: {left:?}");
+}
+
+#[test]
+fn token_elsewhere_creates_no_store_and_says_where_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["token", "--app", "demo", "--user", "bob"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(stderr.contains("no store at ./switchboard.db") && stderr.contains("--store"), "{stderr}");
+    assert!(!dir.path().join("switchboard.db").exists(), "token created a store");
 }
 
 #[test]
@@ -116,8 +165,17 @@ async fn zero_config_serve_prints_a_working_token_key_and_snippet() {
 
     // `switchboard token` in the same directory mints tokens the running demo accepts.
     let minted = run(&["token", "--app", "demo", "--user", "bob", "--groups", "g1"], dir.path());
-    assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
-    let bob = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let said = String::from_utf8_lossy(&minted.stderr);
+    assert!(minted.status.success(), "{said}");
+    assert!(said.contains("signed with the demo app's secret from sqlite://./switchboard.db"), "{said}");
+    // Elsewhere, --store names the server's store.
+    let store = format!("sqlite://{}", dir.path().join("switchboard.db").display());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let args = ["token", "--app", "demo", "--user", "bob", "--groups", "g1", "--store", &store];
+    let minted_elsewhere = run(&args, elsewhere.path());
+    assert!(minted_elsewhere.status.success(), "{}", String::from_utf8_lossy(&minted_elsewhere.stderr));
+    assert!(String::from_utf8_lossy(&minted.stdout).starts_with("eyJ"));
+    let bob = String::from_utf8(minted_elsewhere.stdout).unwrap().trim().to_owned();
     let url = format!("{}/ws?token={bob}", banner.base.replacen("http", "ws", 1));
     let (mut bob_ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     assert!(next_text(&mut bob_ws).await.contains("group:g1"));

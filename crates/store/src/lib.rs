@@ -175,6 +175,8 @@ pub trait Store: InboxStore + ChatStore + Send + Sync {
     async fn acks(&self, app: &str, user: &str, device: Option<&str>) -> Result<Vec<DeviceAck>, StoreError>;
     /// The setting under `key`, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
+    /// The setting under `key`, if there is one.
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Flushes and closes connections.
     async fn close(&self) {}
 }

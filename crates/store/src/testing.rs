@@ -102,8 +102,10 @@ async fn idempotency(store: &dyn Store) {
 }
 
 async fn settings(store: &dyn Store) {
+    assert_eq!(store.setting("s").await.unwrap(), None);
     assert_eq!(store.setting_or_insert("s", "v1").await.unwrap(), "v1");
     assert_eq!(store.setting_or_insert("s", "v2").await.unwrap(), "v1", "first value wins");
+    assert_eq!(store.setting("s").await.unwrap().as_deref(), Some("v1"));
 }
 
 /// An event for the history checks; `data` is `{"n": n}`.

@@ -192,6 +192,11 @@ macro_rules! core_store {
                 Ok(sqlx::query_scalar(sql).bind(key).fetch_one(&self.pool).await?)
             }
 
+            async fn setting(&self, key: &str) -> Result<Option<String>, $crate::StoreError> {
+                let sql = "SELECT value FROM settings WHERE key = $1";
+                Ok(sqlx::query_scalar(sql).bind(key).fetch_optional(&self.pool).await?)
+            }
+
             async fn close(&self) {
                 self.pool.close().await;
             }
