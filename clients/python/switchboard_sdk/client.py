@@ -26,6 +26,10 @@ class _Methods:
     def _call(self, method: str, path: str, body: Any = None, *, retry_safe: bool = True, app: Optional[str] = None):
         raise NotImplementedError
 
+    def _map(self, answer: Any, shape: Any):
+        """`shape` applied to what `_call` returned (a coroutine of it, in the async client)."""
+        raise NotImplementedError
+
     # Publishing: the seed apps' names, all one publish underneath.
 
     def publish(self, channels: Iterable[str], type: str, data: Any = None, *, idempotency_key: Optional[str] = None,
@@ -107,6 +111,20 @@ class _Methods:
         """The user's live connections on every node, and what each device acknowledged."""
         return self._call("GET", f"/users/{_segment(user)}/connections")
 
+    def get_connections_by_user(self, user: str):
+        """The app-engine manager's call: the user's live connections (on every node), each a
+        dict with `connection_id`, `endpoint`, `connected_at` and the rest."""
+        answer = self._call("GET", f"/users/{_segment(user)}/connections")
+        return self._map(answer, lambda body: body["connections"])
+
+    def send_to_connection(self, connection_id: str, message: Dict[str, Any], *, app: Optional[str] = None):
+        """One event to one connection (a device from `get_connections_by_user`), on whichever
+        node holds it: `message` is `{"type": ..., "data": ...}`. Raises SwitchboardError with
+        status 404 when it is no longer connected. Never retried, so it arrives at most once."""
+        body = {"type": message.get("type", "message"), "data": message.get("data")}
+        path = f"/connections/{_segment(connection_id)}/events"
+        return self._call("POST", path, body, retry_safe=False, app=app)
+
     def disconnect_user(self, user: str):
         """Closes every connection of the user (4403), e.g. after a password change."""
         return self._call("DELETE", f"/users/{_segment(user)}/connections")
@@ -183,6 +201,9 @@ class Switchboard(_Base):
     def _each(self, calls):
         return [self._call(method, path, body) for method, path, body in calls]
 
+    def _map(self, answer, shape):
+        return shape(answer)
+
     def close(self) -> None:
         self._http.close()
 
@@ -217,6 +238,11 @@ class AsyncSwitchboard(_Base):
 
     async def _each(self, calls):
         return [await self._call(method, path, body) for method, path, body in calls]
+
+    def _map(self, answer, shape):
+        async def shaped():
+            return shape(await answer)
+        return shaped()
 
     async def aclose(self) -> None:
         await self._http.aclose()

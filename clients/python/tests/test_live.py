@@ -123,6 +123,14 @@ def test_inbox_members_connections_and_history(server, sb):
     sb.emit_to_room("war", "incident", {"id": 7})
     assert frame(ws)["channel"] == "room:war"
     assert [c["user_id"] for c in sb.connections("carol")["connections"]] == ["carol"]
+    # One device, as the app-engine manager's send_to_connection did.
+    [device] = sb.get_connections_by_user("carol")
+    sb.send_to_connection(device["connection_id"], {"type": "personal_message", "data": "Hello!"})
+    direct = frame(ws)
+    assert (direct["type"], direct["data"]) == ("personal_message", "Hello!")
+    with pytest.raises(SwitchboardError) as gone:
+        sb.send_to_connection("nobody-0000", {"type": "personal_message"})
+    assert gone.value.status == 404
     assert sb.connection_counts()["total"] >= 1
     page = sb.history("user:carol")
     assert [e["type"] for e in page["events"]] == ["notification:new", "notification:count"]
@@ -157,6 +165,10 @@ def test_the_async_client_has_the_same_methods(server):
             received = [await asyncio.to_thread(frame, ws) for _ in range(2)]
             assert [(f["type"], f["data"]) for f in received] == [("hello", {"n": 1}), ("message", "hi")]
             assert answers[0]["positions"]["user:erin"]["seq"] == 2
+            [device] = await sb.get_connections_by_user("erin")
+            await sb.send_to_connection(device["connection_id"], {"type": "just_you", "data": 3})
+            direct = await asyncio.to_thread(frame, ws)
+            assert (direct["type"], direct["data"]) == ("just_you", 3)
             ws.close()
 
     asyncio.run(run())

@@ -18,6 +18,7 @@ use crate::{clock, policy, AppSpec, HubError, Registry, Service};
 
 mod cluster;
 mod control;
+mod direct;
 mod fill;
 mod publish;
 

@@ -221,6 +221,15 @@ impl Registry {
         conns.get(&id).is_some_and(|e| e.channels.contains(channel))
     }
 
+    /// The outbox of the connection whose public id is `connection_id`. A walk over every
+    /// connection, stopping at the match: it serves the rare call aimed at one device.
+    pub fn find(&self, connection_id: &str) -> Option<Outbox> {
+        self.conns.iter().find_map(|shard| {
+            let conns = lock(shard);
+            conns.values().find(|e| e.meta.connection_id == connection_id).map(|e| e.outbox.clone())
+        })
+    }
+
     /// Every live connection's metadata.
     pub fn all(&self) -> Vec<Arc<ConnMeta>> {
         self.conns.iter().flat_map(|s| lock(s).values().map(|e| e.meta.clone()).collect::<Vec<_>>()).collect()

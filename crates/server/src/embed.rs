@@ -181,8 +181,7 @@ impl Embedded {
     /// Sends `{type, data}` to one connection; `false` when it is not connected here.
     pub fn send_to_connection(&self, app: &str, connection_id: &str, kind: &str, data: Value) -> anyhow::Result<bool> {
         let app = self.app(app)?;
-        let found = app.registry.all().into_iter().find(|meta| meta.connection_id == connection_id);
-        let Some((_, outbox)) = found.and_then(|meta| app.registry.get(meta.id)) else { return Ok(false) };
+        let Some(outbox) = app.registry.find(connection_id) else { return Ok(false) };
         Ok(outbox.push(bytes::Bytes::from(ServerFrame::typed(kind, data))).is_ok())
     }
 

@@ -67,6 +67,8 @@ pub(crate) enum Act {
     },
     /// Unsubscribe them from `channel`, except where the token's groups grant it.
     Leave { channel: String },
+    /// Not a user's: queue `frame` for the one connection named, wherever it is.
+    Send { connection_id: String, frame: String },
 }
 
 /// One node's connections of one app.
@@ -176,7 +178,8 @@ impl Hub {
     }
 }
 
-/// Does `act` for `user`'s connections on this node; how many it touched.
+/// Does `act` for `user`'s connections on this node (or, for [`Act::Send`], for the
+/// connection it names); how many it touched.
 pub(crate) fn act_on_user(app: &App, user: &str, act: &Act) -> usize {
     let ids = app.registry.user_connections(user);
     match act {
@@ -194,6 +197,10 @@ pub(crate) fn act_on_user(app: &App, user: &str, act: &Act) -> usize {
             };
             let kept = |id: &crate::ConnId| app.registry.get(*id).is_some_and(|(meta, _)| granted_by_token(&meta));
             ids.into_iter().filter(|id| !kept(id) && app.registry.unsubscribe(*id, channel)).count()
+        }
+        Act::Send { connection_id, frame } => {
+            let outbox = app.registry.find(connection_id);
+            usize::from(outbox.is_some_and(|o| o.push(bytes::Bytes::from(frame.clone())).is_ok()))
         }
     }
 }

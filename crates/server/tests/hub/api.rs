@@ -116,3 +116,53 @@ async fn openapi_document_describes_every_route_and_each_is_served() {
         assert!(documented.iter().any(|p| *p == served), "{served} missing from the document");
     }
 }
+
+#[tokio::test]
+async fn an_app_without_a_key_names_the_variable_that_sets_one() {
+    let mut keyless = crate::support::manifest();
+    keyless["slug"] = json!("keyless_app");
+    keyless.as_object_mut().unwrap().remove("api_key_file");
+    let server = crate::support::TestServer::start_with(vec![keyless], |_| {}).await;
+    let body = json!({"channels": ["user:u1"], "type": "t"});
+    for key in [None, Some("sk_anything")] {
+        let (status, answer) = server.api("POST", "/api/v1/apps/keyless_app/publish", key, Some(body.clone())).await;
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert_eq!(status, 401, "{answer}");
+        assert!(message.contains("no API key configured"), "{message}");
+        assert!(message.contains("KEYLESS_APP_API_KEY"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn an_event_for_one_connection_reaches_only_it_and_only_with_its_apps_key() {
+    let server =
+        crate::support::TestServer::start_with(vec![crate::support::manifest(), crate::support::second_app()], |_| {})
+            .await;
+    let mut phone = server.connect("u1").await;
+    let mut laptop = server.connect("u1").await;
+    let (_, listed) = server.api("GET", "/api/v1/apps/app1/users/u1/connections", Some(API_KEY), None).await;
+    let ids: Vec<&str> =
+        listed["connections"].as_array().unwrap().iter().map(|c| c["connection_id"].as_str().unwrap()).collect();
+    let phone_id = phone.connected["connection_id"].as_str().unwrap().to_owned();
+    assert!(ids.contains(&phone_id.as_str()));
+
+    let path = format!("/api/v1/apps/app1/connections/{phone_id}/events");
+    let event = json!({"type": "just_you", "data": {"n": 1}});
+    let (status, answer) = server.api("POST", &path, Some(API_KEY), Some(event.clone())).await;
+    assert_eq!((status, answer["sent"].clone()), (200, json!(true)), "{answer}");
+    let got = phone.next_json().await;
+    assert_eq!((got["type"].as_str(), got["data"]["n"].as_i64()), (Some("just_you"), Some(1)));
+    laptop.assert_alive().await;
+
+    // Another app's key cannot reach it, even naming the right id under its own app.
+    let other = format!("/api/v1/apps/app2/connections/{phone_id}/events");
+    let (status, answer) = server.api("POST", &other, Some(crate::support::API_KEY_2), Some(event.clone())).await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, _) = server.api("POST", &path, Some(crate::support::API_KEY_2), Some(event.clone())).await;
+    assert_eq!(status, 403);
+    let unknown = "/api/v1/apps/app1/connections/test-0000/events";
+    assert_eq!(server.api("POST", unknown, Some(API_KEY), Some(event)).await.0, 404);
+    let (status, answer) = server.api("POST", &path, Some(API_KEY), Some(json!({"data": 1}))).await;
+    assert_eq!(status, 400);
+    assert!(answer["error"]["message"].as_str().unwrap().contains("type"), "{answer}");
+}

@@ -41,6 +41,7 @@ on_both_brokers!(
     a_publish_on_one_node_reaches_subscribers_on_every_node,
     user_channels_cross_nodes_with_a_shared_store,
     disconnecting_a_user_closes_their_connections_on_every_node,
+    an_event_for_one_connection_reaches_it_on_any_node,
     an_event_stored_but_never_published_still_reaches_subscribers_in_order,
     two_nodes_publishing_to_one_channel_deliver_every_event_once_in_seq_order,
     counts_and_a_users_connections_span_every_node,
@@ -177,6 +178,22 @@ async fn disconnecting_a_user_closes_their_connections_on_every_node(bus: Bus) {
         assert_eq!(closed.code, 4403, "closed on every node");
     }
     bystander.assert_alive().await;
+}
+
+async fn an_event_for_one_connection_reaches_it_on_any_node(bus: Bus) {
+    let Some(broker) = bus.url() else { return };
+    let (a, b) = two_nodes(&broker, None).await;
+    let mut phone = b.connect("pat").await;
+    let phone_id = phone.connected["connection_id"].as_str().unwrap().to_owned();
+    let mut laptop = a.connect("pat").await;
+    acquainted(&[&a, &b]).await;
+    let path = format!("/api/v1/apps/app1/connections/{phone_id}/events");
+    let (status, answer) = a.api("POST", &path, Some(API_KEY), Some(json!({"type": "ring", "data": 1}))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(phone.expect("ring").await, 1, "sent through node-a to node-b");
+    laptop.assert_alive().await;
+    let gone = "/api/v1/apps/app1/connections/node-b-00000000000000000000000000000000/events";
+    assert_eq!(a.api("POST", gone, Some(API_KEY), Some(json!({"type": "ring"}))).await.0, 404);
 }
 
 async fn an_event_stored_but_never_published_still_reaches_subscribers_in_order(bus: Bus) {
