@@ -10,6 +10,9 @@
 //!   `{"error": {"code", "message"}}` with a fitting status; internals are logged, not sent.
 //! - [`JsonBody`]: a JSON body whose errors name the field.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
+//! - [`client_cors`]: CORS for the client API (`/me/...`), from the app's `allowed_origins`; a
+//!   middleware for the outermost router, since preflights must be answered before any
+//!   method routing.
 //! - `openapi.json`: the document served at `/api/v1/openapi.json`.
 
 mod access;
@@ -17,6 +20,7 @@ mod alerts;
 mod body;
 mod chat;
 mod connections;
+mod cors;
 mod error;
 mod history;
 mod members;
@@ -38,6 +42,7 @@ use switchboard_protocol::ErrorCode;
 
 pub use access::AppAccess;
 pub use body::{JsonBody, QueryParams};
+pub use cors::client_api as client_cors;
 pub use error::ApiError;
 pub use user::UserAccess;
 

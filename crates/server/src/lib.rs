@@ -97,6 +97,7 @@ impl Server {
         router
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn_with_state(self.hub.clone(), switchboard_api::client_cors))
             .layer(axum::middleware::from_fn(log_request))
     }
 

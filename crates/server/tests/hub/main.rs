@@ -10,6 +10,7 @@ mod bad_input;
 mod chat;
 mod cluster;
 mod compression;
+mod cors;
 mod embed;
 mod handlers;
 mod history;
