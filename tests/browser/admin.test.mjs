@@ -47,10 +47,51 @@ async function openConsole(context) {
   return admin;
 }
 
-test("the admin API refuses requests without the token", async () => {
-  const response = await fetch(`${base}/admin/api/overview`);
-  assert.equal(response.status, 401);
-  assert.equal((await response.json()).error.code, "unauthorized");
+test("the admin API refuses requests without the token, and says when the token is wrong", async () => {
+  const none = await fetch(`${base}/admin/api/overview`);
+  assert.equal(none.status, 401);
+  const { error } = await none.json();
+  assert.equal(error.code, "unauthorized");
+  assert.doesNotMatch(error.message, /wrong token/);
+  const wrong = await fetch(`${base}/admin/api/overview`, { headers: { authorization: "Bearer not-the-admin-token-at-all" } });
+  assert.equal(wrong.status, 401);
+  const answer = await wrong.json();
+  assert.equal(answer.error.code, "unauthorized");
+  assert.match(answer.error.message, /^wrong token/);
+});
+
+test("signing in with a wrong token says so, and an empty one says something else", async () => {
+  const context = await browser.newContext();
+  const admin = await context.newPage();
+  await admin.goto(`${base}/admin`);
+  const error = admin.locator("#signin-error");
+  await admin.getByRole("button", { name: "Open console" }).click();
+  await error.filter({ hasText: /\S/ }).waitFor(WAIT);
+  const empty = await error.textContent();
+  assert.doesNotMatch(empty, /wrong token/i);
+  assert.match(empty, /enter the admin token/i);
+  await admin.getByLabel("Admin token").fill("not-the-admin-token-at-all");
+  await admin.getByRole("button", { name: "Open console" }).click();
+  await error.filter({ hasText: /wrong token/i }).waitFor(WAIT);
+  assert.equal(await admin.locator("#console").isVisible(), false, "the console stays closed");
+  await admin.screenshot({ path: join(SHOTS, "admin-wrong-token.png") });
+  await context.close();
+});
+
+test("the console has an icon", async () => {
+  const context = await browser.newContext();
+  const admin = await context.newPage();
+  const failed = [];
+  admin.on("response", (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
+  await admin.goto(`${base}/admin`);
+  const [status, type] = await admin.evaluate(async () => {
+    const icon = await fetch(document.querySelector("link[rel~=icon]").href);
+    return [icon.status, icon.headers.get("content-type")];
+  });
+  assert.equal(status, 200);
+  assert.match(type, /^image\//);
+  assert.deepEqual(failed, []);
+  await context.close();
 });
 
 test("the console counts a page's connection live, and its disconnect button closes it", async () => {
@@ -105,5 +146,59 @@ test("the console shows traffic: deliveries per second and their p99 latency", a
   await stat("p99").filter({ hasText: / ms$/ }).waitFor(WAIT);
   assert.equal(await stat("overflows").textContent(), "0");
   await admin.screenshot({ path: join(SHOTS, "admin-traffic.png"), fullPage: true });
+  await context.close();
+});
+
+test("the connections chart has a time axis, a value axis with ticks and a legend", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const admin = await openConsole(context);
+  const chart = admin.locator('[data-app="demo"] svg.chart');
+  await chart.waitFor(WAIT);
+  const texts = (axis) => chart.locator(`.${axis} text`).allTextContents();
+  assert.deepEqual(await texts("x-axis"), ["−120 s", "−90 s", "−60 s", "−30 s", "now"]);
+  const values = await texts("y-axis");
+  assert.ok(values.length >= 2 && values[0] === "0", `value ticks from 0: ${values}`);
+  assert.match((await texts("legend")).join(" "), /connections/);
+  assert.ok((await chart.locator(".y-axis line").count()) >= values.length, "each value has a tick mark");
+  await context.close();
+});
+
+/** Opens the console with bob's devices listed and the live tail running, for screenshots. */
+async function consoleInUse(context) {
+  const bob = await context.newPage();
+  await bob.goto(`${base}/?user=bob`);
+  await bob.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  const admin = await openConsole(context);
+  await admin.getByRole("button", { name: "Devices of bob" }).click();
+  await admin.locator("#devices td").filter({ hasText: "realtime" }).waitFor(WAIT);
+  await admin.getByRole("button", { name: "Start" }).click();
+  await admin.getByRole("button", { name: "Stop" }).waitFor(WAIT);
+  await admin.locator("#pub-channels").fill("user:bob");
+  await admin.getByRole("button", { name: "Publish", exact: true }).click();
+  await admin.locator("#tail li").filter({ hasText: "user:bob admin:message" }).waitFor(WAIT);
+  await admin.waitForTimeout(3000); // a few points on the chart
+  return admin;
+}
+
+test("the console at desktop width", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const admin = await consoleInUse(context);
+  await admin.screenshot({ path: join(SHOTS, "admin-desktop.png"), fullPage: true });
+  await context.close();
+});
+
+test("the console fits a 390 px screen: tables scroll in their own box, the tail's inputs fit", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const admin = await consoleInUse(context);
+  assert.ok(await admin.evaluate(() => document.documentElement.scrollWidth <= 390), "the page does not scroll sideways");
+  const wide = await admin.evaluate(() =>
+    [...document.querySelectorAll(".card")].filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.getAttribute("aria-label") ?? c.id),
+  );
+  assert.deepEqual(wide, [], "no card scrolls sideways as a whole");
+  for (const field of ["#tail-app", "#tail-channel", "#tail-type", "#tail-toggle", '[data-app="demo"] table']) {
+    const box = await admin.locator(field).first().boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `${field} is on screen: ${JSON.stringify(box)}`);
+  }
+  await admin.screenshot({ path: join(SHOTS, "admin-phone.png"), fullPage: true });
   await context.close();
 });

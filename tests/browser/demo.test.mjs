@@ -53,6 +53,112 @@ async function open(context, user, width = 1000) {
 
 const badge = (page) => page.locator(".badge");
 
+/** `page`'s panes, once both users' sockets are connected. */
+async function bothConnected(page) {
+  for (const user of ["alice", "bob"]) {
+    await page.locator(`[data-user=${user}]`).getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  }
+}
+
+/** Clicks "Alert family-7" and answers the new alert's id. */
+async function raiseAlert(page) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/demo/alert")),
+    page.getByRole("button", { name: "Alert family-7" }).click(),
+  ]);
+  return (await response.json()).id;
+}
+
+const scrollWidth = (page) => page.evaluate(() => document.documentElement.scrollWidth);
+
+// First: it needs the fresh server's empty inbox, alerts and chat.
+test("a fresh server's page says what is empty, at desktop and phone width", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base);
+  await bothConnected(page);
+  for (const user of ["alice", "bob"]) {
+    const pane = page.locator(`[data-user=${user}]`);
+    for (const text of ["No unacknowledged alerts", "No notifications yet", "No messages yet"]) {
+      assert.equal(await pane.getByText(text).isVisible(), true, `${user}'s pane says "${text}"`);
+    }
+  }
+  await page.screenshot({ path: join(SHOTS, "demo-empty-desktop.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok((await scrollWidth(page)) <= 390, "nothing scrolls sideways at 390 px");
+  await page.screenshot({ path: join(SHOTS, "demo-empty-phone.png"), fullPage: true });
+  // A notification replaces the empty text; the others stay.
+  await page.getByRole("button", { name: "Notify alice" }).click();
+  const alice = page.locator("[data-user=alice]");
+  await alice.getByText("No notifications yet").waitFor({ state: "hidden", ...WAIT });
+  assert.equal(await alice.getByText("No messages yet").isVisible(), true);
+  await context.close();
+});
+
+test("the pages have an icon: /favicon.ico answers an image, and loading the page fails no request", async () => {
+  const response = await fetch(`${base}/favicon.ico`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type"), /^image\//);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const failed = [];
+  page.on("response", (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
+  page.on("console", (m) => m.type() === "error" && failed.push(m.text()));
+  await page.goto(base);
+  await bothConnected(page);
+  const [status, type] = await page.evaluate(async () => {
+    const icon = await fetch(document.querySelector("link[rel~=icon]").href);
+    return [icon.status, icon.headers.get("content-type")];
+  });
+  assert.equal(status, 200, "the page's icon link is served");
+  assert.match(type, /^image\//);
+  assert.deepEqual(failed, []);
+  await context.close();
+});
+
+test("an alert not yet acknowledged is still shown after a reload, and gone once acknowledged", async () => {
+  const context = await browser.newContext();
+  const alice = await open(context, "alice");
+  const id = await raiseAlert(alice);
+  const shown = alice.locator(`.alerts [data-id="${id}"]`);
+  await shown.filter({ hasText: "Pond 3: oxygen low" }).waitFor(WAIT);
+  await alice.reload();
+  await alice.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  assert.equal(await shown.isVisible(), true, "restored from GET me/alerts");
+  assert.match(await shown.textContent(), /Pond 3: oxygen low/);
+  await shown.getByRole("button", { name: /^Acknowledge/ }).click();
+  await shown.waitFor({ state: "detached", ...WAIT });
+  await alice.reload();
+  await alice.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  assert.equal(await shown.count(), 0, "an acknowledged alert stays gone");
+  await context.close();
+});
+
+test("read receipts survive a reload, and a page opened later reads what arrived meanwhile", async () => {
+  const context = await browser.newContext();
+  const alice = await open(context, "alice");
+  let bob = await open(context, "bob");
+  const mine = (text) => alice.locator(".messages li.mine").filter({ hasText: text });
+  await alice.getByRole("textbox", { name: "Message" }).fill("Seen before the reload?");
+  await alice.getByRole("button", { name: "Send" }).click();
+  await mine("Seen before the reload?").locator(".seen").waitFor(WAIT);
+  await alice.reload();
+  await alice.getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
+  await mine("Seen before the reload?").waitFor(WAIT);
+  assert.equal(await mine("Seen before the reload?").locator(".seen").textContent(), "Seen", "the mark is restored");
+  assert.equal(await alice.locator(".messages .seen").count(), 1);
+
+  // Bob is away: the message waits unread, and is read when his page opens.
+  await bob.close();
+  await alice.getByRole("textbox", { name: "Message" }).fill("Read this when you are back");
+  await alice.getByRole("button", { name: "Send" }).click();
+  await mine("Read this when you are back").waitFor(WAIT);
+  assert.equal(await mine("Read this when you are back").locator(".seen").count(), 0, "nobody has read it yet");
+  bob = await open(context, "bob");
+  await mine("Read this when you are back").locator(".seen").waitFor(WAIT);
+  await context.close();
+});
+
 test("a chat message goes from one page to the other, with typing and a read receipt", async () => {
   const context = await browser.newContext();
   const alice = await open(context, "alice");
@@ -63,7 +169,7 @@ test("a chat message goes from one page to the other, with typing and a read rec
   await bob.locator(".messages li").filter({ hasText: "Hello bob, lunch today?" }).waitFor(WAIT);
   await bob.locator(".typing").filter({ hasText: /^$/ }).waitFor(WAIT);
   // Bob's page has the conversation on screen, so it reads the message; alice sees it.
-  await alice.locator(".messages li.mine .seen").filter({ hasText: "Seen" }).waitFor(WAIT);
+  await alice.locator(".messages li.mine").filter({ hasText: "Hello bob, lunch today?" }).locator(".seen").waitFor(WAIT);
   // Presence: each page shows the other user online.
   assert.equal(await bob.locator(".peer-status").textContent(), "online");
   await bob.keyboard.press("Tab"); // keyboard reachable: the toolbar's first button takes focus
@@ -122,15 +228,32 @@ test("a family alert shows on both users' pages and one user's acknowledgement h
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(base);
-  for (const user of ["alice", "bob"]) {
-    await page.locator(`[data-user=${user}]`).getByRole("status").filter({ hasText: /^connected$/ }).waitFor(WAIT);
-  }
-  await page.getByRole("button", { name: "Alert family-7" }).click();
-  const banner = (user) => page.locator(`[data-user=${user}] .alert-banner`);
+  await bothConnected(page);
+  const id = await raiseAlert(page);
+  const banner = (user) => page.locator(`[data-user=${user}] .alert-banner[data-id="${id}"]`);
   for (const user of ["alice", "bob"]) await banner(user).filter({ hasText: "Pond 3: oxygen low" }).waitFor(WAIT);
   await page.screenshot({ path: join(SHOTS, "alert-both.png"), fullPage: true });
-  await banner("alice").getByRole("button", { name: "Acknowledge" }).click();
-  await banner("alice").waitFor({ state: "hidden", ...WAIT });
+  await banner("alice").getByRole("button", { name: /^Acknowledge/ }).click();
+  await banner("alice").waitFor({ state: "detached", ...WAIT });
   assert.equal(await banner("bob").isVisible(), true, "bob has not acknowledged it");
+  await context.close();
+});
+
+// Last: the page as a team first sees it after trying it, with alerts, notifications and chat.
+test("the page in use, at desktop and phone width", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base);
+  await bothConnected(page);
+  await page.getByRole("button", { name: "Notify bob" }).click();
+  await page.locator("[data-user=bob] .notifications li").filter({ hasText: "Hello bob" }).first().waitFor(WAIT);
+  await page.screenshot({ path: join(SHOTS, "demo-desktop.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.reload();
+  await bothConnected(page);
+  assert.equal(await page.evaluate(() => window.scrollY), 0, "loading the chat scrolls its list, not the page");
+  assert.ok((await scrollWidth(page)) <= 390, "nothing scrolls sideways at 390 px");
+  await page.screenshot({ path: join(SHOTS, "demo-phone.png"), fullPage: true });
   await context.close();
 });

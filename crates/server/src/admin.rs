@@ -7,9 +7,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::Html;
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
@@ -34,6 +35,7 @@ pub(crate) struct AdminState {
 pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/admin", get(|| async { Html(include_str!("assets/admin.html")) }))
+        .route("/admin/favicon.svg", get(favicon))
         .route("/admin/api/overview", get(overview))
         .route("/admin/api/apps/{app}/users/{user}", get(user).delete(disconnect))
         .route("/admin/api/apps/{app}/history/{channel}", get(history))
@@ -42,7 +44,20 @@ pub(crate) fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// A request that carried the admin token.
+/// The pages' icon: the console's, and with the demo also `/favicon.ico`.
+const FAVICON: &str = concat!(
+    r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">"##,
+    r##"<rect width="32" height="32" rx="7" fill="#1f5fbf"/>"##,
+    r##"<path d="M8 8 16 16 24 8M8 24 16 16 24 24" stroke="#fff" stroke-width="2.5" stroke-linecap="round"/>"##,
+    r##"<circle cx="16" cy="16" r="4.5" fill="#fff"/></svg>"##,
+);
+
+pub(crate) async fn favicon() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "public, max-age=86400")], FAVICON)
+}
+
+/// A request that carried the admin token. No token and a wrong one are both 401
+/// `unauthorized`, with messages the console tells apart.
 struct Admin;
 
 impl FromRequestParts<AdminState> for Admin {
@@ -50,9 +65,12 @@ impl FromRequestParts<AdminState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, ApiError> {
         let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-        match switchboard_auth::bearer(header).is_some_and(|given| state.token.accepts(given)) {
-            true => Ok(Admin),
-            false => Err(ApiError::new(ErrorCode::Unauthorized, "send the admin token as `Authorization: Bearer ...`")),
+        match switchboard_auth::bearer(header) {
+            Some(given) if state.token.accepts(given) => Ok(Admin),
+            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "wrong token: it is not this server's admin token")),
+            None => {
+                Err(ApiError::new(ErrorCode::Unauthorized, "no admin token: send it as `Authorization: Bearer ...`"))
+            }
         }
     }
 }

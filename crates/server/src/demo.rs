@@ -107,13 +107,16 @@ pub struct DemoState {
     pub api: switchboard_api::ApiState,
 }
 
-/// The page at `/` (two users side by side; `?user=alice` shows one) and its helpers under
-/// `/demo/`: tokens and the users' conversation, the users' presence, and the buttons.
+/// The page at `/` (two users side by side; `?user=alice` shows one), its icon, and its helpers
+/// under `/demo/`: tokens and the users' conversation, the users' presence and read marks, and
+/// the buttons.
 pub fn router(state: DemoState) -> Router {
     Router::new()
         .route("/", get(|| async { Html(include_str!("assets/demo.html")) }))
+        .route("/favicon.ico", get(crate::admin::favicon))
         .route("/demo/session", get(session))
         .route("/demo/presence", get(presence))
+        .route("/demo/receipts", get(receipts))
         .route("/demo/notify/{user}", post(notify))
         .route("/demo/alert", post(alert))
         .with_state(state)
@@ -138,14 +141,35 @@ async fn session(State(state): State<DemoState>) -> Result<Json<Value>, ApiError
         let token = state.credentials.token(user).map_err(|e| HubError::Internal(e.to_string()))?;
         tokens.insert(user.to_owned(), Value::String(token));
     }
+    let conversation = conversation(&state, &app).await?;
+    Ok(Json(json!({ "tokens": tokens, "conversationId": conversation, "group": FAMILY })))
+}
+
+/// The id of the users' direct conversation, created on first use.
+async fn conversation(state: &DemoState, app: &switchboard_hub::App) -> Result<Value, ApiError> {
     let request = CreateConversation {
         kind: "direct".into(),
         participants: vec![USERS[1].to_owned()],
         name: None,
         created_by: None,
     };
-    let conversation = state.api.chat.create_conversation(&state.api.hub, &app, USERS[0], request).await?;
-    Ok(Json(json!({ "tokens": tokens, "conversationId": conversation["conversationId"], "group": FAMILY })))
+    let conversation = state.api.chat.create_conversation(&state.api.hub, app, USERS[0], request).await?;
+    Ok(conversation["conversationId"].clone())
+}
+
+/// Each user's unread count in the conversation: how many of the other's newest messages they
+/// have not read. After a reload the page shows the peer's read mark ("Seen") from it; the
+/// client API tells a user only their own counts, so an app backend answers this.
+async fn receipts(State(state): State<DemoState>) -> Result<Json<Value>, ApiError> {
+    let app = demo_app(&state)?;
+    let conversation = conversation(&state, &app).await?;
+    let id = conversation.as_str().unwrap_or_default();
+    let mut unread = serde_json::Map::new();
+    for user in USERS {
+        let counts = state.api.chat.unread(&state.api.hub, &app, user).await?;
+        unread.insert(user.to_owned(), counts["conversations"].get(id).cloned().unwrap_or(json!(0)));
+    }
+    Ok(Json(json!({ "conversationId": conversation, "unread": unread })))
 }
 
 async fn presence(State(state): State<DemoState>) -> Result<Json<Value>, ApiError> {
