@@ -1,9 +1,10 @@
 // The Switchboard client: one WebSocket to a Switchboard endpoint that survives drops. It
 // reconnects with exponential backoff and jitter (not after terminal close codes), resumes
-// every channel with history from the last position it saw, renews its token before expiry,
-// and matches requests to replies by `ref`.
+// every channel with history from the last position it saw (and says after each reconnect which
+// channels were recovered and which were not), renews its token before expiry, and matches
+// requests to replies by `ref`.
 
-import type { Connected, EventData, EventFrame, Position, Resumed } from "./events.js";
+import type { Connected, EventData, EventFrame, Position, ResumeOutcome, Resumed } from "./events.js";
 import { afterClose, backoff, untilExpiry } from "./retry.js";
 
 /** The WebSocket class to use: the browser's, or `ws` in Node before 22. */
@@ -57,7 +58,11 @@ export class SwitchboardError extends Error {
 }
 
 type Listener = (data: any, frame: EventFrame) => void;
-type Pending = { resolve: (data: any) => void; reject: (error: Error) => void; timer: ReturnType<typeof setTimeout> };
+type AnyListener = (type: string, data: any, frame: EventFrame) => void;
+type Pending = { resolve: (data: any) => void; reject: (error: SwitchboardError) => void; timer?: ReturnType<typeof setTimeout> };
+
+/** Frames that answer a client frame, matched to it by `ref`. */
+const ANSWERS = new Set(["reply", "error", "pong", "resumed"]);
 
 export class Client {
   #options: Required<Pick<ClientOptions, "reconnectDelayMs" | "maxReconnectDelayMs" | "refreshBeforeMs" | "requestTimeoutMs">> &
@@ -66,7 +71,7 @@ export class Client {
   #state: ConnectionState = "closed";
   #stateListeners = new Set<(state: ConnectionState) => void>();
   #listeners = new Map<string, Set<Listener>>();
-  #anyListeners = new Set<Listener>();
+  #anyListeners = new Set<AnyListener>();
   #pending = new Map<number, Pending>();
   #nextRef = 1;
   #attempt = 0;
@@ -76,9 +81,10 @@ export class Client {
   #positions: Record<string, Position> = {};
   #channels = new Set<string>();
   #stopped = false;
+  #connectedBefore = false;
   /** The `connected` data of the current connection. */
   connection: Connected | null = null;
-  /** What the last resume recovered. */
+  /** The last `resumed` event: what the last reconnect recovered, and what not. */
   lastResume: Resumed | null = null;
 
   constructor(options: ClientOptions) {
@@ -105,8 +111,11 @@ export class Client {
     return () => set.delete(listener as Listener);
   }
 
-  /** Calls `listener` with every event; returns the unsubscribe function. */
-  onAny(listener: (data: unknown, frame: EventFrame) => void): () => void {
+  /**
+   * Calls `listener(type, data, frame)` with every event, as Socket.IO's `onAny` calls
+   * `(event, ...args)`; returns the unsubscribe function.
+   */
+  onAny(listener: (type: string, data: unknown, frame: EventFrame) => void): () => void {
     this.#anyListeners.add(listener);
     return () => this.#anyListeners.delete(listener);
   }
@@ -145,19 +154,7 @@ export class Client {
 
   /** Sends a message and resolves with its `reply` (or `pong`); rejects with the `error`. */
   request<T = any>(type: string, data: unknown = {}): Promise<T> {
-    const ref = this.#nextRef++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(ref);
-        reject(new SwitchboardError("timeout", `no reply to ${type} within ${this.#options.requestTimeoutMs} ms`));
-      }, this.#options.requestTimeoutMs);
-      this.#pending.set(ref, { resolve, reject, timer });
-      if (!this.#sendFrame({ type, data, ref })) {
-        clearTimeout(timer);
-        this.#pending.delete(ref);
-        reject(new SwitchboardError("not_connected", `cannot send ${type}: the client is ${this.#state}`));
-      }
-    });
+    return new Promise<T>((resolve, reject) => this.#ask(type, data, this.#options.requestTimeoutMs, { resolve, reject }));
   }
 
   /** Sends a message without waiting for an answer; `false` when not connected. */
@@ -168,11 +165,16 @@ export class Client {
   /** Subscribes, and again after every reconnect (resuming from the last position seen). */
   async subscribe(channel: string): Promise<unknown> {
     this.#channels.add(channel);
-    return this.request("subscribe", this.#subscription(channel));
+    const reply = await this.request("subscribe", this.#subscription(channel));
+    // With `since`, the reply says where the channel stands after the replay.
+    if (reply?.positions) this.#adopt(reply.positions);
+    return reply;
   }
 
+  /** Leaves the channel, and forgets its position so the next reconnect does not resume it. */
   async unsubscribe(channel: string): Promise<unknown> {
     this.#channels.delete(channel);
+    delete this.#positions[channel];
     return this.request("unsubscribe", { channel });
   }
 
@@ -205,8 +207,30 @@ export class Client {
     for (const listener of [...this.#stateListeners]) listener(state);
   }
 
-  #sendFrame(frame: object): boolean {
-    if (this.#state !== "connected" || !this.#socket) return false;
+  /**
+   * Sends `type` with a fresh `ref` and calls `pending.resolve` (or `reject`) with its answer,
+   * synchronously as the answer arrives; no timeout when `timeoutMs` is null. `early` sends on
+   * an open socket before the state says `connected`.
+   */
+  #ask(type: string, data: unknown, timeoutMs: number | null, pending: Omit<Pending, "timer">, early = false): void {
+    const ref = this.#nextRef++;
+    const timer =
+      timeoutMs === null
+        ? undefined
+        : setTimeout(() => {
+            this.#pending.delete(ref);
+            pending.reject(new SwitchboardError("timeout", `no reply to ${type} within ${timeoutMs} ms`));
+          }, timeoutMs);
+    this.#pending.set(ref, { ...pending, timer });
+    if (!this.#sendFrame({ type, data, ref }, early)) {
+      clearTimeout(timer);
+      this.#pending.delete(ref);
+      pending.reject(new SwitchboardError("not_connected", `cannot send ${type}: the client is ${this.#state}`));
+    }
+  }
+
+  #sendFrame(frame: object, early = false): boolean {
+    if ((this.#state !== "connected" && !early) || !this.#socket) return false;
     this.#socket.send(JSON.stringify(frame));
     return true;
   }
@@ -245,16 +269,21 @@ export class Client {
     } catch {
       return;
     }
-    if (frame.ref !== undefined && (frame.type === "reply" || frame.type === "error" || frame.type === "pong")) {
+    if (frame.ref !== undefined && ANSWERS.has(frame.type) && (frame.type !== "resumed" || this.#pending.has(frame.ref))) {
       return this.#answer(frame);
     }
     if (frame.type === "connected") return this.#onConnected(frame.data);
-    if (frame.type === "resumed") this.lastResume = frame.data;
+    // A `resumed` answering a `resume` the app sent itself.
+    if (frame.type === "resumed") return this.#onResumed(frame.data);
     if (typeof frame.channel === "string" && typeof frame.seq === "number" && typeof frame.epoch === "string") {
       this.#positions[frame.channel] = { epoch: frame.epoch, seq: frame.seq };
     }
+    this.#emit(frame);
+  }
+
+  #emit(frame: any): void {
     for (const listener of [...(this.#listeners.get(frame.type) ?? [])]) listener(frame.data, frame);
-    for (const listener of [...this.#anyListeners]) listener(frame.data, frame);
+    for (const listener of [...this.#anyListeners]) listener(frame.type, frame.data, frame);
   }
 
   #answer(frame: any): void {
@@ -273,14 +302,67 @@ export class Client {
   #onConnected(data: Connected): void {
     this.connection = data;
     this.#attempt = 0;
+    const reconnected = this.#connectedBefore;
+    this.#connectedBefore = true;
     const positions = { ...this.#positions };
+    const resumed = Object.keys(positions);
+    // `resume` goes first, before state listeners can send anything: with ?resume=1 the server
+    // holds live events until it arrives, and any other first frame ends that wait. It also
+    // subscribes the channels it names again.
+    if (resumed.length > 0) {
+      const answer = {
+        resolve: (outcome: ResumeOutcome) => this.#onResumed(outcome),
+        reject: (error: SwitchboardError) => this.#resumeRefused(error, resumed),
+      };
+      this.#ask("resume", { positions }, null, answer, true);
+    }
     this.#setState("connected");
-    // `resume` goes first: with ?resume=1 the server holds live events until it arrives.
-    if (Object.keys(positions).length > 0) this.send("resume", { positions });
     for (const channel of this.#channels) {
-      this.request("subscribe", this.#subscription(channel)).catch(() => {});
+      if (!(channel in positions)) this.request("subscribe", { channel }).catch(() => {});
+    }
+    // Nothing to resume: every channel of the connection is untracked.
+    if (reconnected && resumed.length === 0) {
+      this.#onResumed({ recovered: true, missed: 0, unrecovered: [], positions: {} });
     }
     this.#scheduleRefresh();
+  }
+
+  /** Emits the `resumed` event for `outcome`, naming which channels were recovered and which not. */
+  #onResumed(outcome: ResumeOutcome): void {
+    const positions = outcome.positions ?? {};
+    const unrecovered = outcome.unrecovered ?? [];
+    this.#adopt(positions);
+    const covered = new Set([...Object.keys(positions), ...unrecovered]);
+    const now = new Set([...(this.connection?.channels ?? []), ...this.#channels]);
+    const resumed: Resumed = {
+      ...outcome,
+      recoveredChannels: Object.keys(positions).filter((channel) => !unrecovered.includes(channel)),
+      untrackedChannels: [...now].filter((channel) => !covered.has(channel)).sort(),
+    };
+    this.lastResume = resumed;
+    this.#emit({ type: "resumed", data: resumed });
+  }
+
+  /**
+   * The server refused the `resume` (a channel the user may no longer join, or one that lost
+   * its history): none of its channels were replayed. Their positions are forgotten, the app
+   * is told to refetch them, and the subscribed ones are joined again from now on.
+   */
+  #resumeRefused(error: SwitchboardError, channels: string[]): void {
+    if (error.code === "disconnected" || error.code === "not_connected") return; // the next connection resumes
+    for (const channel of channels) delete this.#positions[channel];
+    this.#onResumed({ recovered: false, missed: 0, unrecovered: channels, positions: {} });
+    for (const channel of channels) {
+      if (this.#channels.has(channel)) this.request("subscribe", { channel }).catch(() => {});
+    }
+  }
+
+  /** Takes the server's word for where channels stand (a new epoch, or further on in this one). */
+  #adopt(positions: Record<string, Position>): void {
+    for (const [channel, position] of Object.entries(positions)) {
+      const mine = this.#positions[channel];
+      if (!mine || mine.epoch !== position.epoch || mine.seq < position.seq) this.#positions[channel] = position;
+    }
   }
 
   #scheduleRefresh(): void {

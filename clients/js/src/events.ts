@@ -27,12 +27,31 @@ export interface Connected {
   [field: string]: unknown;
 }
 
-/** The `resumed` frame's data (and a `subscribe` reply's, with `since`). */
-export interface Resumed {
+/** The `resumed` frame's data as the server sends it (and a `subscribe` reply's, with `since`). */
+export interface ResumeOutcome {
+  /** `true` when every channel the client resumed was replayed completely. */
   recovered: boolean;
+  /** How many events were replayed, over all channels. */
   missed: number;
+  /** The channels whose missed events could not be replayed: refetch their state. */
   unrecovered: string[];
+  /** Where each resumed channel now stands. */
   positions: Record<string, Position>;
+}
+
+/**
+ * The client's `resumed` event, once after every reconnect: the server's outcome, and which of
+ * the connection's channels were recovered and which were not.
+ */
+export interface Resumed extends ResumeOutcome {
+  /** The channels whose missed events were all replayed, in order: nothing to refetch. */
+  recoveredChannels: string[];
+  /**
+   * The connection's channels the client held no position for: channels without history
+   * (`broadcast`, and `room:` by default), or with history but no event seen yet. Nothing
+   * published to them while the client was away was replayed; refetch what matters.
+   */
+  untrackedChannels: string[];
 }
 
 export interface Notification {
@@ -84,6 +103,8 @@ export interface PresenceChange {
 
 /** Event types with known data: the built-in features', and the seed apps' own. */
 export interface KnownEvents {
+  // The client's own event after every reconnect (see `Resumed`); its frame is `{type, data}`.
+  resumed: Resumed;
   // Second Brain (seeds 000-002).
   family_invitation: { invitation_id: string; family_id?: string; family_name: string; inviter_username: string };
   sbd_tokens_received: { from_username: string; amount: number; new_balance: number };

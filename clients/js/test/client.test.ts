@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 
-import { Client, SwitchboardError, type ClientOptions, type ConnectionState, type EventFrame } from "../src/index.js";
+import { Client, SwitchboardError, type ClientOptions, type ConnectionState, type EventFrame, type Resumed } from "../src/index.js";
 import { backoff, untilExpiry, afterClose } from "../src/retry.js";
 import { Server, token } from "./server.js";
 
@@ -68,8 +68,12 @@ describe("a live server", () => {
     const c = client();
     const connected = await c.connect();
     expect(connected.user_id).toBe("alice");
-    const any: string[] = [];
-    const offAny = c.onAny((_data, frame) => any.push(frame.type));
+    // Socket.IO's shape: the event's type first, then its data (and here the whole frame).
+    const any: Array<[string, unknown]> = [];
+    const offAny = c.onAny((type, data, frame) => {
+      expect(frame.type).toBe(type);
+      any.push([type, data]);
+    });
     const greeting = next<{ text: string }>(c, "greeting");
     await server.publish("user:alice", "greeting", { text: "hi" });
     const frame = await greeting;
@@ -85,7 +89,7 @@ describe("a live server", () => {
     await server.publish("user:alice", "marker", {});
     await marker;
     expect(seen).toEqual([]);
-    expect(any).toEqual(["greeting"]);
+    expect(any).toEqual([["greeting", { text: "hi" }]]);
     c.close();
   });
 
@@ -113,6 +117,7 @@ describe("a live server", () => {
     c.on("tick", (n) => ticks.push(n as number));
     const states: ConnectionState[] = [];
     c.onState((s) => states.push(s));
+    const resumed = next<Resumed>(c, "resumed");
     const second = next<number>(c, "tick");
     await server.kill();
     await reaches(c, "reconnecting");
@@ -123,12 +128,96 @@ describe("a live server", () => {
     await server.publish("user:bob", "tick", 3);
     await third;
     expect(ticks).toEqual([2, 3]);
-    expect(c.lastResume).toMatchObject({ recovered: true, missed: 1 });
+    // The missed tick came before `resumed`, which names what was recovered and what was not.
+    expect((await resumed).data).toBe(c.lastResume);
+    expect(c.lastResume).toMatchObject({
+      recovered: true,
+      missed: 1,
+      unrecovered: [],
+      recoveredChannels: ["user:bob"],
+      untrackedChannels: ["broadcast", "room:lobby"],
+    });
     expect(states).toEqual(["reconnecting", "connected"]);
     // The room was subscribed again on its own.
     const lobby = next(c, "news");
     await server.publish("room:lobby", "news", {});
     await lobby;
+    c.close();
+  });
+
+  it("names after a reconnect the channels it recovered, the ones it could not, and the untracked ones", async () => {
+    const c = client({ user: "frank", reconnectDelayMs: 3000 });
+    await c.connect();
+    await c.subscribe("feed:news"); // history in memory: lost with the restart
+    await c.subscribe("room:lobby"); // no history: nothing to resume from
+    for (const [channel, type] of [["user:frank", "mail"], ["feed:news", "story"]]) {
+      const seen = next(c, type);
+      await server.publish(channel, type, { n: 1 });
+      await seen;
+    }
+    const oldFeed = c.positions["feed:news"];
+    const mails: unknown[] = [];
+    c.on("mail", (data) => mails.push(data));
+    const resumed = next<Resumed>(c, "resumed");
+    await server.kill();
+    await reaches(c, "reconnecting");
+    await server.start(); // the client waits at least 1.5 s to retry
+    await server.publish("user:frank", "mail", { n: 2 });
+    const story = await server.publish("feed:news", "story", { n: 2 });
+    const { data } = await resumed;
+    expect(mails).toEqual([{ n: 2 }]); // replayed before `resumed`
+    expect(data).toMatchObject({
+      recovered: false,
+      missed: 1,
+      recoveredChannels: ["user:frank"],
+      unrecovered: ["feed:news"],
+      untrackedChannels: ["broadcast", "room:lobby"],
+    });
+    // The feed continues from the server's position in its new epoch, so the next resume does not fail again.
+    expect(data.positions["feed:news"].epoch).not.toBe(oldFeed.epoch);
+    expect(c.positions["feed:news"]).toEqual(data.positions["feed:news"]);
+    expect(story.positions["feed:news"]).toEqual(data.positions["feed:news"]);
+    const live = next(c, "story");
+    await server.publish("feed:news", "story", { n: 3 });
+    expect((await live).data).toEqual({ n: 3 });
+    c.close();
+  });
+
+  it("reports every channel unrecovered when the server refuses the resume, and says so once per reconnect", async () => {
+    await server.api("PUT", "/channels/club:chess/members/gina");
+    const c = client({ user: "gina", reconnectDelayMs: 3000 });
+    await c.connect();
+    await c.subscribe("club:chess");
+    for (const channel of ["user:gina", "club:chess"]) {
+      const seen = next(c, "move");
+      await server.publish(channel, "move", {});
+      await seen;
+    }
+    // She may not join the club again, so the server refuses the whole `resume`.
+    await server.api("DELETE", "/channels/club:chess/members/gina");
+    const events: Resumed[] = [];
+    c.on("resumed", (r) => events.push(r));
+    const resumed = next<Resumed>(c, "resumed");
+    await server.kill();
+    await reaches(c, "reconnecting");
+    await server.start();
+    const { data } = await resumed;
+    expect(data).toMatchObject({ recovered: false, missed: 0, recoveredChannels: [], untrackedChannels: ["broadcast"] });
+    expect([...data.unrecovered].sort()).toEqual(["club:chess", "user:gina"]);
+    // Their positions are forgotten: the next reconnect has nothing to resume and says so.
+    expect(c.positions).toEqual({});
+    const again = next<Resumed>(c, "resumed");
+    await server.kill();
+    await reaches(c, "reconnecting");
+    await server.start();
+    expect((await again).data).toMatchObject({
+      recovered: true,
+      missed: 0,
+      unrecovered: [],
+      recoveredChannels: [],
+      untrackedChannels: ["broadcast", "club:chess", "user:gina"],
+    });
+    expect(events).toHaveLength(2);
     c.close();
   });
 

@@ -9,7 +9,8 @@ import { createInterface } from "node:readline";
 
 export const SECRET = "js-client-secret";
 export const KEY = "sk_js_client";
-const BIN = process.env.SWITCHBOARD_BIN ?? resolve(new URL("../../../target/debug/switchboard", import.meta.url).pathname);
+// Resolved here: the server runs in its own directory.
+const BIN = resolve(process.env.SWITCHBOARD_BIN ?? new URL("../../../target/debug/switchboard", import.meta.url).pathname);
 
 export class Server {
   #child: ChildProcess | null = null;
@@ -24,7 +25,13 @@ export class Server {
       auth_policy: { jwt: { secret_file: "secret.txt", leeway: 0 } },
       api_key_file: "key.txt",
       websockets: { realtime: { path: "/ws" } },
-      channels: { room: { subscribe: "authenticated" } },
+      channels: {
+        room: { subscribe: "authenticated" },
+        // History in memory: a restart starts a new epoch, so nothing of it can be resumed.
+        feed: { subscribe: "authenticated", history: { size: 100 } },
+        // Only members the server API adds may join; durable history.
+        club: { subscribe: "server", history: { storage: "durable" } },
+      },
       presence: { offline_grace: "1s" },
     };
     writeFileSync(join(this.#dir, "js.json"), JSON.stringify(manifest));
