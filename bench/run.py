@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE = ROOT / "target" / "release"
+# Where cargo builds (CI keeps its target directory outside the clone: .ci/run).
+RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 PEERS = ROOT / "bench" / "peers"
 VENV = ROOT / ".venv-bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -3,11 +3,11 @@
 # against its OpenAPI document: no 5xx, and every response as the document says.
 #
 # Usage: conformance/api_fuzz.sh [SWITCHBOARD_BINARY] [SCHEMATHESIS]
-#   defaults: target/debug/switchboard, .venv/bin/schemathesis
+#   defaults: target/release/switchboard, .venv/bin/schemathesis
 #   API_FUZZ_SECONDS bounds the fuzzing phase (default 120).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${1:-$ROOT/target/debug/switchboard}
+BIN=${1:-$ROOT/target/release/switchboard}
 ST=${2:-$ROOT/.venv/bin/schemathesis}
 export FUZZ_JWT_SECRET=api-fuzz-secret-0123456789abcdef FUZZ_API_KEY=sk_api_fuzz_0123456789
 # shellcheck source=conformance/serve.sh

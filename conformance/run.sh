@@ -3,10 +3,10 @@
 # loopback port, runs the Autobahn cases 1-10 and 12-13 (permessage-deflate) against it, and
 # stops the server.
 #
-# Usage: conformance/run.sh [SWITCHBOARD_BINARY]   (default: target/debug/switchboard)
+# Usage: conformance/run.sh [SWITCHBOARD_BINARY]   (default: target/release/switchboard)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${1:-$ROOT/target/debug/switchboard}
+BIN=${1:-$ROOT/target/release/switchboard}
 # shellcheck source=conformance/serve.sh
 source "$ROOT/conformance/serve.sh"
 serve_manifest "$BIN" "$ROOT/conformance/echo.json" conformance

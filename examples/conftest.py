@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def switchboard_bin() -> str:
     """The binary `cargo test` builds, or $SWITCHBOARD_BIN."""
-    return os.environ.get("SWITCHBOARD_BIN", str(ROOT / "target" / "debug" / "switchboard"))
+    return os.environ.get("SWITCHBOARD_BIN", str(ROOT / "target" / "release" / "switchboard"))
 
 
 @pytest.fixture(scope="module")

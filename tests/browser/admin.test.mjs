@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/debug/switchboard");
+const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/release/switchboard");
 const SHOTS = join(ROOT, "target/browser");
 const TOKEN = "admin-token-for-the-browser-test";
 const WAIT = { timeout: 10_000 };

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/debug/switchboard");
+const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/release/switchboard");
 const SHOTS = join(ROOT, "target/browser");
 const WAIT = { timeout: 10_000 };
 let server, browser, base, dir;

@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 export const SECRET = "js-client-secret";
 export const KEY = "sk_js_client";
 // Resolved here: the server runs in its own directory.
-const BIN = resolve(process.env.SWITCHBOARD_BIN ?? new URL("../../../target/debug/switchboard", import.meta.url).pathname);
+const BIN = resolve(process.env.SWITCHBOARD_BIN ?? new URL("../../../target/release/switchboard", import.meta.url).pathname);
 
 export class Server {
   #child: ChildProcess | null = null;
