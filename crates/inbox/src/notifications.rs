@@ -97,10 +97,10 @@ impl Inbox {
         let _turn = self.turns.take(&app.spec.slug, user).await;
         let now = unix_ms();
         let store = hub.store();
-        let read_at = store.read_notification(&app.spec.slug, user, id, now).await?.ok_or_else(|| missing(id))?;
+        let mark = store.read_notification(&app.spec.slug, user, id, now).await?.ok_or_else(|| missing(id))?;
         let unread = store.unread_notifications(&app.spec.slug, user).await?;
-        let read = json!({ "notification_id": id, "read_at": switchboard_hub::rfc3339(read_at) });
-        if read_at == now {
+        let read = json!({ "notification_id": id, "read_at": switchboard_hub::rfc3339(mark.at_ms) });
+        if mark.first {
             push(hub, app, &user_channel(user)?, vec![("notification:read", read.clone()), count(unread)]).await;
         }
         Ok(with_unread(read, unread))

@@ -46,14 +46,16 @@ fn manifest() -> Value {
 enum Ending {
     /// SIGKILL: its sockets just break.
     Kill,
-    /// SIGTERM: /readyz fails, then (after a 1 s drain grace) its sockets close with 1001.
+    /// SIGTERM: /readyz fails, then (after a 250 ms drain grace) its sockets close with 1001.
+    /// The grace must end well inside the rest of the stream (140 publishes, 5 ms apart at
+    /// least), or the stream could finish before the node closes its sockets.
     Drain,
 }
 
 /// Starts `switchboard serve` as node `name`; waits for its "listening" log line.
 async fn start_node(dir: &std::path::Path, name: &str, broker: &str, store: &str) -> Node {
     let args =
-        ["--manifest", "fo.json", "--node-id", name, "--broker", broker, "--store", store, "--drain-grace", "1s"];
+        ["--manifest", "fo.json", "--node-id", name, "--broker", broker, "--store", store, "--drain-grace", "250ms"];
     let (child, base) = common::serve(dir, &args, "info").await;
     Node { child, base }
 }

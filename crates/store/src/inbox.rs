@@ -108,7 +108,13 @@ pub trait InboxStore: Send + Sync {
     async fn unread_notifications(&self, app: &str, user: &str) -> Result<u64, StoreError>;
     /// Marks one of the user's notifications read (once: a second read keeps the first time).
     /// `None` when the user has no notification with that id.
-    async fn read_notification(&self, app: &str, user: &str, id: &str, at_ms: u64) -> Result<Option<u64>, StoreError>;
+    async fn read_notification(
+        &self,
+        app: &str,
+        user: &str,
+        id: &str,
+        at_ms: u64,
+    ) -> Result<Option<ReadMark>, StoreError>;
     /// Marks every unread notification of the user read; returns how many changed.
     async fn read_all_notifications(&self, app: &str, user: &str, at_ms: u64) -> Result<u64, StoreError>;
     /// Deletes one of the user's notifications; `false` when there was none.
@@ -173,4 +179,14 @@ pub(crate) fn alert(app: &str, row: AlertRow) -> Alert {
     let fields =
         NewAlert { app: app.into(), group, id, kind, title, message, severity, data, created_at_ms: created as u64 };
     Alert { fields, acknowledged_at_ms: acked.map(|a| a as u64), cursor: cursor as u64 }
+}
+
+/// When a notification was read, and whether this call read it (a repeat, even within the
+/// same millisecond, is not the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMark {
+    /// Unix milliseconds of the first read.
+    pub at_ms: u64,
+    /// This call marked it read.
+    pub first: bool,
 }

@@ -33,7 +33,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use chat::{ChatStore, Conversation, ConversationSummary, Message, NewConversation, NewMessage};
-pub use inbox::{Alert, InboxStore, NewAlert, NewNotification, Notification, Page, Retention};
+pub use inbox::{Alert, InboxStore, NewAlert, NewNotification, Notification, Page, ReadMark, Retention};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

@@ -80,10 +80,12 @@ macro_rules! inbox_store {
                 user: &str,
                 id: &str,
                 at_ms: u64,
-            ) -> Result<Option<u64>, $crate::StoreError> {
-                let read: Option<i64> = sqlx::query_scalar(
-                    "UPDATE notifications SET read_at = COALESCE(read_at, $1)
-                     WHERE app = $2 AND user_id = $3 AND id = $4 RETURNING read_at",
+            ) -> Result<Option<$crate::ReadMark>, $crate::StoreError> {
+                // Whether this call read it is what changed, not the time: two reads can share
+                // a millisecond.
+                let marked: Option<i64> = sqlx::query_scalar(
+                    "UPDATE notifications SET read_at = $1
+                     WHERE app = $2 AND user_id = $3 AND id = $4 AND read_at IS NULL RETURNING read_at",
                 )
                 .bind(at_ms as i64)
                 .bind(app)
@@ -91,7 +93,13 @@ macro_rules! inbox_store {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(read.map(|r| r as u64))
+                if let Some(at) = marked {
+                    return Ok(Some($crate::ReadMark { at_ms: at as u64, first: true }));
+                }
+                let sql = "SELECT read_at FROM notifications WHERE app = $1 AND user_id = $2 AND id = $3";
+                let earlier: Option<Option<i64>> =
+                    sqlx::query_scalar(sql).bind(app).bind(user).bind(id).fetch_optional(&self.pool).await?;
+                Ok(earlier.flatten().map(|at| $crate::ReadMark { at_ms: at as u64, first: false }))
             }
 
             async fn read_all_notifications(

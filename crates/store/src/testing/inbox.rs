@@ -50,8 +50,14 @@ pub(super) async fn notifications(store: &dyn Store) {
     let rest = store.notifications("a1", "u1", Page { before: Some(first[1].cursor), ..ALL }).await.unwrap();
     assert_eq!(rest.iter().map(|n| n.fields.id.as_str()).collect::<Vec<_>>(), ["a1-u1-n2", "a1-u1-n1"], "paged");
 
-    assert_eq!(store.read_notification("a1", "u1", "a1-u1-n3", 5000).await.unwrap(), Some(5000));
-    assert_eq!(store.read_notification("a1", "u1", "a1-u1-n3", 6000).await.unwrap(), Some(5000), "read once");
+    let mark = |at_ms, first| Some(crate::ReadMark { at_ms, first });
+    assert_eq!(store.read_notification("a1", "u1", "a1-u1-n3", 5000).await.unwrap(), mark(5000, true));
+    assert_eq!(store.read_notification("a1", "u1", "a1-u1-n3", 6000).await.unwrap(), mark(5000, false), "read once");
+    assert_eq!(
+        store.read_notification("a1", "u1", "a1-u1-n3", 5000).await.unwrap(),
+        mark(5000, false),
+        "a repeat in the same millisecond is no first read either"
+    );
     assert_eq!(store.read_notification("a1", "u1", "a1-u2-n9", 5000).await.unwrap(), None, "not another's");
     assert_eq!(store.read_notification("a1", "u1", "nope", 5000).await.unwrap(), None);
     assert_eq!(store.unread_notifications("a1", "u1").await.unwrap(), 3);
