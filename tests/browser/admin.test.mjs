@@ -11,12 +11,14 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
+import { watchViolations } from "./csp.mjs";
+
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/release/switchboard");
 const SHOTS = join(ROOT, "target/browser");
 const TOKEN = "admin-token-for-the-browser-test";
 const WAIT = { timeout: 10_000 };
-let server, browser, base, dir;
+let server, browser, base, dir, violations;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -30,6 +32,7 @@ before(async () => {
     lines.on("line", (line) => line.includes(marker) && (clearTimeout(timer), resolve(line.split(marker)[1].trim())));
   });
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+  violations = watchViolations(browser);
 });
 
 after(async () => {
@@ -201,4 +204,9 @@ test("the console fits a 390 px screen: tables scroll in their own box, the tail
   }
   await admin.screenshot({ path: join(SHOTS, "admin-phone.png"), fullPage: true });
   await context.close();
+});
+
+// Last, so that it covers every page the tests above opened and everything they clicked.
+test("no page broke its Content-Security-Policy", () => {
+  assert.deepEqual(violations, []);
 });

@@ -12,11 +12,13 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
+import { watchViolations } from "./csp.mjs";
+
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/release/switchboard");
 const SHOTS = join(ROOT, "target/browser");
 const WAIT = { timeout: 10_000 };
-let server, browser, base, dir;
+let server, browser, base, dir, violations;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -34,6 +36,7 @@ before(async () => {
     });
   });
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+  violations = watchViolations(browser);
 });
 
 after(async () => {
@@ -256,4 +259,9 @@ test("the page in use, at desktop and phone width", async () => {
   assert.ok((await scrollWidth(page)) <= 390, "nothing scrolls sideways at 390 px");
   await page.screenshot({ path: join(SHOTS, "demo-phone.png"), fullPage: true });
   await context.close();
+});
+
+// Last, so that it covers every page the tests above opened and everything they clicked.
+test("no page broke its Content-Security-Policy", () => {
+  assert.deepEqual(violations, []);
 });

@@ -5,6 +5,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use switchboard_hub::Hub;
+use switchboard_protocol::check_user_id;
 
 use crate::{ApiError, ApiState, AppAccess};
 
@@ -25,6 +26,14 @@ struct MemberPath {
     user: String,
 }
 
+impl MemberPath {
+    /// Refuses a user id the rest of the API refuses (a NUL, 10 KB), before it is stored.
+    fn checked(self) -> Result<Self, ApiError> {
+        check_user_id(&self.user).map_err(|e| ApiError::bad_request(format!("path `{{user}}`: {e}")))?;
+        Ok(self)
+    }
+}
+
 async fn list(
     State(hub): State<Hub>,
     AppAccess(app): AppAccess,
@@ -39,6 +48,7 @@ async fn add(
     AppAccess(app): AppAccess,
     Path(p): Path<MemberPath>,
 ) -> Result<Json<Value>, ApiError> {
+    let p = p.checked()?;
     let added = hub.add_member(&app, &p.channel, &p.user).await?;
     Ok(Json(json!({ "channel": p.channel, "user": p.user, "added": added })))
 }
@@ -48,6 +58,7 @@ async fn remove(
     AppAccess(app): AppAccess,
     Path(p): Path<MemberPath>,
 ) -> Result<Json<Value>, ApiError> {
+    let p = p.checked()?;
     let removed = hub.remove_member(&app, &p.channel, &p.user).await?;
     Ok(Json(json!({ "channel": p.channel, "user": p.user, "removed": removed })))
 }

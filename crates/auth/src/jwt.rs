@@ -1,7 +1,7 @@
 //! JWT verification into an [`Identity`].
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
 use crate::JwksCache;
@@ -153,13 +153,18 @@ impl From<jsonwebtoken::errors::Error> for AuthError {
 pub struct Verifier {
     keys: Vec<DecodingKey>,
     jwks: Option<std::sync::Arc<JwksCache>>,
-    validation: Validation,
+    /// One validation per accepted algorithm, listing that algorithm alone: jsonwebtoken
+    /// refuses a key as soon as any listed algorithm is of another family, so one validation
+    /// for a mixed list (`["RS256", "HS256"]`) would refuse every token.
+    validations: Vec<(Algorithm, Validation)>,
+    leeway_secs: u64,
     claims: ClaimNames,
 }
 
 impl Verifier {
     /// Parses the key material; fails on a bad PEM so that startup, not the first user, sees it.
     pub fn new(settings: JwtSettings) -> Result<Self, AuthError> {
+        let validations = settings.algorithms.iter().map(|&alg| (alg, validation(alg, &settings))).collect();
         let mut keys = Vec::new();
         let mut jwks = None;
         for material in settings.keys {
@@ -171,27 +176,12 @@ impl Verifier {
                 KeyMaterial::JwksCache(cache) => jwks = Some(cache),
             }
         }
-        let first = settings.algorithms.first().copied().unwrap_or(Algorithm::HS256);
-        let mut validation = Validation::new(first);
-        validation.algorithms = settings.algorithms;
-        validation.leeway = settings.leeway_secs;
-        validation.validate_nbf = true;
-        // Tokens without `exp` never expire, as in Centrifugo; minted tokens always carry one.
-        validation.required_spec_claims.clear();
-        if let Some(issuer) = &settings.issuer {
-            validation.set_issuer(&[issuer]);
-        }
-        if settings.audience.is_empty() {
-            validation.validate_aud = false;
-        } else {
-            validation.set_audience(&settings.audience);
-        }
-        Ok(Self { keys, jwks, validation, claims: settings.claims })
+        Ok(Self { keys, jwks, validations, leeway_secs: settings.leeway_secs, claims: settings.claims })
     }
 
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     pub fn leeway_secs(&self) -> u64 {
-        self.validation.leeway
+        self.leeway_secs
     }
 
     /// Checks a token's signature, time and issuer/audience, and reads its claims.
@@ -200,17 +190,20 @@ impl Verifier {
             return Err(AuthError::Missing);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
-        if !self.validation.algorithms.contains(&header.alg) {
-            return Err(AuthError::WrongAlgorithm);
-        }
-        if let (Some(jwks), Some(kid)) = (&self.jwks, header.kid.as_deref()) {
-            let key = jwks.key(kid).await?;
-            return self.decode(token, &key);
-        }
+        let validation = self.validation_for(header.alg).ok_or(AuthError::WrongAlgorithm)?;
         let family = header.alg.family();
+        // A JWKS holds public keys: an HS token is never checked against one, whatever its `kid`.
+        let jwks = self.jwks.as_ref().filter(|_| family != AlgorithmFamily::Hmac);
+        if let (Some(jwks), Some(kid)) = (jwks, header.kid.as_deref()) {
+            let key = jwks.key(kid).await?;
+            if key.family() != family {
+                return Err(AuthError::WrongAlgorithm);
+            }
+            return self.decode(token, &key, validation);
+        }
         let mut last = AuthError::WrongAlgorithm;
         for key in self.keys.iter().filter(|k| k.family() == family) {
-            match self.decode(token, key) {
+            match self.decode(token, key, validation) {
                 Err(AuthError::BadSignature) => last = AuthError::BadSignature,
                 other => return other,
             }
@@ -218,8 +211,13 @@ impl Verifier {
         Err(last)
     }
 
-    fn decode(&self, token: &str, key: &DecodingKey) -> Result<Identity, AuthError> {
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)?;
+    /// The validation for tokens signed with `alg`, if the app accepts it.
+    fn validation_for(&self, alg: Algorithm) -> Option<&Validation> {
+        self.validations.iter().find(|(a, _)| *a == alg).map(|(_, v)| v)
+    }
+
+    fn decode(&self, token: &str, key: &DecodingKey, validation: &Validation) -> Result<Identity, AuthError> {
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)?;
         self.identity(&data.claims)
     }
 
@@ -239,6 +237,24 @@ impl Verifier {
             expires_at: claims.get("exp").and_then(Value::as_u64),
         })
     }
+}
+
+/// What a token signed with `alg` must satisfy: `alg` itself, the times, issuer and audience.
+fn validation(alg: Algorithm, settings: &JwtSettings) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = settings.leeway_secs;
+    validation.validate_nbf = true;
+    // Tokens without `exp` never expire, as in Centrifugo; minted tokens always carry one.
+    validation.required_spec_claims.clear();
+    if let Some(issuer) = &settings.issuer {
+        validation.set_issuer(&[issuer]);
+    }
+    if settings.audience.is_empty() {
+        validation.validate_aud = false;
+    } else {
+        validation.set_audience(&settings.audience);
+    }
+    validation
 }
 
 /// A claim that is a list of strings (or numbers), or one string.

@@ -18,6 +18,6 @@ mod jwt;
 pub mod redact;
 
 pub use api_key::{bearer, ApiKeys};
-pub use jsonwebtoken::Algorithm;
+pub use jsonwebtoken::{Algorithm, AlgorithmFamily};
 pub use jwks::JwksCache;
 pub use jwt::{mint, mint_with_kid, AuthError, ClaimNames, Identity, JwtSettings, KeyMaterial, Verifier};

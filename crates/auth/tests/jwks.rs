@@ -98,3 +98,25 @@ async fn unreachable_jwks_is_a_readable_error() {
     assert!(matches!(err, AuthError::Jwks(_)), "{err:?}");
     assert!(err.to_string().starts_with("could not load signing keys"));
 }
+
+#[tokio::test]
+async fn beside_a_secret_the_jwks_checks_only_the_asymmetric_tokens() {
+    let issuer = issuer(include_str!("keys/jwks1.json")).await;
+    let cache = Arc::new(JwksCache::with_intervals(issuer.url.clone(), Duration::from_secs(300), Duration::ZERO));
+    let verifier = Verifier::new(JwtSettings {
+        algorithms: vec![Algorithm::RS256, Algorithm::HS256],
+        keys: vec![KeyMaterial::JwksCache(cache), KeyMaterial::Secret(b"s3cret".to_vec())],
+        issuer: None,
+        audience: Vec::new(),
+        leeway_secs: 5,
+        claims: ClaimNames::default(),
+    })
+    .unwrap();
+    // An HS token naming a JWKS kid is still an HS token: checked with the secret, no fetch.
+    let claims = json!({"sub": "backend-user"}).as_object().unwrap().clone();
+    let hs = mint_with_kid(Algorithm::HS256, b"s3cret", Some("k1"), &claims).unwrap();
+    assert_eq!(verifier.verify(&hs).await.unwrap().user_id, "backend-user");
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), 0, "the JWKS was not asked");
+    let rs = token(include_bytes!("keys/rsa_private.pem"), "k1");
+    assert_eq!(verifier.verify(&rs).await.unwrap().user_id, "jwks-user");
+}

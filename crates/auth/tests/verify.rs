@@ -89,3 +89,44 @@ async fn issuer_and_audience_are_enforced_when_set() {
     let bad_aud = claims(json!({"sub": "u", "iss": "https://issuer", "aud": "other"}));
     assert_eq!(verifier.verify(&mint(Algorithm::HS256, b"k", &bad_aud).unwrap()).await, Err(AuthError::WrongAudience));
 }
+
+#[tokio::test]
+async fn a_mixed_app_verifies_each_token_with_the_key_of_its_own_family() {
+    // One app, three families: a token is checked with its family's key only, and the other
+    // families in `algorithms` do not make it fail.
+    let keys = vec![
+        KeyMaterial::RsaPem(include_bytes!("keys/rsa_public.pem").to_vec()),
+        KeyMaterial::Secret(b"s3cret".to_vec()),
+        KeyMaterial::EcPem(include_bytes!("keys/ec_public.pem").to_vec()),
+    ];
+    let mixed = Verifier::new(settings(vec![Algorithm::RS256, Algorithm::HS256, Algorithm::ES256], keys)).unwrap();
+    let hs = mint(Algorithm::HS256, b"s3cret", &claims(json!({"sub": "h"}))).unwrap();
+    assert_eq!(mixed.verify(&hs).await.unwrap().user_id, "h");
+    let rs = mint(Algorithm::RS256, include_bytes!("keys/rsa_private.pem"), &claims(json!({"sub": "r"}))).unwrap();
+    assert_eq!(mixed.verify(&rs).await.unwrap().user_id, "r");
+    let es = mint(Algorithm::ES256, include_bytes!("keys/ec_private.pem"), &claims(json!({"sub": "e"}))).unwrap();
+    assert_eq!(mixed.verify(&es).await.unwrap().user_id, "e");
+
+    // Forged with another key of the right family: a bad signature, not a wrong algorithm.
+    let forged_hs = mint(Algorithm::HS256, b"other", &claims(json!({"sub": "h"}))).unwrap();
+    assert_eq!(mixed.verify(&forged_hs).await, Err(AuthError::BadSignature));
+    let forged_rs =
+        mint(Algorithm::RS256, include_bytes!("keys/rsa2_private.pem"), &claims(json!({"sub": "r"}))).unwrap();
+    assert_eq!(mixed.verify(&forged_rs).await, Err(AuthError::BadSignature));
+    // An accepted family's algorithm that is not itself listed stays refused.
+    let hs512 = mint(Algorithm::HS512, b"s3cret", &claims(json!({"sub": "h"}))).unwrap();
+    assert_eq!(mixed.verify(&hs512).await, Err(AuthError::WrongAlgorithm));
+}
+
+#[tokio::test]
+async fn a_listed_algorithm_without_a_key_of_its_family_is_refused_by_algorithm() {
+    let hs_only = Verifier::new(settings(
+        vec![Algorithm::RS256, Algorithm::HS256],
+        vec![KeyMaterial::Secret(b"s3cret".to_vec())],
+    ))
+    .unwrap();
+    let hs = mint(Algorithm::HS256, b"s3cret", &claims(json!({"sub": "h"}))).unwrap();
+    assert_eq!(hs_only.verify(&hs).await.unwrap().user_id, "h");
+    let rs = mint(Algorithm::RS256, include_bytes!("keys/rsa_private.pem"), &claims(json!({"sub": "r"}))).unwrap();
+    assert_eq!(hs_only.verify(&rs).await, Err(AuthError::WrongAlgorithm));
+}

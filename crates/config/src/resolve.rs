@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_auth::{Algorithm, ApiKeys, ClaimNames, JwtSettings, KeyMaterial, Verifier};
+use switchboard_auth::{Algorithm, AlgorithmFamily, ApiKeys, ClaimNames, JwtSettings, KeyMaterial, Verifier};
 use switchboard_hub::{AppSpec, EndpointSpec, Features, HandlerSpec, Limits, NamespaceSpec, Policy, Protocol};
 
 use crate::manifest::{Jwt, OneOrMany};
@@ -197,6 +197,9 @@ fn verifier(
         }
     };
     let algorithms = algorithms(loaded, jwt, &keys)?;
+    if jwt.algorithms.is_some() {
+        unmatched_keys(&keys, &algorithms, warnings);
+    }
     let claims = claim_names(loaded);
     let settings = JwtSettings {
         algorithms,
@@ -293,13 +296,20 @@ fn key_material(
 
 fn algorithms(loaded: &LoadedManifest, jwt: &Jwt, keys: &[KeyMaterial]) -> Result<Vec<Algorithm>, ManifestError> {
     let Some(names) = &jwt.algorithms else {
-        let asymmetric = keys.iter().any(|k| !matches!(k, KeyMaterial::Secret(_)));
-        let ec = keys.iter().any(|k| matches!(k, KeyMaterial::EcPem(_)));
-        return Ok(match (asymmetric, ec) {
-            (false, _) => vec![Algorithm::HS256],
-            (true, true) => vec![Algorithm::ES256],
-            (true, false) => vec![Algorithm::RS256],
-        });
+        // One algorithm per kind of key found, so that every configured key checks tokens.
+        // (A JWKS counts as RSA here, its first family: list ES256 for its EC keys.)
+        let mut algorithms = Vec::new();
+        for family in keys.iter().map(|k| families(k)[0]) {
+            let algorithm = match family {
+                AlgorithmFamily::Hmac => Algorithm::HS256,
+                AlgorithmFamily::Ec => Algorithm::ES256,
+                _ => Algorithm::RS256,
+            };
+            if !algorithms.contains(&algorithm) {
+                algorithms.push(algorithm);
+            }
+        }
+        return Ok(if algorithms.is_empty() { vec![Algorithm::HS256] } else { algorithms });
     };
     names
         .iter()
@@ -315,6 +325,51 @@ fn algorithms(loaded: &LoadedManifest, jwt: &Jwt, keys: &[KeyMaterial]) -> Resul
             )),
         })
         .collect()
+}
+
+/// The families of token a key checks; a JWKS may hold RSA and EC keys alike.
+fn families(key: &KeyMaterial) -> &'static [AlgorithmFamily] {
+    match key {
+        KeyMaterial::Secret(_) => &[AlgorithmFamily::Hmac],
+        KeyMaterial::RsaPem(_) => &[AlgorithmFamily::Rsa],
+        KeyMaterial::EcPem(_) => &[AlgorithmFamily::Ec],
+        KeyMaterial::Jwks(_) | KeyMaterial::JwksCache(_) => &[AlgorithmFamily::Rsa, AlgorithmFamily::Ec],
+    }
+}
+
+/// A family's keys as the manifest names them: what they are, and where they come from.
+fn family_keys(family: AlgorithmFamily) -> (&'static str, &'static str) {
+    match family {
+        AlgorithmFamily::Hmac => ("HS secret", "secret_env or secret_file"),
+        AlgorithmFamily::Ec => ("EC public key", "public_key_file or jwks_url"),
+        _ => ("RSA public key", "public_key_file or jwks_url"),
+    }
+}
+
+/// Warns of listed algorithms that no key can check (their tokens are all refused) and of
+/// keys that no listed algorithm uses: both pass the manifest's checks and surprise later.
+fn unmatched_keys(keys: &[KeyMaterial], algorithms: &[Algorithm], warnings: &mut Vec<String>) {
+    let available: Vec<AlgorithmFamily> = keys.iter().flat_map(|k| families(k).iter().copied()).collect();
+    let mut found = Vec::new();
+    for algorithm in algorithms.iter().filter(|a| !available.contains(&a.family())) {
+        let (kind, from) = family_keys(algorithm.family());
+        found.push(format!(
+            "auth_policy.jwt.algorithms lists {algorithm:?}, but no {kind} ({from}) is configured: {algorithm:?} tokens will be refused"
+        ));
+    }
+    for key in keys {
+        // A JWKS is not named here: it serves whichever of its families is listed.
+        if let [family] = families(key) {
+            if !algorithms.iter().any(|a| a.family() == *family) {
+                let (kind, _) = family_keys(*family);
+                found.push(format!(
+                    "an {kind} is configured, but auth_policy.jwt.algorithms lists no algorithm for it: it checks no token"
+                ));
+            }
+        }
+    }
+    found.dedup(); // two secrets (secret_env and secret_file) are one warning
+    warnings.extend(found);
 }
 
 fn api_keys(
@@ -340,5 +395,62 @@ fn api_keys(
             warnings.push(format!("no API key: set {var} to enable the server API for this app"));
             Ok(ApiKeys::default().from_source(source))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key files read from a fixed list, so the test touches no environment.
+    struct Files;
+
+    impl Secrets for Files {
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+            match path.file_name().and_then(|n| n.to_str()) {
+                Some("jwt.key") => Ok(b"s3cret".to_vec()),
+                Some("rsa.pem") => Ok(include_bytes!("../../auth/tests/keys/rsa_public.pem").to_vec()),
+                _ => Err(std::io::Error::other("no such file")),
+            }
+        }
+    }
+
+    fn manifest(jwt: &str) -> LoadedManifest {
+        let text =
+            format!(r#"{{"slug": "k", "auth_policy": {{"jwt": {jwt}}}, "websockets": {{"rt": {{"path": "/ws"}}}}}}"#);
+        crate::parse("k.json", &text).unwrap()
+    }
+
+    /// The warnings about JWT keys and algorithms.
+    fn key_warnings(jwt: &str) -> Vec<String> {
+        let warnings = resolve(&manifest(jwt), &Files).unwrap().warnings;
+        warnings.into_iter().filter(|w| w.contains("algorithm")).collect()
+    }
+
+    #[test]
+    fn a_secret_and_a_public_key_are_both_used_by_default_and_when_listed() {
+        for jwt in [
+            r#"{"secret_file": "jwt.key", "public_key_file": "rsa.pem"}"#,
+            r#"{"secret_file": "jwt.key", "public_key_file": "rsa.pem", "algorithms": ["RS256", "HS256"]}"#,
+        ] {
+            assert_eq!(key_warnings(jwt), Vec::<String>::new(), "{jwt}");
+            let key = signing_key(&manifest(jwt), &Files).unwrap();
+            assert!(key.is_some(), "{jwt}: `switchboard token` can sign with the secret");
+        }
+    }
+
+    #[test]
+    fn an_algorithm_without_a_key_and_a_key_without_an_algorithm_are_warned_of() {
+        let warnings = key_warnings(r#"{"secret_file": "jwt.key", "algorithms": ["RS256", "HS256"]}"#);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("lists RS256, but no RSA public key"), "{warnings:?}");
+
+        let warnings =
+            key_warnings(r#"{"secret_file": "jwt.key", "public_key_file": "rsa.pem", "algorithms": ["RS256"]}"#);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("an HS secret is configured"), "{warnings:?}");
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! - **Message handler** (`handler_url` on an endpoint): a client message whose type the hub
 //!   does not own goes to the backend as `{app_slug, endpoint, connection, message}`. Its
-//!   answer may carry `reply` (sent to that connection, matched by `ref`), `publish` (events
-//!   to publish) and `error` (sent to the client). A backend that is down, slow, failing or
-//!   answering garbage gives the client `handler_failed`; the connection stays.
+//!   answer may carry `reply` (sent to that connection, with the message's `ref` if it had
+//!   one: the hub sends it either way), `publish` (events to publish) and `error` (sent to the
+//!   client). A backend that is down, slow, failing or answering garbage gives the client
+//!   `handler_failed`; the connection stays.
 //! - **Connect hook** (`connect_url` on an endpoint): asked before `connected`; may refuse the
 //!   connection (4403 with its reason) or add channels and data.
 //! - **Subscribe proxy** (`subscribe: "proxy"` with `proxy_url` on a namespace): asked whether

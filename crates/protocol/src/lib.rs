@@ -8,6 +8,7 @@
 //! - [`close`]: [`Disconnect`], the close codes a client can switch on.
 //! - [`error`]: [`ErrorCode`], the `code` of every `error` frame and HTTP error body.
 //! - [`api`]: bodies of the HTTP server API.
+//! - [`user`]: the one check of a user id taken from outside ([`check_user_id`]).
 //!
 //! This crate does no I/O and has no runtime: it is types and their encodings only.
 
@@ -16,8 +17,10 @@ pub mod channel;
 pub mod close;
 pub mod error;
 pub mod frame;
+pub mod user;
 
 pub use channel::{Channel, ChannelError};
 pub use close::Disconnect;
 pub use error::ErrorCode;
 pub use frame::{encode_event, ClientFrame, EventMeta, FrameError, ServerFrame};
+pub use user::{check_user_id, UserIdError, MAX_USER_ID_LEN};

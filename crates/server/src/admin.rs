@@ -1,7 +1,8 @@
-//! The admin console at `/admin`, on only when an admin token is configured: the page (built
-//! into the binary) and the JSON it reads, under `/admin/api/`, each call with the token as a
-//! bearer. Counts, traffic, connection lists and disconnects cover the cluster; channels and
-//! the live tail are this node's.
+//! The admin console at `/admin`, on only when an admin token is configured: the page, its
+//! script and styles (built into the binary, served under a strict policy: see `security`)
+//! and the JSON it reads, under `/admin/api/`, each call with the token as a bearer. Counts,
+//! traffic, connection lists and disconnects cover the cluster; channels and the live tail
+//! are this node's.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
@@ -21,6 +23,8 @@ use switchboard_hub::metrics::Traffic;
 use switchboard_hub::{App, Hub, HubError};
 use switchboard_protocol::api::PublishRequest;
 use switchboard_protocol::ErrorCode;
+
+use crate::security;
 
 /// Users and channels listed per app, at most (the busiest first).
 const LISTED: usize = 50;
@@ -34,7 +38,12 @@ pub(crate) struct AdminState {
 
 pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
-        .route("/admin", get(|| async { Html(include_str!("assets/admin.html")) }))
+        .route("/admin", get(console))
+        .route(
+            "/admin/console.js",
+            get(|| async { security::asset(security::JAVASCRIPT, include_str!("assets/admin.js")) }),
+        )
+        .route("/admin/console.css", get(|| async { security::asset(security::CSS, include_str!("assets/admin.css")) }))
         .route("/admin/favicon.svg", get(favicon))
         .route("/admin/api/overview", get(overview))
         .route("/admin/api/apps/{app}/users/{user}", get(user).delete(disconnect))
@@ -42,6 +51,11 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/api/apps/{app}/publish", post(publish))
         .route("/admin/api/tail", get(tail))
         .with_state(state)
+}
+
+/// The console's page, under a policy that keeps it out of other sites' frames.
+async fn console(headers: HeaderMap) -> Response {
+    security::page(include_str!("assets/admin.html"), security::policy(security::Connects::SameOrigin, &headers))
 }
 
 /// The pages' icon: the console's, and with the demo also `/favicon.ico`.

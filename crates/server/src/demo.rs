@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
@@ -17,6 +18,8 @@ use switchboard_hub::HubError;
 use switchboard_inbox::{CreateAlert, CreateNotification};
 use switchboard_protocol::ErrorCode;
 use switchboard_store::Store;
+
+use crate::security;
 
 /// The demo app's JWT secret and API key, generated once and kept in the store so that
 /// tokens and keys stay valid across restarts.
@@ -112,7 +115,9 @@ pub struct DemoState {
 /// the buttons.
 pub fn router(state: DemoState) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(include_str!("assets/demo.html")) }))
+        .route("/", get(page))
+        .route("/demo/page.js", get(|| async { security::asset(security::JAVASCRIPT, include_str!("assets/demo.js")) }))
+        .route("/demo/page.css", get(|| async { security::asset(security::CSS, include_str!("assets/demo.css")) }))
         .route("/favicon.ico", get(crate::admin::favicon))
         .route("/demo/session", get(session))
         .route("/demo/presence", get(presence))
@@ -120,6 +125,11 @@ pub fn router(state: DemoState) -> Router {
         .route("/demo/notify/{user}", post(notify))
         .route("/demo/alert", post(alert))
         .with_state(state)
+}
+
+/// The page, under a policy that lets it open WebSockets to the host it came from only.
+async fn page(headers: HeaderMap) -> Response {
+    security::page(include_str!("assets/demo.html"), security::policy(security::Connects::AndWebSocket, &headers))
 }
 
 fn demo_app(state: &DemoState) -> Result<std::sync::Arc<switchboard_hub::App>, ApiError> {

@@ -48,11 +48,11 @@ pub(crate) async fn dispatch(session: &mut Session, frame: ClientFrame) {
 }
 
 /// Hands a message to the service that owns its type; its answer is the reply, or the
-/// refusal the service shaped.
+/// refusal the service shaped. Both are sent even without a `ref` (then left out), as for
+/// every command: a handler's reply may be all the client waits for.
 async fn serve(session: &Session, caller: &crate::Caller, service: &dyn Service, frame: &ClientFrame) {
     match service.handle(&session.hub, caller, &frame.kind, &frame.data).await {
-        Ok(data) if frame.reference.is_some() => session.send(ServerFrame::reply(frame.reference.as_ref(), data)),
-        Ok(_) => {}
+        Ok(data) => session.send(ServerFrame::reply(frame.reference.as_ref(), data)),
         Err(refusal) => session.send(refusal.encode(frame.reference.as_ref())),
     }
 }

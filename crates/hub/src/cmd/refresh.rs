@@ -8,6 +8,11 @@ use crate::session::{expiry_of, Session};
 
 pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<(), Refusal> {
     let token = field(frame, "token")?;
+    // An anonymous connection has no user to refresh, and cannot become one: its
+    // subscriptions were checked as nobody's. Said before verifying, whatever the token.
+    if session.identity.is_none() {
+        return Err((ErrorCode::Forbidden, "this connection is anonymous; reconnect with the token".into()));
+    }
     let identity = crate::handshake::verify(&session.app, token)
         .await
         .map_err(|d| (ErrorCode::Unauthorized, d.reason.into_owned()))?;

@@ -84,6 +84,30 @@ async fn members_refuse_user_and_broadcast_channels_and_unknown_apps_are_404() {
 }
 
 #[tokio::test]
+async fn members_refuse_user_ids_the_rest_of_the_api_refuses_naming_the_problem() {
+    let server = TestServer::start().await;
+    let members = "/api/v1/apps/app1/channels/group:g1/members";
+    let long = "u".repeat(10_000);
+    for method in ["PUT", "DELETE"] {
+        for (user, problem) in
+            [("a%00b", "control character"), ("a%20b", "whitespace"), (long.as_str(), "longer than 250 bytes")]
+        {
+            let (status, body) = server.api(method, &format!("{members}/{user}"), Some(API_KEY), None).await;
+            assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{method} {body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("user id") && message.contains(problem), "{method}: {message}");
+            assert!(message.len() < 200, "the message does not echo the id: {message}");
+        }
+    }
+    // The longest id a `user:` channel can hold is fine, and nothing was stored before it.
+    let longest = "u".repeat(250);
+    let (status, body) = server.api("PUT", &format!("{members}/{longest}"), Some(API_KEY), None).await;
+    assert_eq!((status, body["added"].as_bool()), (200, Some(true)), "{body}");
+    let (_, listed) = server.api("GET", members, Some(API_KEY), None).await;
+    assert_eq!(listed["members"], json!([longest]));
+}
+
+#[tokio::test]
 async fn openapi_document_describes_every_route_and_each_is_served() {
     let server = TestServer::start().await;
     let (status, doc) = server.api("GET", "/api/v1/openapi.json", None, None).await;
@@ -165,4 +189,78 @@ async fn an_event_for_one_connection_reaches_only_it_and_only_with_its_apps_key(
     let (status, answer) = server.api("POST", &path, Some(API_KEY), Some(json!({"data": 1}))).await;
     assert_eq!(status, 400);
     assert!(answer["error"]["message"].as_str().unwrap().contains("type"), "{answer}");
+}
+
+/// The `src` and `href` values of a page's HTML.
+fn linked(html: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        for part in html.split(attribute).skip(1) {
+            links.push(part.split('"').next().unwrap_or_default().to_owned());
+        }
+    }
+    links
+}
+
+#[tokio::test]
+async fn the_web_pages_carry_a_strict_policy_and_every_answer_says_nosniff() {
+    // No manifest: the demo page at `/`; an admin token: the console at `/admin`.
+    let server = TestServer::start_with(vec![], |s| s.admin_token = Some("admin-token-0123456789".into())).await;
+    let host = server.addr.to_string();
+    let websockets = format!("connect-src 'self' ws://{host} wss://{host};");
+    for (path, connect) in [("/admin", "connect-src 'self';"), ("/", websockets.as_str())] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        let policy = header("content-security-policy").unwrap_or_default();
+        for directive in [
+            "default-src 'none';",
+            "script-src 'self';",
+            "style-src 'self';",
+            connect,
+            "frame-ancestors 'none';",
+            "base-uri 'none';",
+            "form-action 'self'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {directive} in {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"), "{path}");
+        let html = response.text().await.unwrap();
+        assert!(
+            !html.contains("<script>") && !html.contains("<style"),
+            "{path}: nothing inline for the policy to block"
+        );
+        // Each file the page links is served, with its type, from this origin.
+        let links = linked(&html);
+        assert!(links.iter().any(|l| l.ends_with(".js")) && links.iter().any(|l| l.ends_with(".css")), "{links:?}");
+        for link in links {
+            assert!(link.starts_with('/'), "{path}: {link} is this origin's");
+            let file = reqwest::get(server.url(&link)).await.unwrap();
+            let kind = file.headers()["content-type"].to_str().unwrap().to_owned();
+            assert_eq!(
+                (file.status().as_u16(), file.headers()["x-content-type-options"].to_str().unwrap()),
+                (200, "nosniff")
+            );
+            let expected = if link.ends_with(".js") {
+                "text/javascript"
+            } else if link.ends_with(".css") {
+                "text/css"
+            } else {
+                "image/"
+            };
+            assert!(kind.starts_with(expected), "{link}: {kind}");
+        }
+    }
+    // The API's JSON answers, refusals and unknown routes included.
+    for path in ["/api/v1/openapi.json", "/api/v1/apps/demo/connections", "/nowhere"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(
+            response.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Where tokens come from, refresh and expiry, and the Origin allowlist.
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
+use switchboard_auth::{mint, Algorithm};
 use switchboard_protocol::Disconnect;
 
 use crate::support::{manifest, TestServer};
@@ -103,4 +104,40 @@ async fn max_connections_per_user_is_enforced() {
     assert!(closed.reason.contains("limit 2"), "{closed:?}");
     second.assert_alive().await;
     let _other_user = server.connect("u2").await;
+}
+
+#[tokio::test]
+async fn an_app_with_a_secret_and_a_public_key_accepts_tokens_of_both() {
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../auth/tests/keys");
+    let mut mixed = manifest();
+    mixed["auth_policy"]["jwt"]["public_key_file"] = json!(keys.join("rsa_public.pem"));
+    mixed["auth_policy"]["jwt"]["algorithms"] = json!(["RS256", "HS256"]);
+    let server = TestServer::start_with(vec![mixed], |_| {}).await;
+
+    let hs = server.connect("by-secret").await;
+    assert_eq!(hs.connected["user_id"], "by-secret");
+    let claims: Map<String, Value> = json!({"sub": "by-key"}).as_object().unwrap().clone();
+    let private = std::fs::read(keys.join("rsa_private.pem")).unwrap();
+    let rs = server.connect_token(&mint(Algorithm::RS256, &private, &claims).unwrap()).await;
+    assert_eq!(rs.connected["user_id"], "by-key");
+    // A token signed with another RSA key is still refused, and says why.
+    let other = std::fs::read(keys.join("rsa2_private.pem")).unwrap();
+    let forged = mint(Algorithm::RS256, &other, &claims).unwrap();
+    let closed = server.raw(&format!("/ws?token={forged}"), &[]).await.closed().await.1;
+    assert_eq!((closed.code, closed.reason.as_str()), (Disconnect::UNAUTHORIZED, "token signature does not verify"));
+}
+
+#[tokio::test]
+async fn an_auth_frame_on_an_anonymous_connection_is_told_the_connection_is_anonymous() {
+    let server = TestServer::start().await;
+    let mut anonymous = server.raw("/open", &[]).await;
+    assert_eq!(anonymous.expect("connected").await["user_id"], json!(null));
+    let token = server.token("u1", json!({}));
+    for kind in ["auth", "refresh"] {
+        let answer = anonymous.request(kind, json!({"token": token})).await;
+        assert_eq!(answer["type"], "error", "{answer}");
+        assert_eq!(answer["data"]["code"], "forbidden", "{answer}");
+        assert_eq!(answer["data"]["message"], "this connection is anonymous; reconnect with the token", "{answer}");
+    }
+    anonymous.assert_alive().await;
 }

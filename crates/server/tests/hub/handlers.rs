@@ -83,6 +83,21 @@ async fn the_backend_replies_publishes_and_refuses_through_the_connection() {
 }
 
 #[tokio::test]
+async fn a_message_without_ref_still_gets_the_backends_reply_without_ref() {
+    let backend = backend().await;
+    let server = TestServer::start_with(vec![wired(&backend)], |_| {}).await;
+    let mut ann = server.connect("ann").await;
+    ann.send(json!({"type": "echo", "data": {"x": 1}})).await;
+    let reply = ann.next_json().await;
+    assert_eq!(reply, json!({"type": "reply", "data": {"echo": {"x": 1}, "user": "ann"}}), "no `ref` to copy");
+    // The backend's refusal arrives the same way.
+    ann.send(json!({"type": "refuse"})).await;
+    let refused = ann.next_json().await;
+    assert_eq!((refused.get("ref"), error_of(&refused).0.as_str()), (None, "not_allowed"));
+    ann.assert_alive().await;
+}
+
+#[tokio::test]
 async fn a_slow_failing_garbled_or_absent_backend_is_handler_failed_and_the_connection_stays() {
     let backend = backend().await;
     let server = TestServer::start_with(vec![wired(&backend)], |_| {}).await;
