@@ -10,6 +10,8 @@ use serde_json::Value;
 use switchboard_auth::Identity;
 use switchboard_inbox::{AlertQuery, CreateAlert, Member};
 
+use switchboard_hub::Limits;
+
 use crate::body::{limited, QueryParams};
 use crate::{ApiError, ApiState, AppAccess, UserAccess};
 
@@ -43,6 +45,9 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     enabled(&app)?;
     let request: CreateAlert = limited(&app, &body)?;
+    if let Some(data) = &request.data {
+        Limits::check_value_depth("data", data).map_err(ApiError::bad_request)?;
+    }
     let created = state.inbox.create_alert(&state.hub, &app, request).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

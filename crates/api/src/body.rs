@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use switchboard_hub::App;
+use switchboard_hub::{App, Limits};
 use switchboard_protocol::ErrorCode;
 
 use crate::ApiError;
@@ -35,9 +35,20 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = if path == "." { inner.to_string() } else { format!("field `{path}`: {inner}") };
+        let message = match (path.as_str(), too_deep(&inner)) {
+            (".", _) => inner.to_string(),
+            // The path runs to the 127th level (`data[0][0]...`): name the field it is in.
+            (path, true) => Limits::too_deep(path.split(['[', '.']).next().unwrap_or(path)),
+            (path, false) => format!("field `{path}`: {inner}"),
+        };
         ApiError::bad_request(message)
     })
+}
+
+/// Whether serde_json stopped at its nesting limit (in a free-form `data` field: the only
+/// values a body holds that nest without bound).
+fn too_deep(error: &serde_json::Error) -> bool {
+    error.is_syntax() && error.to_string().starts_with("recursion limit exceeded")
 }
 
 /// A JSON body of a server API call that stores what clients will receive: over the app's
@@ -81,5 +92,17 @@ mod tests {
         assert!(e.message.starts_with("field `channels`"), "{}", e.message);
         let e = super::parse::<PublishRequest>(b"{oops").unwrap_err();
         assert!(e.message.contains("line 1"), "{}", e.message);
+    }
+
+    #[test]
+    fn data_too_deep_for_serde_names_the_field() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[allow(dead_code)]
+            data: serde_json::Value,
+        }
+        let body = format!(r#"{{"data": {}{}}}"#, "[".repeat(500), "]".repeat(500));
+        let e = super::parse::<Body>(body.as_bytes()).err().unwrap();
+        assert!(e.message.starts_with("field `data`: nested more than 100"), "{}", e.message);
     }
 }

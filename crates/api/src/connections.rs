@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use switchboard_hub::{Hub, HubError};
+use switchboard_hub::{App, Hub, HubError, Limits};
+use switchboard_protocol::ErrorCode;
 
 use crate::{ApiError, ApiState, AppAccess, JsonBody};
 
@@ -72,9 +73,49 @@ async fn send(
     Path(p): Path<ConnectionPath>,
     JsonBody(event): JsonBody<DirectEvent>,
 ) -> Result<Json<Value>, ApiError> {
+    Limits::check_value_depth("data", &event.data).map_err(ApiError::bad_request)?;
+    fits(&app, &event)?;
     if !hub.send_to_connection(&app, &p.connection, &event.kind, event.data).await? {
         let message = format!("connection `{}` of app `{}` is not connected", p.connection, app.slug);
-        return Err(ApiError::new(switchboard_protocol::ErrorCode::NotFound, message));
+        return Err(ApiError::new(ErrorCode::NotFound, message));
     }
     Ok(Json(json!({ "connection_id": p.connection, "sent": true })))
+}
+
+/// Refuses an event larger than the connection's queue could ever hold (it would be closed
+/// with 4008 instead of receiving it).
+fn fits(app: &App, event: &DirectEvent) -> Result<(), ApiError> {
+    let limit = app.spec.limits.outbox_max_bytes;
+    /// The frame the connection receives, borrowed.
+    #[derive(serde::Serialize)]
+    struct Frame<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        data: &'a Value,
+    }
+    let mut size = ByteCount(0);
+    // Serializing a Value into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut size, &Frame { kind: &event.kind, data: &event.data });
+    if size.0 <= limit {
+        return Ok(());
+    }
+    let message = format!(
+        "the event is {} bytes; app `{}` queues at most {limit} bytes for a connection (limits.outbox_max_bytes)",
+        size.0, app.slug
+    );
+    Err(ApiError::new(ErrorCode::PayloadTooLarge, message))
+}
+
+/// Counts what is written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

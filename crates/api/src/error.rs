@@ -14,12 +14,14 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What went wrong, for a person; names the field for bad input.
     pub message: String,
+    /// Seconds the caller should wait before retrying, sent as `Retry-After`.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), retry_after: None }
     }
 
     /// 400 naming what is wrong.
@@ -32,7 +34,9 @@ impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
         let code = e.code();
         match e {
-            HubError::BadRequest(message) => Self::new(code, message),
+            HubError::BadRequest(message) | HubError::TooLarge(message) => Self::new(code, message),
+            // Expected under load, and counted in /metrics: not an error worth a log line.
+            HubError::Overloaded(message) => Self { code, message, retry_after: Some(HubError::RETRY_AFTER_SECS) },
             HubError::Broker(e) => {
                 tracing::error!(error = %e, "publish failed in the broker");
                 Self::new(code, "broker unavailable; retry (with the same idempotency_key)")
@@ -72,6 +76,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = json!({ "error": { "code": self.code.as_str(), "message": self.message } });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

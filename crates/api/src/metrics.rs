@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use switchboard_hub::metrics::{Histogram, BUCKETS};
+use switchboard_hub::metrics::{Histogram, NodeMetrics, BUCKETS};
 use switchboard_hub::{App, Hub, NodeCounts};
 
 /// The content type Prometheus expects for the text format.
@@ -24,7 +24,7 @@ pub(crate) async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
 type Family<T> = (&'static str, &'static str, fn(&App) -> &T);
 
 /// Counters of each app.
-const COUNTERS: [Family<AtomicU64>; 4] = [
+const COUNTERS: [Family<AtomicU64>; 5] = [
     ("switchboard_events_published_total", "Events this node published, one per channel.", |a| &a.metrics.published),
     ("switchboard_client_messages_total", "Frames received from clients.", |a| &a.metrics.received),
     ("switchboard_messages_delivered_total", "Live events queued for connections on this node.", |a| {
@@ -34,6 +34,11 @@ const COUNTERS: [Family<AtomicU64>; 4] = [
         "switchboard_queue_overflows_total",
         "Connections closed as slow consumers (4008): their queue overflowed.",
         |a| &a.metrics.overflows,
+    ),
+    (
+        "switchboard_publishes_shed_total",
+        "Events refused with 503 (Retry-After): the history store's queue was full.",
+        |a| &a.metrics.shed,
     ),
 ];
 
@@ -60,7 +65,30 @@ pub fn render(hub: &Hub) -> String {
     out.histogram("switchboard_broker_publish_seconds", "", &node.broker_publish);
     out.help("switchboard_store_commit_seconds", "histogram", "One group commit of events to the history store.");
     out.histogram("switchboard_store_commit_seconds", "", &node.store_commit);
+    bounds(&mut out, node, hub.control_messages_dropped());
     out.text
+}
+
+/// What the node's own bounds refused.
+fn bounds(out: &mut Exposition, node: &NodeMetrics, control_dropped: u64) {
+    let name = "switchboard_http_connections_closed_total";
+    out.help(
+        name,
+        "counter",
+        "HTTP connections the server closed: slow headers, idle keep-alive, too many unfinished, too large.",
+    );
+    let closed = [
+        ("header_timeout", &node.http_header_timeouts),
+        ("idle_timeout", &node.http_idle_timeouts),
+        ("incomplete_cap", &node.http_incomplete_cap),
+        ("header_too_large", &node.http_header_too_large),
+    ];
+    for (reason, n) in closed {
+        out.sample(name, &format!(",reason=\"{reason}\""), n.load(Ordering::Relaxed));
+    }
+    let name = "switchboard_control_messages_dropped_total";
+    out.help(name, "counter", "Messages to the other nodes dropped: their queue was full (the broker is too slow).");
+    out.sample(name, "", control_dropped);
 }
 
 /// What is connected now.

@@ -9,6 +9,8 @@ use axum::{Json, Router};
 use serde_json::Value;
 use switchboard_inbox::{CreateNotification, NotificationQuery};
 
+use switchboard_hub::Limits;
+
 use crate::body::{limited, QueryParams};
 use crate::{ApiError, ApiState, AppAccess, UserAccess};
 
@@ -39,6 +41,9 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     enabled(&app)?;
     let request: CreateNotification = limited(&app, &body)?;
+    if let Some(data) = &request.data {
+        Limits::check_value_depth("data", data).map_err(ApiError::bad_request)?;
+    }
     let created = state.inbox.create_notification(&state.hub, &app, request).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

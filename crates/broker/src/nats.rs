@@ -25,29 +25,24 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::remote::{Backoff, Change, Interest};
+use crate::remote::{Backoff, Change, Changes, Interest};
 use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
 use wire::ServerOp;
 
 /// Commands written to the socket in one go, at most.
 const WRITE_BATCH: usize = 256;
+/// Publishes waiting for the socket, at most. Past it `publish` waits for room: whoever
+/// publishes slows to what the NATS server takes (and the history sequencer, waiting behind
+/// it, sheds what it cannot queue) instead of the queue growing without end.
+const PUBLISH_QUEUE: usize = 1024;
+/// Messages read from the server and not yet handed to the hub, at most. Past it the reader
+/// stops reading, TCP pushes back, and the NATS server treats the node as a slow consumer
+/// (it may drop the connection; the node reconnects and fills holes from history).
+const OPS_QUEUE: usize = 256;
 
-/// What the connection task writes, in order.
-enum Command {
-    /// A whole PUB command.
-    Publish(Vec<u8>),
-    Interest(Change),
-}
-
-impl From<Change> for Command {
-    fn from(change: Change) -> Self {
-        Command::Interest(change)
-    }
-}
-
-fn settle_of(command: Command) -> Option<oneshot::Sender<()>> {
-    match command {
-        Command::Interest(Change::Settle(done)) => Some(done),
+fn settle_of(change: Change) -> Option<oneshot::Sender<()>> {
+    match change {
+        Change::Settle(done) => Some(done),
         _ => None,
     }
 }
@@ -81,7 +76,7 @@ impl Server {
 
     /// Opens a connection: reads INFO, sends CONNECT, and waits for the PONG to a PING, so
     /// that a refused CONNECT (bad credentials) is an error here. Its reader runs as a task.
-    async fn open(&self) -> Result<(OwnedWriteHalf, mpsc::UnboundedReceiver<ServerOp>), BrokerError> {
+    async fn open(&self) -> Result<(OwnedWriteHalf, mpsc::Receiver<ServerOp>), BrokerError> {
         let io = |e: std::io::Error| BrokerError::Unavailable(format!("NATS at {}: {e}", self.addr));
         let (read, mut write) = TcpStream::connect(&self.addr).await.map_err(io)?.into_split();
         let mut reader = BufReader::new(read);
@@ -100,10 +95,10 @@ impl Server {
                 None => return Err(BrokerError::Unavailable("NATS closed the connection".into())),
             }
         }
-        let (ops, received) = mpsc::unbounded_channel();
+        let (ops, received) = mpsc::channel(OPS_QUEUE);
         tokio::spawn(async move {
             while let Ok(Some(op)) = wire::read_op(&mut reader).await {
-                if ops.send(op).is_err() {
+                if ops.send(op).await.is_err() {
                     return;
                 }
             }
@@ -115,7 +110,9 @@ impl Server {
 /// One node's handle on a NATS server.
 pub struct NatsBroker {
     prefix: Arc<str>,
-    interest: Interest<Command>,
+    interest: Interest<Change>,
+    /// Whole PUB commands for the connection task.
+    publishes: mpsc::Sender<Vec<u8>>,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
     /// Whether the connection is up (publishes fail fast while it is not).
     up: Arc<AtomicBool>,
@@ -127,7 +124,8 @@ impl NatsBroker {
     pub async fn connect(url: &str) -> Result<Self, BrokerError> {
         let (server, prefix) = Server::parse(url)?;
         let first = server.open().await?;
-        let (interest, queue) = Interest::new();
+        let (interest, changes) = Interest::new();
+        let (publishes, queued) = mpsc::channel(PUBLISH_QUEUE);
         let link = Link {
             server,
             prefix: prefix.into(),
@@ -138,11 +136,12 @@ impl NatsBroker {
         let broker = Self {
             prefix: link.prefix.clone(),
             interest,
+            publishes,
             deliver: link.deliver.clone(),
             up: link.up.clone(),
             closed: AtomicBool::new(false),
         };
-        tokio::spawn(link.run(first, queue));
+        tokio::spawn(link.run(first, changes, queued));
         Ok(broker)
     }
 }
@@ -153,8 +152,14 @@ struct Link {
     server: Server,
     prefix: Arc<str>,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
-    interest: Interest<Command>,
+    interest: Interest<Change>,
     up: Arc<AtomicBool>,
+}
+
+/// What the connection task reads from: interest changes and publishes, each in order.
+struct Queues {
+    changes: Changes<Change>,
+    publishes: mpsc::Receiver<Vec<u8>>,
 }
 
 /// One connection's subscriptions, by id and by topic.
@@ -187,9 +192,11 @@ impl Subscriptions {
 impl Link {
     async fn run(
         self,
-        first: (OwnedWriteHalf, mpsc::UnboundedReceiver<ServerOp>),
-        mut queue: mpsc::UnboundedReceiver<Command>,
+        first: (OwnedWriteHalf, mpsc::Receiver<ServerOp>),
+        changes: Changes<Change>,
+        publishes: mpsc::Receiver<Vec<u8>>,
     ) {
+        let mut queues = Queues { changes, publishes };
         let mut connection = Some(first);
         let mut backoff = Backoff::new();
         loop {
@@ -203,7 +210,7 @@ impl Link {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, retry_in = ?backoff.pause(), "NATS unreachable");
-                        if !backoff.wait(&mut queue, settle_of).await {
+                        if !backoff.wait(&mut queues.changes, settle_of).await {
                             return;
                         }
                         continue;
@@ -211,21 +218,19 @@ impl Link {
                 },
             };
             self.up.store(true, Ordering::Release);
-            if !self.serve(write, ops, &mut queue).await {
+            if !self.serve(write, ops, &mut queues).await {
                 return;
             }
             self.up.store(false, Ordering::Release);
+            // What was published into the broken connection is lost, as it would be in
+            // flight; receivers fill the hole from history.
+            while queues.publishes.try_recv().is_ok() {}
             tracing::error!("lost the NATS connection; reconnecting");
         }
     }
 
     /// Serves one connection until it breaks (`true`) or the broker is dropped (`false`).
-    async fn serve(
-        &self,
-        mut write: OwnedWriteHalf,
-        mut ops: mpsc::UnboundedReceiver<ServerOp>,
-        queue: &mut mpsc::UnboundedReceiver<Command>,
-    ) -> bool {
+    async fn serve(&self, mut write: OwnedWriteHalf, mut ops: mpsc::Receiver<ServerOp>, queues: &mut Queues) -> bool {
         let mut subscriptions = Subscriptions::default();
         let mut settles: VecDeque<oneshot::Sender<()>> = VecDeque::new();
         let mut out = Vec::new();
@@ -242,13 +247,21 @@ impl Link {
                     Some(op) => self.on_op(op, &subscriptions, &mut settles, &mut out),
                     None => return true,
                 },
-                command = queue.recv() => {
-                    let Some(command) = command else { return false };
-                    self.on_command(command, &mut subscriptions, &mut settles, &mut out);
+                change = queues.changes.recv() => {
+                    let Some(change) = change else { return false };
+                    self.on_change(change, &mut subscriptions, &mut settles, &mut out);
                     // Whatever else is queued goes out in the same write.
                     for _ in 0..WRITE_BATCH {
-                        let Ok(command) = queue.try_recv() else { break };
-                        self.on_command(command, &mut subscriptions, &mut settles, &mut out);
+                        let Some(change) = queues.changes.try_recv() else { break };
+                        self.on_change(change, &mut subscriptions, &mut settles, &mut out);
+                    }
+                }
+                frame = queues.publishes.recv() => {
+                    let Some(frame) = frame else { return false };
+                    out.extend_from_slice(&frame);
+                    for _ in 0..WRITE_BATCH {
+                        let Ok(frame) = queues.publishes.try_recv() else { break };
+                        out.extend_from_slice(&frame);
                     }
                 }
             }
@@ -280,18 +293,17 @@ impl Link {
         }
     }
 
-    fn on_command(
+    fn on_change(
         &self,
-        command: Command,
+        change: Change,
         subs: &mut Subscriptions,
         settles: &mut VecDeque<oneshot::Sender<()>>,
         out: &mut Vec<u8>,
     ) {
-        match command {
-            Command::Publish(frame) => out.extend_from_slice(&frame),
-            Command::Interest(Change::Subscribe(topic)) => subs.add(out, &self.prefix, topic),
-            Command::Interest(Change::Unsubscribe(topic)) => subs.remove(out, &topic),
-            Command::Interest(Change::Settle(done)) => {
+        match change {
+            Change::Subscribe(topic) => subs.add(out, &self.prefix, topic),
+            Change::Unsubscribe(topic) => subs.remove(out, &topic),
+            Change::Settle(done) => {
                 out.extend_from_slice(wire::PING);
                 settles.push_back(done);
             }
@@ -333,10 +345,7 @@ impl Broker for NatsBroker {
                 deliver.deliver(envelope);
             }
         }
-        match self.interest.send(Command::Publish(frame)) {
-            true => Ok(()),
-            false => Err(BrokerError::Closed),
-        }
+        self.publishes.send(frame).await.map_err(|_| BrokerError::Closed)
     }
 
     fn subscribe(&self, topic: Topic) {

@@ -21,9 +21,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use tokio::sync::mpsc;
 
-use crate::remote::{Backoff, Change, Interest};
+use crate::remote::{Backoff, Change, Changes, Interest};
 use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
 
 /// The prefix of every Redis channel Switchboard uses; `?channel_prefix=` adds to it.
@@ -103,7 +102,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn run(self, first: (PubSubSink, PubSubStream), mut changes: mpsc::UnboundedReceiver<Change>) {
+    async fn run(self, first: (PubSubSink, PubSubStream), mut changes: Changes<Change>) {
         let mut connection = Some(first);
         let mut backoff = Backoff::new();
         loop {

@@ -44,7 +44,10 @@ impl ChatError {
     pub fn refusal(self, data: &Value) -> Refusal {
         let code = self.code();
         let message = match self {
-            Self::Hub(HubError::BadRequest(message)) => message,
+            // Overloaded is expected under load (and counted); the client may retry it.
+            Self::Hub(HubError::BadRequest(message) | HubError::TooLarge(message) | HubError::Overloaded(message)) => {
+                message
+            }
             Self::Hub(inner) => {
                 // Details stay in the log; the client learns only that it may retry.
                 tracing::error!(error = %inner, "chat request failed");

@@ -66,6 +66,9 @@ impl Chat {
                 ChatError::BadRequest(format!("field `replyTo`: no message `{reply_to}` in this conversation"))
             })?;
         }
+        // Under more load than history commits, refuse before storing: the client's retry
+        // then sends the message once. (Once stored, its push waits for room instead.)
+        hub.check_room(app, conversation.participants.len())?;
         let new = NewMessage {
             app: app.spec.slug.clone(),
             id: new_id(),

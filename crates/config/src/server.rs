@@ -30,6 +30,20 @@ pub struct ServerFile {
     /// A file holding the admin console's token; without one (or `SWITCHBOARD_ADMIN_TOKEN`)
     /// the console is off.
     pub admin_token_file: Option<String>,
+    /// How long a client may take to send a request's line and headers.
+    pub http_header_timeout: Option<DurationText>,
+    /// How long a keep-alive connection may sit idle between requests; `0s` turns keep-alive off.
+    pub http_keepalive_timeout: Option<DurationText>,
+    /// Connections still sending their request headers, at most.
+    pub http_max_incomplete: Option<usize>,
+    /// Largest request line and headers, in bytes.
+    pub http_max_header_bytes: Option<usize>,
+    /// Publishes waiting for the history store, at most.
+    pub history_queue: Option<usize>,
+    /// Connections and Socket.IO sessions that have not authenticated, at most.
+    pub max_unauthenticated: Option<usize>,
+    /// The same, from one source address.
+    pub max_unauthenticated_per_address: Option<usize>,
 }
 
 /// Parses the file's text, with `file:line:column` in the error.

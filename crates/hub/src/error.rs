@@ -19,6 +19,15 @@ pub enum HubError {
     /// A backend cannot take the request now; retrying later may succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// More than any connection's queue could take (`limits.outbox_max_bytes`): no
+    /// subscriber could ever receive it, so it is refused whole.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Publishes are arriving faster than the history store commits and its queue is full:
+    /// shed now rather than queued without end; retrying after [`HubError::RETRY_AFTER_SECS`]
+    /// may succeed.
+    #[error("{0}")]
+    Overloaded(String),
     /// Something that should not fail did.
     #[error("internal: {0}")]
     Internal(String),
@@ -34,12 +43,21 @@ impl From<StoreError> for HubError {
 }
 
 impl HubError {
+    /// How long an overloaded publisher should wait before retrying (`Retry-After`).
+    pub const RETRY_AFTER_SECS: u32 = 1;
+
     /// The wire code for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
-            Self::Broker(_) | Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Broker(_) | Self::Unavailable(_) | Self::Overloaded(_) => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    /// Seconds to wait before retrying, for errors that say so (HTTP `Retry-After`).
+    pub fn retry_after(&self) -> Option<u32> {
+        matches!(self, Self::Overloaded(_)).then_some(Self::RETRY_AFTER_SECS)
     }
 }

@@ -9,7 +9,7 @@
 
 mod memory;
 
-use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
@@ -45,9 +45,34 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<Position>, HubError>>,
 }
 
+/// What one queued publish resolves to: its positions, once durable and delivered.
+pub(crate) struct Answer(oneshot::Receiver<Result<Vec<Position>, HubError>>);
+
+impl Answer {
+    pub(crate) async fn positions(self) -> Result<Vec<Position>, HubError> {
+        self.0.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> HubError {
+    HubError::Internal("history sequencer stopped".into())
+}
+
+/// Publishes waiting for the sequencer, at most, unless the server sets otherwise: at the
+/// few thousand durable events a second one SQLite store commits, under a second's wait.
+pub(crate) const QUEUE: usize = 2048;
+
 /// The handle publishers use; the task starts with the first publish.
+///
+/// Its queue is bounded in publishes (the task holds one more round of at most 256 while it
+/// commits): a rate the store cannot sustain would otherwise grow memory and every
+/// publisher's wait without limit. Publishers from outside (the API, a client) are refused
+/// at once when it is full ([`HubError::Overloaded`], 503 with `Retry-After`); changes a
+/// feature has already stored wait for room instead ([`Sequencer::submit_waiting`]), since
+/// refusing them would only lose their push.
 pub(crate) struct Sequencer {
-    jobs: OnceLock<mpsc::UnboundedSender<Job>>,
+    jobs: OnceLock<mpsc::Sender<Job>>,
+    capacity: AtomicUsize,
     parts: Arc<Parts>,
 }
 
@@ -66,36 +91,83 @@ impl Sequencer {
         memory: Arc<MemoryHistory>,
         metrics: Arc<NodeMetrics>,
     ) -> Self {
-        Self { jobs: OnceLock::new(), parts: Arc::new(Parts { store, broker, memory, metrics }) }
+        let parts = Arc::new(Parts { store, broker, memory, metrics });
+        Self { jobs: OnceLock::new(), capacity: AtomicUsize::new(QUEUE), parts }
     }
 
-    /// Numbers, stores and delivers `items` (one per channel of one publish, in order);
-    /// returns the positions of those with history once every one is durable and every item
-    /// is handed to the broker.
-    pub(crate) async fn publish(&self, app: Arc<str>, items: Vec<Item>) -> Result<Vec<Position>, HubError> {
-        self.submit(app, items)?.await
+    /// Sets the queue's bound; `false` once the first publish has started the task with
+    /// the bound it had then.
+    pub(crate) fn set_capacity(&self, jobs: usize) -> bool {
+        self.capacity.store(jobs.max(1), Ordering::Relaxed);
+        self.jobs.get().is_none()
     }
 
-    /// Queues `items` at once, in call order, and returns what resolves to their positions:
-    /// a batch submits all its publishes before awaiting any, so they share one commit.
-    pub(crate) fn submit(
-        &self,
-        app: Arc<str>,
-        items: Vec<Item>,
-    ) -> Result<impl Future<Output = Result<Vec<Position>, HubError>>, HubError> {
-        let jobs = self.jobs.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
+    fn sender(&self) -> &mpsc::Sender<Job> {
+        self.jobs.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(self.capacity.load(Ordering::Relaxed));
             tokio::spawn(run(rx, self.parts.clone()));
             tx
-        });
-        let stopped = || HubError::Internal("history sequencer stopped".into());
-        let (reply, answer) = oneshot::channel();
-        jobs.send(Job { app, items, reply }).map_err(|_| stopped())?;
-        Ok(async move { answer.await.map_err(|_| stopped())? })
+        })
+    }
+
+    /// Room for this many publishes now.
+    pub(crate) fn room(&self) -> usize {
+        self.jobs.get().map_or_else(|| self.capacity.load(Ordering::Relaxed), mpsc::Sender::capacity)
+    }
+
+    /// The queue's bound.
+    pub(crate) fn bound(&self) -> usize {
+        self.jobs.get().map_or_else(|| self.capacity.load(Ordering::Relaxed), mpsc::Sender::max_capacity)
+    }
+
+    /// Queues one publish's items, or refuses them when the queue is full.
+    pub(crate) fn submit_one(&self, app: &Arc<str>, items: Vec<Item>) -> Result<Answer, HubError> {
+        self.submit_all(app, vec![items])?.pop().ok_or_else(stopped)
+    }
+
+    /// Queues every publish of `batch` (each the items of one publish, one per channel, in
+    /// order) at once, or none of them when the queue has no room for all: a batch is
+    /// answered whole, and its publishes share a commit.
+    pub(crate) fn submit_all(&self, app: &Arc<str>, batch: Vec<Vec<Item>>) -> Result<Vec<Answer>, HubError> {
+        let sender = self.sender();
+        let permits = sender.try_reserve_many(batch.len()).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => HubError::Overloaded(format!(
+                "publishing faster than the history store commits: its queue of {} publishes is full; retry in {} s",
+                sender.max_capacity(),
+                HubError::RETRY_AFTER_SECS
+            )),
+            mpsc::error::TrySendError::Closed(()) => stopped(),
+        })?;
+        Ok(permits.zip(batch).map(|(permit, items)| Answer(enqueue(permit, app, items))).collect())
+    }
+
+    /// Queues `batch` in order, waiting for room as it frees (in turns of at most the whole
+    /// queue, for a batch larger than it): for changes already stored, whose push must not
+    /// be lost to a busy moment.
+    pub(crate) async fn submit_waiting(&self, app: &Arc<str>, batch: Vec<Vec<Item>>) -> Result<Vec<Answer>, HubError> {
+        let sender = self.sender();
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut batch = batch.into_iter().peekable();
+        while batch.peek().is_some() {
+            let turn: Vec<Vec<Item>> = batch.by_ref().take(sender.max_capacity()).collect();
+            let permits = sender.reserve_many(turn.len()).await.map_err(|_| stopped())?;
+            answers.extend(permits.zip(turn).map(|(permit, items)| Answer(enqueue(permit, app, items))));
+        }
+        Ok(answers)
     }
 }
 
-async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, parts: Arc<Parts>) {
+fn enqueue(
+    permit: mpsc::Permit<'_, Job>,
+    app: &Arc<str>,
+    items: Vec<Item>,
+) -> oneshot::Receiver<Result<Vec<Position>, HubError>> {
+    let (reply, answer) = oneshot::channel();
+    permit.send(Job { app: app.clone(), items, reply });
+    answer
+}
+
+async fn run(mut jobs: mpsc::Receiver<Job>, parts: Arc<Parts>) {
     let mut round = Vec::with_capacity(ROUND);
     while jobs.recv_many(&mut round, ROUND).await > 0 {
         commit(&mut round, &parts).await;

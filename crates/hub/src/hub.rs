@@ -113,6 +113,8 @@ struct Shared {
     tap: Arc<crate::tap::TapBroker>,
     /// Broker and store timings.
     metrics: Arc<NodeMetrics>,
+    /// Connections waiting to authenticate.
+    gate: Arc<crate::gate::Gate>,
 }
 
 /// Routes envelopes from the broker into local outboxes. Holds the hub weakly, because the
@@ -182,12 +184,18 @@ impl Hub {
             services,
             tap,
             metrics,
+            gate: Arc::new(crate::gate::Gate::new(crate::gate::GateLimits::default())),
         });
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
         let hub = Self { shared };
         hub.listen_for_control();
         hub.start_heartbeat();
         hub
+    }
+
+    /// The waiting room of connections that have not authenticated yet.
+    pub fn gate(&self) -> &Arc<crate::gate::Gate> {
+        &self.shared.gate
     }
 
     /// An app by slug.

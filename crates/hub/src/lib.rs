@@ -22,6 +22,8 @@
 mod clock;
 mod cmd;
 mod error;
+mod frames;
+mod gate;
 mod handshake;
 mod history;
 mod hub;
@@ -41,12 +43,14 @@ mod writer;
 
 pub use clock::{rfc3339, unix_ms, unix_us};
 pub use error::HubError;
+pub use gate::{Gate, GateFull, GateLimits, Waiter};
 pub use hub::{
     App, ConnMeta, Hub, NodeCounts, ASK_TIMEOUT, HEARTBEAT, IDEMPOTENCY_TTL, MAX_CHANNELS_PER_PUBLISH,
     MAX_HISTORY_LIMIT, NODE_TIMEOUT,
 };
 pub use order::Gap;
 pub use outbox::{Batch, Closed, Outbox, SentRange};
+pub use rate::{RateLimiter, Verdict};
 pub use registry::{ConnId, Delivery, Registry, TooManyConnections};
 pub use service::{Admission, Caller, NodeEvent, Refusal, Service};
 pub use session::{Handshake, Inbound, Outbound};

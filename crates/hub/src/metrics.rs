@@ -103,6 +103,8 @@ pub struct AppMetrics {
     pub auth_failures: AtomicU64,
     /// HTTP API calls refused for their API key or user token.
     pub api_auth_failures: AtomicU64,
+    /// Publishes refused with 503 because the history sequencer's queue was full.
+    pub shed: AtomicU64,
     /// From the publishing node's hand-off to the broker to this node queueing the event
     /// for its subscribers (clock skew between nodes adds in).
     pub delivery: Histogram,
@@ -122,6 +124,14 @@ pub struct NodeMetrics {
     pub broker_publish: Histogram,
     /// A sequencer round's history commit to the store.
     pub store_commit: Histogram,
+    /// HTTP connections closed because their request's headers took too long.
+    pub http_header_timeouts: AtomicU64,
+    /// Keep-alive connections closed after idling too long.
+    pub http_idle_timeouts: AtomicU64,
+    /// Connections closed as the oldest of too many still sending their headers.
+    pub http_incomplete_cap: AtomicU64,
+    /// Connections answered 431: headers over the size limit.
+    pub http_header_too_large: AtomicU64,
 }
 
 /// A node's traffic for one app over the last few seconds, as the console shows it.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 const STRIKE_WINDOW: Duration = Duration::from_secs(5);
 
 /// A token bucket with a strike counter.
-pub(crate) struct RateLimiter {
+pub struct RateLimiter {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -18,7 +18,7 @@ pub(crate) struct RateLimiter {
 
 /// What to do with one client message.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Handle it.
     Allow,
     /// Refuse it with `rate_limited`.
@@ -30,7 +30,7 @@ pub(crate) enum Verdict {
 impl RateLimiter {
     /// `rate` messages per second with `burst` extra; a client that has more than
     /// `max(burst, 10)` messages refused within 5 s is closed.
-    pub(crate) fn new(rate: u32, burst: u32) -> Self {
+    pub fn new(rate: u32, burst: u32) -> Self {
         let now = Instant::now();
         Self {
             rate: f64::from(rate.max(1)),
@@ -44,7 +44,7 @@ impl RateLimiter {
     }
 
     /// Judges one message arriving now.
-    pub(crate) fn check(&mut self) -> Verdict {
+    pub fn check(&mut self) -> Verdict {
         let now = Instant::now();
         let elapsed = now.duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);

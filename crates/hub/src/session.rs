@@ -13,50 +13,9 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+pub use crate::frames::{Handshake, Inbound, Outbound};
 use crate::rate::RateLimiter;
 use crate::{clock, writer, App, Caller, ConnMeta, EndpointSpec, Hub, Outbox};
-
-/// What the transport learned from the HTTP upgrade.
-#[derive(Debug, Clone, Default)]
-pub struct Handshake {
-    /// A token from the Authorization header, `?token=` or the cookie.
-    pub token: Option<String>,
-    /// The peer's address.
-    pub remote_addr: String,
-    /// `?device=`: names the device for acknowledgements (a token's `device` claim wins).
-    pub device: Option<String>,
-    /// `?resume=1`: live events with a position wait for the client's first frame, which
-    /// should be `resume`, so that replayed events come before them.
-    pub resume: bool,
-}
-
-/// A frame from the client, as the transport decoded it.
-#[derive(Debug)]
-pub enum Inbound {
-    /// A text frame.
-    Text(String),
-    /// A binary frame (not part of the native protocol).
-    Binary,
-    /// A pong answering the server's ping.
-    Pong,
-    /// The client closed the socket, or it broke.
-    Closed,
-    /// The transport refused a frame over its size limit.
-    TooBig,
-    /// The client broke the WebSocket protocol; the socket closes with this code and reason.
-    Broken(Disconnect),
-}
-
-/// A frame for the client.
-#[derive(Debug)]
-pub enum Outbound {
-    /// A text frame, already encoded.
-    Text(Bytes),
-    /// A protocol-level ping.
-    Ping,
-    /// A close frame; the transport ends the socket after it.
-    Close(Disconnect),
-}
 
 /// The live state of one authenticated connection.
 pub(crate) struct Session {
@@ -74,6 +33,13 @@ pub(crate) struct Session {
 
 /// How long a connection opened with `?resume=1` holds live events for its `resume`.
 const RESUME_WAIT: Duration = Duration::from_secs(10);
+/// How long a socket closed for what its client sent stays open, unread, after the close.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Closes the client brought on itself while it may still be writing.
+fn client_caused(code: u16) -> bool {
+    matches!(code, Disconnect::RATE_LIMITED | Disconnect::TOO_BIG | 1002 | 1007)
+}
 
 /// Authenticates and registers a connection, then hands it to a task of its own (tracked by
 /// [`Hub::sessions`]) that reads and writes until it ends. The transport calls this once per
@@ -158,6 +124,13 @@ impl Session {
         if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
             writer.abort();
         }
+        // A client closed for what it kept sending may still be sending: the socket stays open,
+        // unread, a moment longer, so the close frame reaches it before the kernel answers its
+        // next bytes with a reset (which would discard the close on its side).
+        if self.outbox.close_code().is_some_and(client_caused) {
+            tokio::time::sleep(LINGER).await;
+        }
+        drop(inbound);
         if self.outbox.close_code() == Some(Disconnect::SLOW_CONSUMER) {
             crate::metrics::bump(&self.app.metrics.overflows);
             let limit = self.app.spec.limits.outbox_max_bytes;

@@ -220,6 +220,83 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Levels of arrays and objects one JSON document may nest, itself included, as
+    /// serde_json reads it: client frames and request bodies are held to this.
+    pub const MAX_JSON_DEPTH: usize = 127;
+    /// Levels event `data` (and a notification's or alert's) may nest. Deeper data is
+    /// refused before it is stored or sent: a million nested arrays crash browsers' and
+    /// Python's parsers. It is well inside [`Self::MAX_JSON_DEPTH`] because data travels
+    /// wrapped: in its event, in a history page, in a notification and its list, so whatever
+    /// carries it stays readable by a parser with serde_json's limit.
+    pub const MAX_DATA_DEPTH: usize = 100;
+
+    /// Refuses JSON text nested deeper than [`Self::MAX_DATA_DEPTH`], naming `field`.
+    pub fn check_data_depth(field: &str, json: &str) -> Result<(), String> {
+        match nested_deeper_than(json, Self::MAX_DATA_DEPTH) {
+            true => Err(Self::too_deep(field)),
+            false => Ok(()),
+        }
+    }
+
+    /// Refuses a parsed value nested deeper than [`Self::MAX_DATA_DEPTH`], naming `field`.
+    pub fn check_value_depth(field: &str, value: &serde_json::Value) -> Result<(), String> {
+        match depth(value) > Self::MAX_DATA_DEPTH {
+            true => Err(Self::too_deep(field)),
+            false => Ok(()),
+        }
+    }
+
+    /// The refusal of `field` for nesting too deeply.
+    pub fn too_deep(field: &str) -> String {
+        format!(
+            "field `{field}`: nested more than {} arrays and objects deep; data may nest at most {0}, so that \
+             the events and answers that carry it stay within the {} levels a JSON document may have",
+            Self::MAX_DATA_DEPTH,
+            Self::MAX_JSON_DEPTH
+        )
+    }
+}
+
+/// How many arrays and objects `value` nests (a parsed value: serde_json built it within
+/// its own limit, so the recursion is shallow).
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Whether JSON `text` (already valid) opens more than `max` arrays and objects inside one
+/// another. A scan, not a parse: no recursion, no allocation, stops at the first level over.
+fn nested_deeper_than(text: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The built-in features an app turned on (`features` in the manifest; all on by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
@@ -285,4 +362,39 @@ pub struct HandlerSpec {
     pub timeout: Duration,
     /// Calls in flight at once for this endpoint; more wait for a free slot within `timeout`.
     pub concurrency: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{nested_deeper_than, Limits};
+
+    fn deep(n: usize) -> String {
+        format!("{}{}", "[".repeat(n), "]".repeat(n))
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects_but_not_brackets_in_strings() {
+        assert!(!nested_deeper_than(r#"{"a":[1,{"b":[]}]}"#, 4));
+        assert!(nested_deeper_than(r#"{"a":[1,{"b":[]}]}"#, 3));
+        assert!(!nested_deeper_than(r#"["[[[[", "\"{{{{", "\\"]"#, 1));
+        assert!(!nested_deeper_than(r#""[[[""#, 0));
+        assert!(Limits::check_data_depth("data", &deep(Limits::MAX_DATA_DEPTH)).is_ok());
+        let refused = Limits::check_data_depth("data", &deep(Limits::MAX_DATA_DEPTH + 1)).unwrap_err();
+        assert!(refused.starts_with("field `data`: nested more than 100"), "{refused}");
+        let value: serde_json::Value = serde_json::from_str(&deep(Limits::MAX_DATA_DEPTH)).unwrap();
+        assert!(Limits::check_value_depth("data", &value).is_ok());
+        let value: serde_json::Value = serde_json::from_str(&deep(Limits::MAX_DATA_DEPTH + 1)).unwrap();
+        assert!(Limits::check_value_depth("data", &value).is_err());
+    }
+
+    #[test]
+    fn the_deepest_data_stays_readable_in_what_carries_it() {
+        // A notification in a history page: the deepest wrapping data gets.
+        let data = deep(Limits::MAX_DATA_DEPTH);
+        let page = format!(r#"{{"events":[{{"type":"notification:new","data":{{"data":{data}}}}}]}}"#);
+        assert!(serde_json::from_str::<serde_json::Value>(&page).is_ok());
+        // And serde_json's limit is the one MAX_JSON_DEPTH states.
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(Limits::MAX_JSON_DEPTH)).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(Limits::MAX_JSON_DEPTH + 1)).is_err());
+    }
 }

@@ -19,11 +19,14 @@ pub enum ErrorCode {
     Unauthorized,
     /// No such app, user, channel or record.
     NotFound,
-    /// The body is larger than allowed.
+    /// The body is larger than allowed, or an event larger than any connection's queue
+    /// (`limits.outbox_max_bytes`) could take.
     PayloadTooLarge,
     /// The server failed; retrying later may help.
     Internal,
-    /// The server is shutting down or not ready.
+    /// The server is shutting down or not ready, a backend (the broker, the store) is away,
+    /// or it is publishing more than its history store commits: retry, after the HTTP
+    /// answer's `Retry-After` when it has one.
     Unavailable,
 }
 

@@ -80,6 +80,32 @@ pub struct ServeArgs {
     /// Without either, the console is off.
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN_FILE", value_name = "PATH")]
     pub admin_token_file: Option<String>,
+    /// How long a client may take to send a request's line and headers; then the connection
+    /// closes [default: 60s].
+    #[arg(long, env = "SWITCHBOARD_HTTP_HEADER_TIMEOUT", value_name = "DURATION")]
+    pub http_header_timeout: Option<String>,
+    /// How long a keep-alive connection may sit idle between requests; 0s turns keep-alive
+    /// off [default: 75s].
+    #[arg(long, env = "SWITCHBOARD_HTTP_KEEPALIVE_TIMEOUT", value_name = "DURATION")]
+    pub http_keepalive_timeout: Option<String>,
+    /// Connections still sending their request headers, at most; past it the one that has
+    /// waited longest is closed [default: 1024].
+    #[arg(long, env = "SWITCHBOARD_HTTP_MAX_INCOMPLETE", value_name = "N")]
+    pub http_max_incomplete: Option<usize>,
+    /// Largest request line and headers, in bytes; larger answers 431 [default: 32768].
+    #[arg(long, env = "SWITCHBOARD_HTTP_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub http_max_header_bytes: Option<usize>,
+    /// Publishes waiting for the history store, at most; past it publishes answer 503 with
+    /// Retry-After [default: 2048; at least 100, a whole batch].
+    #[arg(long, env = "SWITCHBOARD_HISTORY_QUEUE", value_name = "N")]
+    pub history_queue: Option<usize>,
+    /// Connections and Socket.IO sessions that have not authenticated yet, at most, on this
+    /// node; past it upgrades and handshakes answer 503 [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_MAX_UNAUTHENTICATED", value_name = "N")]
+    pub max_unauthenticated: Option<usize>,
+    /// The same, from one source address [default: 1000].
+    #[arg(long, env = "SWITCHBOARD_MAX_UNAUTHENTICATED_PER_ADDRESS", value_name = "N")]
+    pub max_unauthenticated_per_address: Option<usize>,
 }
 
 /// `switchboard token`.

@@ -6,6 +6,7 @@
 //! - [`wire`]: the one place that chooses the store, the broker and the apps.
 //! - [`demo`]: the zero-config demo app.
 //! - [`shutdown`]: the shutdown choreography and the signal listener.
+//! - `serve`: the HTTP/1.1 accept loop, with header, idle and incomplete-request bounds.
 //! - `security`: `nosniff` on every answer; the web pages' Content-Security-Policy.
 
 mod admin;
@@ -15,12 +16,12 @@ pub mod demo;
 pub mod embed;
 pub mod hangup;
 mod security;
+mod serve;
 mod settings;
 pub mod shutdown;
 pub mod wire;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::{StatusCode, Uri};
@@ -32,7 +33,7 @@ use switchboard_hub::{Hub, Service};
 use switchboard_inbox::{Inbox, InboxService};
 use tokio::net::TcpListener;
 
-pub use settings::Settings;
+pub use settings::{HttpLimits, Settings};
 
 /// A configured server, ready to run.
 pub struct Server {
@@ -67,6 +68,8 @@ impl Server {
             Arc::new(switchboard_handlers::Handlers::default()),
         ];
         let hub = Hub::new(apps, broker, store, settings.node_id.clone(), services);
+        hub.set_history_queue(settings.history_queue);
+        hub.gate().set_limits(settings.unauthenticated);
         // The control topics (disconnect-everywhere) are live before the first request.
         hub.settle().await;
         Ok(Self { hub, inbox, chat, code, settings, demo })
@@ -112,13 +115,13 @@ impl Server {
         tasks
     }
 
-    /// Serves until `shutdown` resolves, then drains (see [`shutdown::drain`]).
+    /// Serves until `shutdown` resolves, then drains (see [`shutdown::drain`]). Connections
+    /// are bounded by the settings' [`HttpLimits`] (see `serve.rs`).
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let router = self.router();
         let stop_accepting = tokio_util::sync::CancellationToken::new();
-        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-        let server = tokio::spawn(async move { serve.await });
+        let serve = serve::serve(listener, router, self.settings.http, self.hub.clone(), stop_accepting.clone());
+        let server = tokio::spawn(serve);
         let mut background = self.spawn_background();
         shutdown.await;
         shutdown::drain(&self.hub, &self.settings, stop_accepting, server).await;

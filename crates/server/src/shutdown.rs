@@ -1,6 +1,7 @@
 //! Shutdown, in order: fail /readyz, wait the grace period, tell every session to drain
-//! and close with 1001, stop accepting, wait for sessions under a deadline, then close the
-//! broker and the store.
+//! and close with 1001, stop accepting (the HTTP server closes idle connections and those
+//! still sending headers, and lets requests in flight finish), wait for sessions under a
+//! deadline, then close the broker and the store.
 
 use std::time::Duration;
 

@@ -6,7 +6,8 @@ use futures_util::{SinkExt, StreamExt};
 use crate::websocket::{Frame, OpCode, Socket};
 
 /// Echoes text and binary messages until the client closes. A protocol error ends the
-/// loop after the layer has sent its close code (1002, 1007 or 1009).
+/// loop after the layer has sent its close code (1002, 1007 or 1009); so does a flood of
+/// control frames.
 pub(crate) async fn serve(mut socket: Socket) {
     while let Some(Ok(frame)) = socket.next().await {
         let reply = match frame.opcode() {

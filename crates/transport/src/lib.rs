@@ -18,4 +18,4 @@ mod native;
 mod upgrade;
 pub mod websocket;
 
-pub use upgrade::router;
+pub use upgrade::{control_limit, router};

@@ -6,7 +6,7 @@ use futures_util::{future, SinkExt, StreamExt};
 use switchboard_hub::{session, App, EndpointSpec, Handshake, Hub, Inbound, Outbound};
 use switchboard_protocol::Disconnect;
 
-use crate::websocket::{CloseCode, Frame, OpCode, Socket, WebSocketError};
+use crate::websocket::{CloseCode, Frame, OpCode, ReadError, Socket, WebSocketError};
 
 /// Runs one native session on an upgraded socket.
 pub(crate) async fn serve(hub: Hub, app: Arc<App>, endpoint: Arc<EndpointSpec>, handshake: Handshake, socket: Socket) {
@@ -16,11 +16,15 @@ pub(crate) async fn serve(hub: Hub, app: Arc<App>, endpoint: Arc<EndpointSpec>, 
     session::run(hub, app, endpoint, handshake, inbound, Box::pin(outbound)).await;
 }
 
-fn inbound(message: Result<Frame, WebSocketError>) -> Inbound {
+fn inbound(message: Result<Frame, ReadError>) -> Inbound {
     let frame = match message {
         Ok(frame) => frame,
-        Err(WebSocketError::FrameTooLarge) => return Inbound::TooBig,
-        Err(e) => return broken(e),
+        Err(ReadError::Protocol(WebSocketError::FrameTooLarge)) => return Inbound::TooBig,
+        Err(ReadError::Protocol(e)) => return broken(e),
+        Err(ReadError::ControlFlood) => {
+            let reason = "too many pings or pongs: control frames count against the rate limit";
+            return Inbound::Broken(Disconnect::new(Disconnect::RATE_LIMITED, reason));
+        }
     };
     match frame.opcode() {
         // The layer checked it is UTF-8.

@@ -11,7 +11,7 @@ use axum::Router;
 use serde_json::json;
 use switchboard_hub::{App, EndpointSpec, Handshake, Hub, Protocol};
 
-use crate::websocket::{Settings, Upgrade};
+use crate::websocket::{ControlLimit, Settings, Upgrade};
 
 /// Everything a connection to one endpoint needs.
 struct Endpoint {
@@ -32,7 +32,7 @@ pub fn router(hub: &Hub) -> Router {
             // The transport's hard cap is above the manifest's limit so that the session sees
             // an oversized message and closes with 1009 and a reason, not a bare protocol error.
             let hard_cap = app.spec.limits.max_message_bytes.saturating_mul(2).max(1 << 16);
-            let socket = Settings::new(hard_cap, spec.compression.as_ref());
+            let socket = Settings::new(hard_cap, spec.compression.as_ref(), control_limit(&app.spec.limits));
             let endpoint = Arc::new(Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone(), socket });
             let handler = move |ws: Result<Upgrade, StatusCode>,
                                 headers: HeaderMap,
@@ -44,6 +44,11 @@ pub fn router(hub: &Hub) -> Router {
         }
     }
     router
+}
+
+/// Control frames are held to the app's message rate and burst.
+pub fn control_limit(limits: &switchboard_hub::Limits) -> ControlLimit {
+    ControlLimit { per_second: limits.messages_per_second, burst: limits.burst }
 }
 
 #[derive(serde::Deserialize)]
@@ -86,15 +91,28 @@ async fn connect(
         device: query.device.filter(|d| !d.is_empty()),
         resume: query.resume.is_some_and(|r| !matches!(r.as_str(), "0" | "false" | "no")),
     };
+    // Until it has authenticated, the connection holds a place in the waiting room.
+    let waiter = match endpoint.hub.gate().enter(addr.ip()) {
+        Ok(waiter) => waiter,
+        Err(full) => {
+            tracing::warn!(%addr, path = %endpoint.spec.path, "refused: {full}");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &full.to_string());
+        }
+    };
     let tracker = endpoint.hub.sessions().clone();
     let (response, pending) = endpoint.socket.accept(ws);
     tokio::spawn(tracker.track_future(async move {
         let Some(socket) = pending.socket().await else { return };
         match endpoint.spec.protocol {
-            Protocol::Echo => crate::echo::serve(socket).await,
+            Protocol::Echo => {
+                drop(waiter); // the diagnostic echo never authenticates
+                crate::echo::serve(socket).await
+            }
             _ => {
                 let (hub, app, spec) = (endpoint.hub.clone(), endpoint.app.clone(), endpoint.spec.clone());
-                crate::native::serve(hub, app, spec, handshake, socket).await
+                // `serve` returns once the session is live or refused: the place is given back.
+                crate::native::serve(hub, app, spec, handshake, socket).await;
+                drop(waiter);
             }
         }
     }));

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, Stream};
-use switchboard_hub::CompressionSpec;
+use switchboard_hub::{CompressionSpec, RateLimiter, Verdict};
 pub use yawc::close::CloseCode;
 pub use yawc::{Frame, OpCode, WebSocketError};
 
@@ -28,16 +28,30 @@ const WRITE_BATCH: usize = 64 << 10;
 /// one per message and gives it back, so memory follows messages in flight, not connections.
 const POOLED_DEFLATES: usize = 64;
 
+/// How many control frames (ping, pong) a client may send: the app's message rate and
+/// burst. The layer answers every ping with a pong that waits in the socket's send queue, so
+/// without a limit a client that pings and never reads would grow that queue forever.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlLimit {
+    /// Sustained control frames per second.
+    pub per_second: u32,
+    /// Control frames allowed in a burst above the rate.
+    pub burst: u32,
+}
+
 /// How an endpoint's sockets are set up, built once per endpoint.
 #[derive(Clone)]
 pub struct Settings {
     options: yawc::Options,
+    control: ControlLimit,
 }
 
 impl Settings {
-    /// Messages up to `max_message` bytes (after inflating) are read; a larger one closes
-    /// the socket with 1009. With `compression`, clients that offer permessage-deflate get it.
-    pub fn new(max_message: usize, compression: Option<&CompressionSpec>) -> Self {
+    /// Messages up to `max_message` bytes (after inflating, which stops at that size) are
+    /// read; a larger one closes the socket with 1009. With `compression`, clients that offer
+    /// permessage-deflate get it. Control frames past `control` end the socket's stream
+    /// with [`ReadError::ControlFlood`].
+    pub fn new(max_message: usize, compression: Option<&CompressionSpec>, control: ControlLimit) -> Self {
         let mut options = yawc::Options::default()
             .with_utf8()
             .with_limits(max_message.saturating_add(1), max_message.saturating_add(1))
@@ -45,13 +59,13 @@ impl Settings {
             .with_write_buffer_capacity(0)
             .with_backpressure_boundary(WRITE_BATCH);
         options.compression = compression.map(deflate);
-        Self { options }
+        Self { options, control }
     }
 
     /// Answers an upgrade request; the socket is ready once the response has been sent.
     pub fn accept(&self, upgrade: Upgrade) -> (Response, Pending) {
         match upgrade.0.upgrade(self.options.clone()) {
-            Ok((response, pending)) => (response.into_response(), Pending(Some(pending))),
+            Ok((response, pending)) => (response.into_response(), Pending(Some((pending, self.control)))),
             // Only a failed extension negotiation gets here; the client may retry without it.
             Err(e) => ((StatusCode::BAD_REQUEST, e.to_string()).into_response(), Pending(None)),
         }
@@ -86,32 +100,62 @@ fn deflate(spec: &CompressionSpec) -> yawc::DeflateOptions {
 }
 
 /// A socket still waiting for the HTTP response to go out.
-pub struct Pending(Option<yawc::UpgradeFut>);
+pub struct Pending(Option<(yawc::UpgradeFut, ControlLimit)>);
 
 impl Pending {
     /// The socket, or `None` if the client left before the switch completed.
     pub async fn socket(self) -> Option<Socket> {
-        Some(Socket(self.0?.await.ok()?))
+        let (upgrade, control) = self.0?;
+        let limiter = RateLimiter::new(control.per_second, control.burst);
+        Some(Socket { ws: upgrade.await.ok()?, control: limiter, flooded: false })
     }
+}
+
+/// Why a socket's stream ended.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client broke RFC 6455 or RFC 7692, or the connection failed.
+    Protocol(WebSocketError),
+    /// The client kept sending control frames over the limit; nothing more is read.
+    ControlFlood,
 }
 
 /// An upgraded connection: a stream of whole messages, each read failure included once
 /// (the stream ends after it), and a sink of frames.
-pub struct Socket(yawc::HttpWebSocket);
+pub struct Socket {
+    ws: yawc::HttpWebSocket,
+    /// Control frames are counted here: a client that pings faster than its limit allows
+    /// is refused before the pongs it is owed can pile up.
+    control: RateLimiter,
+    flooded: bool,
+}
 
 impl Stream for Socket {
-    type Item = Result<Frame, WebSocketError>;
+    type Item = Result<Frame, ReadError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.get_mut().0.poll_next_frame(cx) {
-            Poll::Ready(Err(WebSocketError::ConnectionClosed)) => Poll::Ready(None),
+        let this = self.get_mut();
+        if this.flooded {
+            return Poll::Ready(None);
+        }
+        let frame = match this.ws.poll_next_frame(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(WebSocketError::ConnectionClosed)) => return Poll::Ready(None),
+            Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(ReadError::Protocol(e)))),
+            Poll::Ready(Ok(frame)) => frame,
+        };
+        match frame.opcode() {
             // A control frame carries at most 125 bytes (RFC 6455 section 5.5); yawc 0.5 lets
             // an over-long close through and queues a normal close in reply. Failing here
             // drops the connection before that reply is flushed, as the RFC asks.
-            Poll::Ready(Ok(frame)) if frame.opcode() == OpCode::Close && frame.payload().len() > 125 => {
-                Poll::Ready(Some(Err(WebSocketError::InvalidCloseFrame)))
+            OpCode::Close if frame.payload().len() > 125 => {
+                Poll::Ready(Some(Err(ReadError::Protocol(WebSocketError::InvalidCloseFrame))))
             }
-            other => other.map(Some),
+            OpCode::Ping | OpCode::Pong if this.control.check() == Verdict::Close => {
+                this.flooded = true;
+                Poll::Ready(Some(Err(ReadError::ControlFlood)))
+            }
+            _ => Poll::Ready(Some(Ok(frame))),
         }
     }
 }
@@ -120,18 +164,18 @@ impl Sink<Frame> for Socket {
     type Error = WebSocketError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.get_mut().0).poll_ready(cx)
+        Pin::new(&mut self.get_mut().ws).poll_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, frame: Frame) -> Result<(), Self::Error> {
-        Pin::new(&mut self.get_mut().0).start_send(frame)
+        Pin::new(&mut self.get_mut().ws).start_send(frame)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        Pin::new(&mut self.get_mut().ws).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.get_mut().0).poll_close(cx)
+        Pin::new(&mut self.get_mut().ws).poll_close(cx)
     }
 }

@@ -24,6 +24,7 @@ struct Ring {
 
 impl Ring {
     fn new() -> Self {
+        // Bounded by the namespace's history `size` (at most 100,000): appends trim it.
         Self { epoch: new_epoch(), latest: 0, events: VecDeque::new() }
     }
 

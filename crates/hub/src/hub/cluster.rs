@@ -9,7 +9,7 @@
 //! alive, waiting at most [`ASK_TIMEOUT`] for them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -46,10 +46,69 @@ type Answer = (String, Vec<ConnectionInfo>, usize);
 /// What this node knows of the others, per app.
 pub(crate) struct Cluster {
     peers: Mutex<HashMap<Arc<str>, HashMap<String, Peer>>>,
-    asks: Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>,
+    asks: Mutex<HashMap<u64, Asker>>,
     next_ask: AtomicU64,
     /// Control messages waiting to go out, in order.
-    pub(crate) outgoing: mpsc::UnboundedSender<Envelope>,
+    pub(crate) outgoing: Outgoing,
+}
+
+/// A question waiting for the other nodes' answers.
+struct Asker {
+    /// Bounded by construction: it holds one slot per node in `expected`, and each of those
+    /// nodes is let through once.
+    answers: mpsc::Sender<Answer>,
+    /// The nodes alive when it was asked that have not answered yet.
+    expected: HashSet<String>,
+}
+
+/// Control messages in at most this number wait for the broker...
+const CONTROL_QUEUE: usize = 4096;
+/// ... and in at most this many bytes (a message may carry a direct event of up to a
+/// connection's queue).
+const CONTROL_QUEUE_BYTES: usize = 64 << 20;
+
+/// The queue of control messages to the other nodes, bounded in messages and bytes. At the
+/// bound a message is dropped and counted, never waited for: the queue fills only when the
+/// broker is slower than heartbeats and presence changes, and the control protocol already
+/// survives lost messages (a missed heartbeat is followed by the next, presence versions
+/// make a receiver ask for the full list, an unanswered question times out after
+/// [`ASK_TIMEOUT`]).
+pub(crate) struct Outgoing {
+    queue: mpsc::Sender<Envelope>,
+    bytes: Arc<AtomicUsize>,
+    dropped: AtomicU64,
+    /// Whether the last message was dropped, so a full queue is logged once per episode.
+    dropping: AtomicBool,
+}
+
+impl Outgoing {
+    /// Queues `envelope` behind the earlier ones, or drops it when the queue is full.
+    pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
+        let size = envelope.payload.len();
+        let full = self.bytes.load(Ordering::Relaxed) + size > CONTROL_QUEUE_BYTES;
+        let sent = match full {
+            true => Err(envelope),
+            false => self.queue.try_send(envelope).map_err(|e| e.into_inner()),
+        };
+        match &sent {
+            Ok(()) => {
+                self.bytes.fetch_add(size, Ordering::Relaxed);
+                if self.dropping.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the control queue has room again");
+                }
+            }
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.dropping.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the broker is too slow for control messages: their queue is full ({CONTROL_QUEUE} messages or \
+                         {CONTROL_QUEUE_BYTES} bytes), dropping them until it drains"
+                    );
+                }
+            }
+        }
+        sent
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,10 +119,13 @@ impl Cluster {
     /// A cluster view whose control messages go out through `broker` in order, from a task
     /// started here (when there is a runtime to start it on).
     pub(crate) fn new(broker: Arc<dyn Broker>) -> Self {
-        let (outgoing, mut queue) = mpsc::unbounded_channel::<Envelope>();
+        let (queue, mut waiting) = mpsc::channel::<Envelope>(CONTROL_QUEUE);
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let sent = bytes.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                while let Some(envelope) = queue.recv().await {
+                while let Some(envelope) = waiting.recv().await {
+                    sent.fetch_sub(envelope.payload.len(), Ordering::Relaxed);
                     match broker.publish(envelope).await {
                         // Shutdown closed the broker: the last beats have nowhere to go.
                         Ok(()) | Err(BrokerError::Closed) => {}
@@ -72,12 +134,16 @@ impl Cluster {
                 }
             });
         }
+        let outgoing = Outgoing { queue, bytes, dropped: AtomicU64::new(0), dropping: AtomicBool::new(false) };
         Self { peers: Mutex::default(), asks: Mutex::default(), next_ask: AtomicU64::new(1), outgoing }
     }
 
+    /// An answer from `node`: passed on once, if the question still waits for that node.
     pub(crate) fn answered(&self, id: u64, node: String, connections: Vec<ConnectionInfo>, count: usize) {
-        if let Some(asker) = lock(&self.asks).get(&id) {
-            let _ = asker.send((node, connections, count));
+        if let Some(asker) = lock(&self.asks).get_mut(&id) {
+            if asker.expected.remove(&node) {
+                let _ = asker.answers.try_send((node, connections, count));
+            }
         }
     }
 }
@@ -200,8 +266,8 @@ impl Hub {
         let mut waiting: HashSet<String> = self.peers(app).into_iter().map(|(node, _)| node).collect();
         let cluster = &self.shared.cluster;
         let id = cluster.next_ask.fetch_add(1, Ordering::Relaxed);
-        let (answers, mut answer) = mpsc::unbounded_channel();
-        lock(&cluster.asks).insert(id, answers);
+        let (answers, mut answer) = mpsc::channel(waiting.len().max(1));
+        lock(&cluster.asks).insert(id, Asker { answers, expected: waiting.clone() });
         // Sent even when no other node is known yet: a disconnect must reach them all.
         self.send_control(app, Op::Ask { id, user: user.to_owned(), act });
         let deadline = Instant::now() + ASK_TIMEOUT;
@@ -227,6 +293,11 @@ impl Hub {
     /// Closes every connection of a user with 4403 on every node; how many closed.
     pub async fn disconnect_user(&self, app: &App, user: &str) -> usize {
         self.ask(app, user, Act::Disconnect).await.1
+    }
+
+    /// Control messages to the other nodes dropped since the start: their queue was full.
+    pub fn control_messages_dropped(&self) -> u64 {
+        self.shared.cluster.outgoing.dropped.load(Ordering::Relaxed)
     }
 
     /// The ids of the nodes alive for `app`, this one included, sorted.

@@ -1,5 +1,6 @@
 //! Publishing, and reading back channel history.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
@@ -10,7 +11,7 @@ use switchboard_protocol::{encode_event, EventMeta};
 
 use super::Hub;
 use crate::history::{self, Item};
-use crate::{clock, policy, App, HistorySpec, HubError};
+use crate::{clock, policy, App, HistorySpec, HubError, Limits};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -70,7 +71,8 @@ impl Hub {
             return Ok(Map::new());
         }
         let items = items_of(request, &specs, id, ts);
-        let assigned = self.shared.sequencer.publish(app.slug.clone(), items).await.map_err(|e| (0, e))?;
+        let answer = self.shared.sequencer.submit_one(&app.slug, items).map_err(|e| (0, self.shed(app, 1, e)))?;
+        let assigned = answer.positions().await.map_err(|e| (0, e))?;
         Ok(positions_of(request, &specs, assigned))
     }
 
@@ -90,9 +92,39 @@ impl Hub {
                 Err(e) => tracing::error!(kind, error = %e, "event data that is not JSON"),
             }
         }
-        if let Err(e) = self.publish_batch(app, requests).await {
+        // Stored changes wait for room in the history queue rather than being shed.
+        if let Err(e) = self.batch(app, requests, Admit::Wait).await {
             tracing::warn!(app = %app.slug, error = %e, "change stored but not pushed");
         }
+    }
+
+    /// Refuses now, as overloaded, a change that would publish `events` events while the
+    /// history queue has no room for them: for a feature to call before it stores anything,
+    /// so that its client can retry without a duplicate.
+    pub fn check_room(&self, app: &App, events: usize) -> Result<(), HubError> {
+        let sequencer = &self.shared.sequencer;
+        if sequencer.room() >= events.min(sequencer.bound()) {
+            return Ok(());
+        }
+        let message = format!(
+            "the server is publishing more than its history store commits; retry in {} s",
+            HubError::RETRY_AFTER_SECS
+        );
+        Err(self.shed(app, events, HubError::Overloaded(message)))
+    }
+
+    /// Sets how many publishes may wait for the history store (the server's
+    /// `history_queue`); `false`, and no change, once the first publish has started it.
+    pub fn set_history_queue(&self, publishes: usize) -> bool {
+        self.shared.sequencer.set_capacity(publishes)
+    }
+
+    /// Counts `events` shed publishes when `error` is the queue's refusal; returns `error`.
+    fn shed(&self, app: &App, events: usize, error: HubError) -> HubError {
+        if matches!(error, HubError::Overloaded(_)) {
+            app.metrics.shed.fetch_add(events as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        error
     }
 
     /// Delivers an event to `channel`'s live subscribers with no history and no position,
@@ -123,12 +155,24 @@ impl Hub {
 
     /// Publishes a checked batch in order. Without idempotency keys, a batch that touches
     /// history submits every event to the sequencer before awaiting any, so the whole batch
-    /// shares a commit instead of paying one per event.
+    /// shares a commit instead of paying one per event; and is refused whole (503) when the
+    /// history queue has no room for all of it. The events one channel gets must fit
+    /// together in a connection's queue, or the batch is refused (413).
     pub async fn publish_batch(
         &self,
         app: &App,
         requests: Vec<PublishRequest>,
     ) -> Result<Vec<PublishResponse>, HubError> {
+        self.batch(app, requests, Admit::Shed).await
+    }
+
+    async fn batch(
+        &self,
+        app: &App,
+        requests: Vec<PublishRequest>,
+        admit: Admit,
+    ) -> Result<Vec<PublishResponse>, HubError> {
+        check_batch_fits(app, &requests)?;
         let keyed = requests.iter().any(|r| r.idempotency_key.is_some());
         let logged = requests.iter().any(|r| r.channels.iter().any(|c| app.spec.history_of(c).is_some()));
         if keyed || !logged {
@@ -139,16 +183,22 @@ impl Hub {
             return Ok(results);
         }
         let ts = clock::unix_ms();
-        let mut pending = Vec::with_capacity(requests.len());
+        let (mut ids, mut all_specs, mut batch) = (Vec::new(), Vec::new(), Vec::new());
         for request in &requests {
             let id = uuid::Uuid::now_v7().to_string();
             let specs: Vec<_> = request.channels.iter().map(|c| app.spec.history_of(c)).collect();
-            let items = items_of(request, &specs, &id, ts);
-            pending.push((id, specs, self.shared.sequencer.submit(app.slug.clone(), items)?));
+            batch.push(items_of(request, &specs, &id, ts));
+            ids.push(id);
+            all_specs.push(specs);
         }
+        let sequencer = &self.shared.sequencer;
+        let answers = match admit {
+            Admit::Shed => sequencer.submit_all(&app.slug, batch).map_err(|e| self.shed(app, requests.len(), e))?,
+            Admit::Wait => sequencer.submit_waiting(&app.slug, batch).await?,
+        };
         let mut results = Vec::with_capacity(requests.len());
-        for (request, (id, specs, answer)) in requests.iter().zip(pending) {
-            let positions = positions_of(request, &specs, answer.await?);
+        for (((request, id), specs), answer) in requests.iter().zip(ids).zip(all_specs).zip(answers) {
+            let positions = positions_of(request, &specs, answer.positions().await?);
             results.push(PublishResponse { id, positions });
         }
         Ok(results)
@@ -198,6 +248,15 @@ impl Hub {
     }
 }
 
+/// What a batch does when the history queue has no room for it.
+#[derive(Clone, Copy)]
+enum Admit {
+    /// Refuse it whole, overloaded: a publisher from outside retries later.
+    Shed,
+    /// Wait for room: the change is already stored.
+    Wait,
+}
+
 /// One sequencer item per channel of a publish, in the request's order.
 fn items_of(request: &PublishRequest, specs: &[Option<HistorySpec>], id: &str, ts: u64) -> Vec<Item> {
     let item = |(channel, spec): (&String, &Option<HistorySpec>)| Item {
@@ -245,5 +304,50 @@ fn validate_publish(app: &App, request: &PublishRequest) -> Result<(), HubError>
     for channel in &request.channels {
         policy::check_name(&app.spec, channel).map_err(|m| HubError::BadRequest(format!("field `channels`: {m}")))?;
     }
+    Limits::check_data_depth("data", request.data.get()).map_err(HubError::BadRequest)?;
+    let limit = app.spec.limits.outbox_max_bytes;
+    for channel in &request.channels {
+        let size = frame_size(app, request, channel);
+        if size > limit {
+            return Err(HubError::TooLarge(format!(
+                "the event is {size} bytes as channel `{channel}` delivers it; app `{}` queues at most {limit} bytes \
+                 for a connection (limits.outbox_max_bytes), so no subscriber could receive it",
+                app.slug
+            )));
+        }
+    }
     Ok(())
+}
+
+/// Refuses a batch whose events for one channel add up to more than a connection's queue
+/// holds: they are delivered together, so a subscriber of that channel would be closed as a
+/// slow consumer (4008) however fast it reads.
+fn check_batch_fits(app: &App, requests: &[PublishRequest]) -> Result<(), HubError> {
+    let limit = app.spec.limits.outbox_max_bytes;
+    let mut per_channel: HashMap<&str, usize> = HashMap::new();
+    for request in requests {
+        for channel in &request.channels {
+            let total = per_channel.entry(channel).or_default();
+            *total += frame_size(app, request, channel);
+            if *total > limit {
+                return Err(HubError::TooLarge(format!(
+                    "the batch's events for channel `{channel}` come to more than {limit} bytes, what app `{}` \
+                     queues for a connection (limits.outbox_max_bytes); split the batch",
+                    app.slug
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most bytes `request`'s event can take in a queue as `channel` delivers it: its frame
+/// with the longest position any channel gives (a 16-digit epoch, the largest seq).
+fn frame_size(app: &App, request: &PublishRequest, channel: &str) -> usize {
+    const ID: &str = "01234567-89ab-cdef-0123-456789abcdef";
+    const EPOCH: &str = "0123456789abcdef";
+    let meta =
+        EventMeta { app_slug: &app.slug, channel, id: ID, ts: u64::MAX, epoch: Some(EPOCH), seq: Some(u64::MAX) };
+    // The frame around `null`, then the data in its place.
+    encode_event(&request.kind, RawValue::NULL, &meta).len() - "null".len() + request.data.get().len()
 }

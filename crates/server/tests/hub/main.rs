@@ -12,6 +12,7 @@ mod cluster;
 mod compression;
 mod cors;
 mod embed;
+mod engineio;
 mod handlers;
 mod history;
 mod inbox_bad_input;

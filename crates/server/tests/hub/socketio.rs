@@ -12,10 +12,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::{TestServer, API_KEY, WAIT};
 
-const SEP: char = '\u{1e}';
+pub(crate) const SEP: char = '\u{1e}';
 
 /// A server with the conformance endpoints: Socket.IO at /socket.io/, raw Engine.IO at /engine.io/.
-async fn conformance_server() -> TestServer {
+pub(crate) async fn conformance_server() -> TestServer {
     let manifest = json!({
         "slug": "conf",
         "auth_policy": {"required": false},
@@ -27,21 +27,28 @@ async fn conformance_server() -> TestServer {
     TestServer::start_with(vec![manifest], |_| {}).await
 }
 
-struct Polling<'a> {
+pub(crate) struct Polling<'a> {
     server: &'a TestServer,
     http: reqwest::Client,
     path: &'static str,
-    sid: String,
-    open: Value,
+    /// Query parameters of every request, after the protocol's (`&t=...`).
+    query: String,
+    pub(crate) sid: String,
+    pub(crate) open: Value,
     /// Packets of a poll that `next` has not handed out yet.
     pending: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl<'a> Polling<'a> {
-    async fn open(server: &'a TestServer, path: &'static str) -> Self {
+    pub(crate) async fn open(server: &'a TestServer, path: &'static str) -> Self {
+        Self::open_query(server, path, "").await
+    }
+
+    /// With extra query parameters, as `&t=...`.
+    pub(crate) async fn open_query(server: &'a TestServer, path: &'static str, query: &str) -> Self {
         let http = reqwest::Client::new();
         let body = http
-            .get(server.url(&format!("{path}?EIO=4&transport=polling")))
+            .get(server.url(&format!("{path}?EIO=4&transport=polling{query}")))
             .send()
             .await
             .unwrap()
@@ -50,19 +57,19 @@ impl<'a> Polling<'a> {
             .unwrap();
         let open: Value = serde_json::from_str(body.strip_prefix('0').expect("an open packet")).unwrap();
         let sid = open["sid"].as_str().unwrap().to_owned();
-        Self { server, http, path, sid, open, pending: Default::default() }
+        Self { server, http, path, query: query.to_owned(), sid, open, pending: Default::default() }
     }
 
     fn url(&self) -> String {
-        self.server.url(&format!("{}?EIO=4&transport=polling&sid={}", self.path, self.sid))
+        self.server.url(&format!("{}?EIO=4&transport=polling&sid={}{}", self.path, self.sid, self.query))
     }
 
-    async fn post(&self, body: &str) -> u16 {
+    pub(crate) async fn post(&self, body: &str) -> u16 {
         self.http.post(self.url()).body(body.to_owned()).send().await.unwrap().status().as_u16()
     }
 
     /// The packets of the next poll.
-    async fn get(&self) -> (u16, Vec<String>) {
+    pub(crate) async fn get(&self) -> (u16, Vec<String>) {
         let response =
             tokio::time::timeout(WAIT, self.http.get(self.url()).send()).await.expect("a poll answer").unwrap();
         let status = response.status().as_u16();
@@ -71,7 +78,7 @@ impl<'a> Polling<'a> {
     }
 
     /// The next packet other than a ping (pings are answered).
-    async fn next(&self) -> String {
+    pub(crate) async fn next(&self) -> String {
         loop {
             if let Some(packet) = self.pending.lock().unwrap().pop_front() {
                 return packet;
@@ -235,7 +242,7 @@ async fn polling_upgrades_to_websocket_with_the_probe() {
 }
 
 /// The next frame that is not a ping (pings are answered, so a slow test keeps its session).
-async fn next_text(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> String {
+pub(crate) async fn next_text(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> String {
     loop {
         match tokio::time::timeout(WAIT, ws.next()).await.expect("a frame in time") {
             Some(Ok(Message::Text(text))) if text.as_str() == "2" => ws.send(Message::text("3")).await.unwrap(),

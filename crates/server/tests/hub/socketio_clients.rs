@@ -108,7 +108,7 @@ async fn socket_io_client_negotiates_compression_where_the_endpoint_declares_it(
 }
 
 #[tokio::test]
-async fn python_socketio_runs_the_seed_front_end_over_polling_and_websocket() {
+async fn python_socketio_with_one_argument_handlers_runs_the_front_end_over_polling_and_websocket() {
     let server = TestServer::start().await;
     for mode in ["polling", "websocket"] {
         let Some(seen) = run(&server, &format!("py-{mode}"), &python(), "frontend.py", mode).await else { return };
@@ -116,5 +116,6 @@ async fn python_socketio_runs_the_seed_front_end_over_polling_and_websocket() {
         assert_eq!(seen["read"]["ok"], true, "{seen}");
         assert_eq!(seen["unknown"]["error"]["code"], "unknown_type");
         assert_eq!(seen["transport"], mode);
+        assert_eq!(seen["counts"][0], json!({"unread": 1}), "a one-argument handler got exactly the data: {seen}");
     }
 }

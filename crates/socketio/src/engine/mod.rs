@@ -12,15 +12,20 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use switchboard_hub::CompressionSpec;
-use switchboard_transport::websocket::{Settings, Upgrade};
+use switchboard_hub::{CompressionSpec, Gate, GateFull};
+use switchboard_transport::websocket::{ControlLimit, Settings, Upgrade};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use packet::Packet;
-use socket::{EngineSocket, Timing, Transport};
+use socket::{End, EngineSocket, Timing, Transport};
 
 /// What a new session is handed to: the Socket.IO layer, or the raw echo.
-pub(crate) type OnSession = Arc<dyn Fn(Arc<EngineSocket>, mpsc::UnboundedReceiver<Packet>, Opening) + Send + Sync>;
+pub(crate) type OnSession = Arc<dyn Fn(Arc<EngineSocket>, mpsc::Receiver<Packet>, Opening) + Send + Sync>;
+
+/// How long a closed session stays findable for the poll that tells the client so.
+const CLOSED_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the request that opened a session said.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +35,9 @@ pub(crate) struct Opening {
     pub(crate) remote_addr: String,
     /// `?device=`.
     pub(crate) device: Option<String>,
+    /// Whether events may carry the recovery offset as an extra last argument without
+    /// breaking the client: every client but python-engineio's (see [`offsets_welcome`]).
+    pub(crate) offsets: bool,
 }
 
 /// The sessions of one endpoint.
@@ -37,10 +45,28 @@ pub(crate) struct Engine {
     sessions: Mutex<HashMap<String, Arc<EngineSocket>>>,
     timing: Timing,
     on_session: OnSession,
-    /// Origins allowed to poll from a browser; `None`: any.
+    /// Origins allowed from a browser; `None`: any.
     allowed_origins: Option<Vec<String>>,
-    /// The WebSocket transport's limit and compression.
+    /// The WebSocket transport's limits and compression.
     socket: Settings,
+    /// Where every task of a session runs, so that shutdown waits for them.
+    tasks: TaskTracker,
+    /// The waiting room sessions stay in until they authenticate; `None` for diagnostics.
+    gate: Option<Arc<Gate>>,
+    /// The hub's shutdown: sessions without a hub session end at once (the others close with
+    /// their hub session, after its queue drained).
+    shutdown: CancellationToken,
+}
+
+/// How an endpoint's Engine.IO sessions are set up.
+pub(crate) struct EngineSettings {
+    pub(crate) timing: Timing,
+    pub(crate) allowed_origins: Option<Vec<String>>,
+    pub(crate) compression: Option<CompressionSpec>,
+    pub(crate) control: ControlLimit,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) gate: Option<Arc<Gate>>,
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// The query every Engine.IO request carries.
@@ -52,6 +78,8 @@ pub(crate) struct EngineQuery {
     sid: Option<String>,
     token: Option<String>,
     device: Option<String>,
+    /// The client's cache-busting timestamp.
+    t: Option<String>,
 }
 
 /// The protocol's error codes, answered with HTTP 400.
@@ -71,14 +99,11 @@ impl EngineError {
 }
 
 impl Engine {
-    pub(crate) fn new(
-        timing: Timing,
-        on_session: OnSession,
-        allowed_origins: Option<Vec<String>>,
-        compression: Option<&CompressionSpec>,
-    ) -> Arc<Self> {
-        let socket = Settings::new(timing.max_payload, compression);
-        Arc::new(Self { sessions: Mutex::new(HashMap::new()), timing, on_session, allowed_origins, socket })
+    pub(crate) fn new(settings: EngineSettings, on_session: OnSession) -> Arc<Self> {
+        let EngineSettings { timing, allowed_origins, compression, control, tasks, gate, shutdown } = settings;
+        let socket = Settings::new(timing.max_payload, compression.as_ref(), control);
+        let sessions = Mutex::new(HashMap::new());
+        Arc::new(Self { sessions, timing, on_session, allowed_origins, socket, tasks, gate, shutdown })
     }
 
     /// The largest message a client may send.
@@ -86,22 +111,41 @@ impl Engine {
         self.timing.max_payload
     }
 
+    /// A live session; one the server ended is gone at once (what it still held is not sent),
+    /// while one the client closed stays for the poll that tells it so.
     fn session(&self, sid: &str) -> Option<Arc<EngineSocket>> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(sid).cloned()
+        let socket = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(sid).cloned()?;
+        let live = !socket.timed_out() && matches!(socket.ended(), None | Some(End::ByClient));
+        live.then_some(socket)
     }
 
-    /// Opens a session and forgets it when it closes.
-    fn open(self: &Arc<Self>, transport: Transport, opening: Opening) -> Arc<EngineSocket> {
-        let (socket, received) = EngineSocket::new(transport, self.timing);
+    /// Opens a session (if the waiting room has a place for it) and forgets it when it closes.
+    fn open(self: &Arc<Self>, transport: Transport, opening: Opening) -> Result<Arc<EngineSocket>, GateFull> {
+        let waiter = match (&self.gate, opening.remote_addr.parse::<std::net::SocketAddr>()) {
+            (Some(gate), Ok(addr)) => Some(gate.enter(addr.ip()).inspect_err(|full| {
+                tracing::warn!(addr = %opening.remote_addr, "refused an Engine.IO session: {full}");
+            })?),
+            _ => None,
+        };
+        let (socket, received) = EngineSocket::new(transport, self.timing, waiter);
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(socket.sid.clone(), socket.clone());
         let (engine, closing) = (self.clone(), socket.clone());
-        tokio::spawn(async move {
-            closing.closed().cancelled().await;
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = closing.closed().cancelled() => {}
+                _ = engine.shutdown.cancelled() => {
+                    if !closing.is_attached() {
+                        closing.close();
+                    }
+                    closing.closed().cancelled().await;
+                }
+            }
+            closing.linger_for_poll(CLOSED_LINGER).await;
             engine.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&closing.sid);
         });
-        tokio::spawn(socket.clone().heartbeat());
+        self.tasks.spawn(socket.clone().heartbeat());
         (self.on_session)(socket.clone(), received, opening);
-        socket
+        Ok(socket)
     }
 
     /// Every request to the endpoint's path.
@@ -114,7 +158,15 @@ impl Engine {
         remote_addr: String,
         body: Bytes,
     ) -> Response {
-        let cors = self.cors(&headers);
+        let cors = match self.cors(&headers) {
+            Ok(cors) => cors,
+            Err(origin) => {
+                tracing::warn!(%remote_addr, %origin, "refused a cross-origin Engine.IO request");
+                let message = format!("origin {origin} is not in this endpoint's allowed_origins");
+                return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "code": 3, "message": message })))
+                    .into_response();
+            }
+        };
         if method == Method::OPTIONS {
             return with_cors(StatusCode::NO_CONTENT.into_response(), cors);
         }
@@ -125,6 +177,7 @@ impl Engine {
             token: query.token.clone().or_else(|| bearer(&headers)),
             remote_addr,
             device: query.device.clone(),
+            offsets: offsets_welcome(query.t.as_deref()),
         };
         let response = match (query.transport.as_deref(), &query.sid) {
             (Some("websocket"), sid) => match ws {
@@ -135,8 +188,12 @@ impl Engine {
             (Some("polling"), None) => EngineError::BadHandshakeMethod.response("Bad handshake method"),
             (Some("polling"), Some(sid)) => match self.session(sid) {
                 None => EngineError::UnknownSid.response("Session ID unknown"),
+                // After an upgrade the session belongs to its WebSocket.
+                Some(socket) if socket.transport() == Transport::WebSocket => {
+                    EngineError::BadRequest.response("Bad request: this session moved to WebSocket")
+                }
                 Some(socket) if method == Method::GET => poll(socket).await,
-                Some(socket) if method == Method::POST => post(socket, &body),
+                Some(socket) if method == Method::POST => post(socket, &body).await,
                 Some(_) => EngineError::BadRequest.response("Bad request: use GET or POST"),
             },
             _ => EngineError::UnknownTransport.response("Transport unknown"),
@@ -145,40 +202,60 @@ impl Engine {
     }
 
     fn handshake(self: &Arc<Self>, opening: Opening) -> Response {
-        let socket = self.open(Transport::Polling, opening);
-        text(socket.open_packet(true).encode())
+        match self.open(Transport::Polling, opening) {
+            Ok(socket) => text(socket.open_packet(true).encode()),
+            Err(full) => waiting_room_full(full),
+        }
     }
 
     fn websocket(self: &Arc<Self>, ws: Upgrade, sid: Option<&str>, opening: Opening) -> Response {
-        let existing = match sid {
-            None => None,
+        let session = match sid {
+            None => self.open(Transport::WebSocket, opening),
             Some(sid) => match self.session(sid) {
-                Some(socket) if socket.transport() == Transport::Polling => Some(socket),
-                Some(_) => return EngineError::BadRequest.response("Bad request: already upgraded"),
+                // One WebSocket may take a polling session over, once.
+                Some(socket) if socket.begin_upgrade() => Ok(socket),
+                // Another one is let in, then closed: the session stays with the first.
+                Some(_) => return self.refuse_socket(ws, "this session is already upgraded or upgrading"),
                 None => return EngineError::UnknownSid.response("Session ID unknown"),
             },
         };
-        let engine = self.clone();
+        let session = match session {
+            Ok(session) => session,
+            Err(full) => return waiting_room_full(full),
+        };
         let (response, pending) = self.socket.accept(ws);
-        tokio::spawn(async move {
-            let Some(socket) = pending.socket().await else { return };
-            match existing {
-                Some(session) => ws::upgrade(session, socket).await,
-                None => {
-                    let session = engine.open(Transport::WebSocket, opening);
-                    ws::direct(session, socket).await
-                }
+        let upgrading = sid.is_some();
+        self.tasks.spawn(async move {
+            let Some(socket) = pending.socket().await else {
+                return if upgrading { session.upgrade_abandoned() } else { session.close() };
+            };
+            match upgrading {
+                true => ws::upgrade(session, socket).await,
+                false => ws::direct(session, socket).await,
             }
         });
         response
     }
 
-    /// CORS headers for a browser's polling requests.
-    fn cors(&self, headers: &HeaderMap) -> Option<String> {
-        let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    /// Accepts a WebSocket only to close it with 1008 and `reason`.
+    fn refuse_socket(&self, ws: Upgrade, reason: &'static str) -> Response {
+        let (response, pending) = self.socket.accept(ws);
+        self.tasks.spawn(async move {
+            if let Some(socket) = pending.socket().await {
+                ws::refuse(socket, reason).await;
+            }
+        });
+        response
+    }
+
+    /// The `Access-Control-Allow-Origin` for a browser's request (`Ok(None)` when it sent no
+    /// `Origin`); `Err` with the origin when the endpoint does not allow it. Origins compare
+    /// without regard to case, as on native endpoints.
+    fn cors(&self, headers: &HeaderMap) -> Result<Option<String>, String> {
+        let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return Ok(None) };
         match &self.allowed_origins {
-            Some(list) if !list.iter().any(|o| o == origin) => None,
-            _ => Some(origin.to_owned()),
+            Some(list) if !list.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin)) => Err(origin.to_owned()),
+            _ => Ok(Some(origin.to_owned())),
         }
     }
 }
@@ -190,15 +267,24 @@ async fn poll(socket: Arc<EngineSocket>) -> Response {
         return EngineError::BadRequest.response("Bad request: overlapping polls");
     };
     let batch = socket.next_batch(Transport::Polling).await;
-    if batch.is_empty() {
-        let last = if socket.is_closed() { Packet::Close } else { Packet::Noop };
-        return text(last.encode());
+    if !batch.is_empty() {
+        return text(Packet::encode_polling(&batch));
     }
-    text(Packet::encode_polling(&batch))
+    // Nothing to send: the upgrade began, the client closed (it gets a noop, as it asked
+    // for the end), or the server ended the session (a close packet).
+    let last = match socket.ended() {
+        Some(End::ByClient) => {
+            socket.end_told();
+            Packet::Noop
+        }
+        Some(End::ByServer | End::SlowConsumer) => Packet::Close,
+        None => Packet::Noop,
+    };
+    text(last.encode())
 }
 
-/// Packets from the client.
-fn post(socket: Arc<EngineSocket>, body: &[u8]) -> Response {
+/// Packets from the client; the answer waits until the Socket.IO layer took them.
+async fn post(socket: Arc<EngineSocket>, body: &[u8]) -> Response {
     if body.len() > socket.timing.max_payload {
         socket.close();
         return (StatusCode::PAYLOAD_TOO_LARGE, "payload over maxPayload").into_response();
@@ -207,7 +293,7 @@ fn post(socket: Arc<EngineSocket>, body: &[u8]) -> Response {
     match packets {
         Some(Ok(packets)) => {
             for packet in packets {
-                socket.received(packet);
+                socket.received(packet).await;
             }
             ([(header::CONTENT_TYPE, "text/html")], "ok").into_response()
         }
@@ -216,6 +302,21 @@ fn post(socket: Arc<EngineSocket>, body: &[u8]) -> Response {
             EngineError::BadRequest.response("Bad request: malformed payload")
         }
     }
+}
+
+/// Whether a client may be sent the recovery offset as the last argument of every event.
+/// python-socketio calls a handler with every argument, so a one-argument handler would fail;
+/// it never recovers anyway (it does not send back `pid`). Its Engine.IO client is told
+/// apart by its `t` parameter, Python's `time.time()`, which has a fraction; the JavaScript
+/// client's `t` (polling only) is a short base-64 string.
+pub(crate) fn offsets_welcome(t: Option<&str>) -> bool {
+    !t.is_some_and(|t| t.contains('.') && t.parse::<f64>().is_ok())
+}
+
+/// 503: the node's waiting room for sessions that have not authenticated is full.
+fn waiting_room_full(full: GateFull) -> Response {
+    let body = serde_json::json!({ "code": EngineError::BadRequest as u8, "message": full.to_string() });
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
 fn text(body: String) -> Response {

@@ -37,6 +37,15 @@ pub(crate) enum Packet {
 pub(crate) struct PacketError(pub(crate) &'static str);
 
 impl Packet {
+    /// About how many bytes it takes in a queue: its payload, plus one for its type.
+    pub(crate) fn size(&self) -> usize {
+        1 + match self {
+            Self::Open(text) | Self::Ping(text) | Self::Pong(text) | Self::Message(text) => text.len(),
+            Self::Binary(bytes) => bytes.len(),
+            Self::Close | Self::Upgrade | Self::Noop => 0,
+        }
+    }
+
     /// The text form (binary messages are not text; see [`Packet::encode_polling`]).
     pub(crate) fn encode(&self) -> String {
         match self {

@@ -3,13 +3,14 @@
 //! frames (`ref` = the ack id); the hub's frames come back through the [`Translator`].
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
 use switchboard_hub::{session, App, EndpointSpec, Handshake, Hub, Inbound, Outbound};
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, Receiver, Sender};
 
 use super::packet::{attach, Kind, SioPacket};
 use super::reader::Reader;
@@ -20,6 +21,9 @@ use crate::engine::Opening;
 
 /// How long a client has to send CONNECT after the Engine.IO handshake.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+/// Client frames waiting for the hub session, at most: past it, the bridge stops reading
+/// and the client is held back by its transport.
+const SESSION_FRAMES: usize = 16;
 
 /// What every connection of one endpoint shares.
 pub(crate) struct Endpoint {
@@ -32,15 +36,15 @@ pub(crate) struct Endpoint {
 pub(crate) async fn run(
     endpoint: Arc<Endpoint>,
     socket: Arc<EngineSocket>,
-    received: UnboundedReceiver<Packet>,
+    received: Receiver<Packet>,
     opening: Opening,
 ) {
-    let mut reader = Reader::new(received);
-    let mut session: Option<UnboundedSender<Inbound>> = None;
+    let mut reader = Reader::new(received, socket.timing.max_payload);
+    let mut session: Option<Attached> = None;
     let connect_by = tokio::time::Instant::now() + CONNECT_TIMEOUT;
     loop {
         let next = tokio::select! {
-            next = reader.next() => next,
+            next = reader.next(session.is_some()) => next,
             _ = tokio::time::sleep_until(connect_by), if session.is_none() => {
                 tracing::debug!(sid = %socket.sid, "no Socket.IO CONNECT in time");
                 break;
@@ -55,17 +59,18 @@ pub(crate) async fn run(
             continue;
         }
         match packet.kind {
-            Kind::Connect if session.as_ref().is_none_or(UnboundedSender::is_closed) => {
+            Kind::Connect if session.as_ref().is_none_or(|s| s.tx.is_closed()) => {
                 session = Some(start(&endpoint, &socket, &opening, packet.data.unwrap_or(Value::Null)));
             }
             Kind::Event | Kind::BinaryEvent => {
-                if let (Some(tx), Some(frame)) = (&session, client_frame(packet, &attachments)) {
-                    let _ = tx.send(Inbound::Text(frame));
+                if let (Some(attached), Some(frame)) = (&session, client_frame(packet, &attachments)) {
+                    let _ = attached.tx.send(Inbound::Text(frame)).await;
                 }
             }
             Kind::Disconnect => {
-                if let Some(tx) = session.take() {
-                    let _ = tx.send(Inbound::Closed);
+                if let Some(attached) = session.take() {
+                    attached.left.store(true, Ordering::Relaxed);
+                    let _ = attached.tx.send(Inbound::Closed).await;
                 }
             }
             _ => {} // acks of server emits (none are asked for) and repeated CONNECTs
@@ -75,30 +80,36 @@ pub(crate) async fn run(
 }
 
 /// Starts the hub session for a CONNECT; returns where client frames go.
-fn start(
-    endpoint: &Arc<Endpoint>,
-    socket: &Arc<EngineSocket>,
-    opening: &Opening,
-    auth: Value,
-) -> UnboundedSender<Inbound> {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// A hub session the client is connected to: where its frames go, and whether it left.
+struct Attached {
+    tx: Sender<Inbound>,
+    left: Arc<AtomicBool>,
+}
+
+/// Starts the hub session for a CONNECT.
+fn start(endpoint: &Arc<Endpoint>, socket: &Arc<EngineSocket>, opening: &Opening, auth: Value) -> Attached {
+    let (tx, rx) = mpsc::channel(SESSION_FRAMES);
+    let left = Arc::new(AtomicBool::new(false));
     let token = auth.get("token").and_then(Value::as_str).map(str::to_owned).or_else(|| opening.token.clone());
     let recovery = auth.get("offset").and_then(Value::as_str).and_then(decode_offset);
     let pid = auth.get("pid").and_then(Value::as_str).map(str::to_owned);
     let recovering = recovery.is_some() && pid.is_some();
-    let translator = Translator::new(socket.clone(), pid.filter(|_| recovering), recovery.clone().unwrap_or_default());
+    // A client that sends back a pid uses offsets; python-socketio's handshake tells it apart.
+    let offsets = pid.is_some() || opening.offsets;
+    let translator =
+        Translator::new(socket.clone(), pid.filter(|_| recovering), recovery.clone().unwrap_or_default(), offsets);
     if token.is_none() && endpoint.spec.auth_required {
         let mut translator = translator;
         translator.on_frame(Outbound::Close(switchboard_protocol::Disconnect::unauthorized(
             "no token: connect with io(url, { auth: { token } })",
         )));
-        return tx; // dropped receiver: a new CONNECT may try again
+        return Attached { tx, left }; // dropped receiver: a new CONNECT may try again
     }
     if let Some(positions) = recovery.filter(|_| recovering) {
         let positions: serde_json::Map<String, Value> =
             positions.into_iter().map(|(c, (epoch, seq))| (c, json!({ "epoch": epoch, "seq": seq }))).collect();
         let resume = json!({ "type": "resume", "ref": RECOVERY_REF, "data": { "positions": positions } });
-        let _ = tx.send(Inbound::Text(resume.to_string()));
+        let _ = tx.try_send(Inbound::Text(resume.to_string())); // the first frame: there is room
     }
     let handshake = Handshake {
         token,
@@ -107,14 +118,35 @@ fn start(
         resume: recovering,
     };
     let inbound = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) });
-    let translator = Arc::new(Mutex::new(translator));
-    let outbound = futures_util::sink::unfold(translator, |translator, frame: Outbound| async move {
-        translator.lock().unwrap_or_else(|e| e.into_inner()).on_frame(frame);
-        Ok::<_, Infallible>(translator)
+    let outlet = Outlet { translator, left: left.clone() };
+    let outbound = futures_util::sink::unfold(outlet, |mut outlet, frame: Outbound| async move {
+        outlet.translator.on_frame(frame);
+        // While the transport is behind, the hub's writer waits here and its outbox fills:
+        // a client that does not read is closed by the outbox's bound, as on native sockets.
+        outlet.translator.socket.room().await;
+        Ok::<_, Infallible>(outlet)
     });
     let (hub, app, spec) = (endpoint.hub.clone(), endpoint.app.clone(), endpoint.spec.clone());
-    tokio::spawn(session::run(hub, app, spec, handshake, Box::pin(inbound), Box::pin(outbound)));
-    tx
+    endpoint.hub.sessions().spawn(session::run(hub, app, spec, handshake, Box::pin(inbound), Box::pin(outbound)));
+    Attached { tx, left }
+}
+
+/// Where a hub session's frames go: the translator, until the session ends and drops it.
+struct Outlet {
+    translator: Translator,
+    /// The client left the namespace (DISCONNECT): the Engine.IO session stays for another CONNECT.
+    left: Arc<AtomicBool>,
+}
+
+impl Drop for Outlet {
+    /// A hub session that ended without its close reaching the translator (its writer gave up
+    /// on a client that stopped reading or polling) ends the Engine.IO session too, so that
+    /// the client reconnects and recovers.
+    fn drop(&mut self) {
+        if !self.translator.closed && !self.left.load(Ordering::Relaxed) {
+            self.translator.socket.close();
+        }
+    }
 }
 
 /// `["type", data?, ...]` as a native client frame; the ack id becomes its `ref`.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 use super::packet::{Kind, SioPacket};
 use super::reader::Reader;
@@ -27,13 +27,14 @@ pub(crate) const TIMING: Timing = Timing {
     ping_interval: Duration::from_millis(300),
     ping_timeout: Duration::from_millis(200),
     max_payload: 1_000_000,
+    max_queue: 4 << 20,
 };
 /// The suites' connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const NAMESPACES: [&str; 2] = ["/", "/custom"];
 
 /// Starts the Engine.IO echo for a new session.
-pub(crate) fn engine_echo(socket: Arc<EngineSocket>, mut received: UnboundedReceiver<Packet>, _: Opening) {
+pub(crate) fn engine_echo(socket: Arc<EngineSocket>, mut received: Receiver<Packet>, _: Opening) {
     tokio::spawn(async move {
         while let Some(packet) = received.recv().await {
             socket.send(packet);
@@ -42,30 +43,33 @@ pub(crate) fn engine_echo(socket: Arc<EngineSocket>, mut received: UnboundedRece
 }
 
 /// Starts the Socket.IO conformance behaviour for a new session.
-pub(crate) fn socket_io(socket: Arc<EngineSocket>, received: UnboundedReceiver<Packet>, _: Opening) {
+pub(crate) fn socket_io(socket: Arc<EngineSocket>, received: Receiver<Packet>, _: Opening) {
     tokio::spawn(async move {
-        let mut reader = Reader::new(received);
+        let mut reader = Reader::new(received, TIMING.max_payload);
         let mut joined: Vec<String> = Vec::new();
         let connect_by = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         loop {
             let next = tokio::select! {
-                next = reader.next() => next,
+                next = reader.next(!joined.is_empty()) => next,
                 _ = tokio::time::sleep_until(connect_by), if joined.is_empty() => None,
             };
             let Some(Ok((packet, attachments))) = next else { break };
-            answer(&socket, &mut joined, packet, attachments);
+            for packet in answer(&mut joined, packet, attachments) {
+                socket.send(packet);
+                socket.drained().await;
+            }
         }
         socket.close();
     });
 }
 
-fn answer(socket: &EngineSocket, joined: &mut Vec<String>, packet: SioPacket, attachments: Vec<Bytes>) {
+/// What the conformance mode answers to one packet, in order.
+fn answer(joined: &mut Vec<String>, packet: SioPacket, attachments: Vec<Bytes>) -> Vec<Packet> {
     let ns = packet.namespace.clone();
-    let send = |packet: SioPacket, attachments: &[Bytes]| {
-        socket.send(Packet::Message(packet.encode()));
-        for bytes in attachments {
-            socket.send(Packet::Binary(bytes.clone()));
-        }
+    let mut out = Vec::new();
+    let mut send = |packet: SioPacket, attachments: &[Bytes]| {
+        out.push(Packet::Message(packet.encode()));
+        out.extend(attachments.iter().map(|bytes| Packet::Binary(bytes.clone())));
     };
     match packet.kind {
         Kind::Connect if !NAMESPACES.contains(&ns.as_str()) => {
@@ -79,7 +83,7 @@ fn answer(socket: &EngineSocket, joined: &mut Vec<String>, packet: SioPacket, at
             send(SioPacket::new(Kind::Event, &ns, None, Some(json!(["auth", auth]))), &[]);
         }
         Kind::Event | Kind::BinaryEvent if joined.contains(&ns) => {
-            let Some(Value::Array(mut args)) = packet.data else { return };
+            let Some(Value::Array(mut args)) = packet.data else { return out };
             let name = args.first().and_then(Value::as_str).unwrap_or_default().to_owned();
             let binary = packet.kind == Kind::BinaryEvent;
             if name == "message" {
@@ -108,4 +112,5 @@ fn answer(socket: &EngineSocket, joined: &mut Vec<String>, packet: SioPacket, at
         Kind::Disconnect => joined.retain(|n| *n != ns),
         _ => {}
     }
+    out
 }

@@ -3,6 +3,7 @@
 
 mod bridge;
 mod diagnostic;
+mod event;
 pub(crate) mod packet;
 mod reader;
 mod translate;
@@ -21,11 +22,15 @@ use switchboard_hub::{Hub, Protocol};
 use switchboard_transport::websocket::Upgrade;
 
 use crate::engine::socket::Timing;
-use crate::engine::{Engine, EngineQuery, OnSession};
+use crate::engine::{Engine, EngineQuery, EngineSettings, OnSession};
 
 /// Engine.IO's defaults: ping every 25 s, 20 s to answer, 1 MB per message.
-const DEFAULT_TIMING: Timing =
-    Timing { ping_interval: Duration::from_secs(25), ping_timeout: Duration::from_secs(20), max_payload: 1_000_000 };
+const DEFAULT_TIMING: Timing = Timing {
+    ping_interval: Duration::from_secs(25),
+    ping_timeout: Duration::from_secs(20),
+    max_payload: 1_000_000,
+    max_queue: 1 << 20,
+};
 
 /// Routes for every Socket.IO endpoint (and diagnostic endpoint) of every app.
 pub fn router(hub: &Hub) -> Router {
@@ -36,9 +41,11 @@ pub fn router(hub: &Hub) -> Router {
                 Protocol::SocketIo => {
                     let endpoint =
                         Arc::new(bridge::Endpoint { hub: hub.clone(), app: app.clone(), spec: spec.clone() });
-                    let timing = Timing { ping_interval: spec.ping_interval, ..DEFAULT_TIMING };
+                    let max_queue = app.spec.limits.outbox_max_bytes;
+                    let timing = Timing { ping_interval: spec.ping_interval, max_queue, ..DEFAULT_TIMING };
+                    let tasks = hub.sessions().clone();
                     let on_session: OnSession = Arc::new(move |socket, received, opening| {
-                        tokio::spawn(bridge::run(endpoint.clone(), socket, received, opening));
+                        tasks.spawn(bridge::run(endpoint.clone(), socket, received, opening));
                     });
                     (timing, on_session)
                 }
@@ -46,7 +53,17 @@ pub fn router(hub: &Hub) -> Router {
                 Protocol::EngineIoEcho => (diagnostic::TIMING, Arc::new(diagnostic::engine_echo)),
                 _ => continue,
             };
-            let engine = Engine::new(timing, on_session, spec.allowed_origins.clone(), spec.compression.as_ref());
+            let settings = EngineSettings {
+                timing,
+                allowed_origins: spec.allowed_origins.clone(),
+                compression: spec.compression,
+                control: switchboard_transport::control_limit(&app.spec.limits),
+                tasks: hub.sessions().clone(),
+                // Diagnostic sessions never authenticate; only real ones wait in the room.
+                gate: (spec.protocol == Protocol::SocketIo).then(|| hub.gate().clone()),
+                shutdown: hub.shutdown_token(),
+            };
+            let engine = Engine::new(settings, on_session);
             let hub = hub.clone();
             let handler = move |ConnectInfo(addr): ConnectInfo<SocketAddr>, request: Request| {
                 let (engine, hub) = (engine.clone(), hub.clone());

@@ -1,24 +1,31 @@
 //! Reads whole Socket.IO packets from an Engine.IO session: a binary packet together with
-//! the binary messages that follow it.
+//! the binary messages that follow it, within bounds: at most [`MAX_ATTACHMENTS`] of them,
+//! together at most `maxPayload` bytes, and none before the client has connected.
 
 use bytes::Bytes;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 use super::packet::{SioError, SioPacket};
 use crate::engine::packet::Packet;
 
+/// Binary attachments one packet may announce.
+pub(crate) const MAX_ATTACHMENTS: usize = 64;
+
 /// The Socket.IO packets of one session.
 pub(crate) struct Reader {
-    received: UnboundedReceiver<Packet>,
+    received: Receiver<Packet>,
+    /// The largest message a client may send: also the bound on one packet's attachments.
+    max_payload: usize,
 }
 
 impl Reader {
-    pub(crate) fn new(received: UnboundedReceiver<Packet>) -> Self {
-        Self { received }
+    pub(crate) fn new(received: Receiver<Packet>, max_payload: usize) -> Self {
+        Self { received, max_payload }
     }
 
-    /// The next packet and its attachments; `None` when the session closed.
-    pub(crate) async fn next(&mut self) -> Option<Result<(SioPacket, Vec<Bytes>), SioError>> {
+    /// The next packet and its attachments; `None` when the session closed. Attachments are
+    /// accepted only when `connected` (a namespace accepted the client).
+    pub(crate) async fn next(&mut self, connected: bool) -> Option<Result<(SioPacket, Vec<Bytes>), SioError>> {
         let text = match self.received.recv().await? {
             Packet::Message(text) => text,
             _ => return Some(Err(SioError("binary message without a binary packet"))),
@@ -27,10 +34,23 @@ impl Reader {
             Ok(packet) => packet,
             Err(e) => return Some(Err(e)),
         };
-        let mut attachments = Vec::with_capacity(packet.attachments.min(16));
+        if packet.attachments > 0 && !connected {
+            return Some(Err(SioError("binary attachments before CONNECT")));
+        }
+        if packet.attachments > MAX_ATTACHMENTS {
+            return Some(Err(SioError("more binary attachments than allowed")));
+        }
+        let mut attachments = Vec::with_capacity(packet.attachments);
+        let mut bytes = 0usize;
         while attachments.len() < packet.attachments {
             match self.received.recv().await? {
-                Packet::Binary(bytes) => attachments.push(bytes),
+                Packet::Binary(data) => {
+                    bytes += data.len();
+                    if bytes > self.max_payload {
+                        return Some(Err(SioError("binary attachments over maxPayload")));
+                    }
+                    attachments.push(data);
+                }
                 _ => return Some(Err(SioError("fewer attachments than announced"))),
             }
         }

@@ -4,7 +4,8 @@
 //!
 //! The offset, appended as the last argument of every event (as Socket.IO's own connection
 //! state recovery does), is the connection's newest position on every channel with history,
-//! encoded; socket.io-client hands it back on reconnect, and it becomes a `resume`.
+//! encoded; socket.io-client hands it back on reconnect, and it becomes a `resume`. Clients
+//! that would take it for an argument of their own (python-socketio) get events without it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 use switchboard_hub::Outbound;
 use switchboard_protocol::Disconnect;
 
+use super::event::Event;
 use super::packet::{Kind, SioPacket};
 use crate::engine::packet::Packet;
 use crate::engine::socket::EngineSocket;
@@ -54,29 +56,53 @@ pub(crate) struct Translator {
     /// The pid a reconnecting client sent: CONNECT waits for the replay's outcome.
     pub(crate) recovering: Option<String>,
     pub(crate) connected: bool,
+    /// The hub's close reached this translator.
+    pub(crate) closed: bool,
     pub(crate) positions: Positions,
-    offset: String,
+    /// The encoded positions, when this client is sent offsets.
+    offset: Option<String>,
 }
 
 impl Translator {
-    pub(crate) fn new(socket: Arc<EngineSocket>, recovering: Option<String>, positions: Positions) -> Self {
-        let offset = encode_offset(&positions);
+    pub(crate) fn new(
+        socket: Arc<EngineSocket>,
+        recovering: Option<String>,
+        positions: Positions,
+        offsets: bool,
+    ) -> Self {
+        let offset = offsets.then(|| encode_offset(&positions));
         let (sid, pid) = (crate::random_id(), crate::random_id());
-        Self { socket, sid, pid, recovering, connected: false, positions, offset }
+        Self { socket, sid, pid, recovering, connected: false, closed: false, positions, offset }
     }
 
     pub(crate) fn on_frame(&mut self, frame: Outbound) {
         match frame {
             Outbound::Ping => {} // Engine.IO has its own heartbeat
             Outbound::Close(reason) => self.close(&reason),
-            Outbound::Text(bytes) => match serde_json::from_slice::<Frame<'_>>(&bytes) {
-                Ok(frame) => self.on_text(frame),
-                Err(e) => tracing::error!(error = %e, "hub frame the Socket.IO adapter cannot read"),
+            // The same event went to other Socket.IO connections on this thread: parsed already.
+            Outbound::Text(bytes) => match Event::recent(&bytes) {
+                Some(event) => self.on_event(&event),
+                None => match serde_json::from_slice::<Frame<'_>>(&bytes) {
+                    Ok(frame) => self.on_text(frame, &bytes),
+                    Err(e) => tracing::error!(error = %e, "hub frame the Socket.IO adapter cannot read"),
+                },
             },
         }
     }
 
-    fn on_text(&mut self, frame: Frame<'_>) {
+    /// An event: `2["type",data]`, with the offset as a last argument for clients that use it.
+    fn on_event(&mut self, event: &Event) {
+        let Some(offset) = &mut self.offset else {
+            return self.socket.send(Packet::Message(format!("{}]", event.head)));
+        };
+        if let Some((channel, epoch, seq)) = &event.position {
+            self.positions.insert(channel.clone(), (epoch.clone(), *seq));
+            *offset = encode_offset(&self.positions);
+        }
+        self.socket.send(Packet::Message(format!("{},\"{offset}\"]", event.head)));
+    }
+
+    fn on_text(&mut self, frame: Frame<'_>, bytes: &bytes::Bytes) {
         let data = frame.data.map_or("null", RawValue::get);
         match (frame.kind.as_str(), &frame.reference) {
             ("connected", _) if self.recovering.is_none() => self.connect(self.pid.clone()),
@@ -90,13 +116,12 @@ impl Translator {
                 self.ack(reference, &format!("{{\"ok\":true,\"data\":{data}}}"));
             }
             (kind, _) => {
-                if let (Some(channel), Some(epoch), Some(seq)) = (frame.channel, frame.epoch, frame.seq) {
-                    self.positions.insert(channel, (epoch, seq));
-                    self.offset = encode_offset(&self.positions);
-                }
-                let kind = serde_json::to_string(kind).unwrap_or_default();
-                let offset = serde_json::to_string(&self.offset).unwrap_or_default();
-                self.socket.send(Packet::Message(format!("2[{kind},{data},{offset}]")));
+                let head = format!("2[{},{data}", serde_json::to_string(kind).unwrap_or_default());
+                let position = match (frame.channel, frame.epoch, frame.seq) {
+                    (Some(channel), Some(epoch), Some(seq)) => Some((channel, epoch, seq)),
+                    _ => None,
+                };
+                self.on_event(&Event::new(bytes.clone(), head, position));
             }
         }
     }
@@ -111,7 +136,9 @@ impl Translator {
                     self.positions.insert(channel.clone(), (epoch.to_owned(), seq));
                 }
             }
-            self.offset = encode_offset(&self.positions);
+            if let Some(offset) = &mut self.offset {
+                *offset = encode_offset(&self.positions);
+            }
         }
         let pid = match (outcome["recovered"].as_bool(), self.recovering.take()) {
             (Some(true), Some(pid)) => pid,
@@ -123,6 +150,7 @@ impl Translator {
     fn connect(&mut self, pid: String) {
         self.pid = pid;
         self.connected = true;
+        self.socket.authenticated();
         let data = json!({ "sid": self.sid, "pid": self.pid });
         self.send(SioPacket::new(Kind::Connect, "/", None, Some(data)));
     }
@@ -137,6 +165,7 @@ impl Translator {
     /// client should recover from (shutdown, slow consumer) drops the transport so it
     /// reconnects; a final one (kicked, token expired) is a DISCONNECT, which it does not.
     fn close(&mut self, reason: &Disconnect) {
+        self.closed = true;
         if !self.connected {
             let data = json!({ "message": reason.reason, "data": { "code": reason.code } });
             return self.send(SioPacket::new(Kind::ConnectError, "/", None, Some(data)));
