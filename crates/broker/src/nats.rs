@@ -232,6 +232,8 @@ impl Link {
     /// Serves one connection until it breaks (`true`) or the broker is dropped (`false`).
     async fn serve(&self, mut write: OwnedWriteHalf, mut ops: mpsc::Receiver<ServerOp>, queues: &mut Queues) -> bool {
         let mut subscriptions = Subscriptions::default();
+        // Bounded: each waits for one PONG; past MAX_SETTLES the server has stopped answering
+        // and the connection is dropped (with them) and made again.
         let mut settles: VecDeque<oneshot::Sender<()>> = VecDeque::new();
         let mut out = Vec::new();
         for topic in self.interest.topics() {
@@ -254,6 +256,10 @@ impl Link {
                     for _ in 0..WRITE_BATCH {
                         let Some(change) = queues.changes.try_recv() else { break };
                         self.on_change(change, &mut subscriptions, &mut settles, &mut out);
+                    }
+                    if settles.len() > MAX_SETTLES {
+                        tracing::error!(waiting = settles.len(), "the NATS server stopped answering PINGs; reconnecting");
+                        return true;
                     }
                 }
                 frame = queues.publishes.recv() => {
@@ -310,6 +316,10 @@ impl Link {
         }
     }
 }
+
+/// Settles that may wait for the server's PONGs on one connection; more means it stopped
+/// answering.
+const MAX_SETTLES: usize = 1024;
 
 /// A message's payload is the event's seq and publish time (8 bytes each, big-endian), then
 /// the frame.

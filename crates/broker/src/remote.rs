@@ -58,6 +58,7 @@ enum Entry<C> {
 impl<C: From<Change>> Interest<C> {
     /// The interest, and the receiving end of its queue for the connection task.
     pub(crate) fn new() -> (Self, Changes<C>) {
+        // Bounded by construction: at most one queued entry per topic (`queued`).
         let state = State { local: HashSet::new(), queue: VecDeque::new(), queued: HashSet::new() };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),

@@ -50,6 +50,7 @@ impl Event {
 }
 
 thread_local! {
+    // Bounded: at most RECENT events, each at most LARGEST bytes.
     static RECENT_EVENTS: RefCell<VecDeque<Rc<Event>>> = const { RefCell::new(VecDeque::new()) };
 }
 
