@@ -41,13 +41,56 @@ pub(crate) enum Verdict {
     Wait(Option<Gap>),
 }
 
+/// Events that may wait behind one fill, at most, in count and in bytes. Past either they
+/// are let go: each was committed before it was published, so the fill reads them from
+/// history too (it goes on to the newest one let go).
+const MAX_WAITING: usize = 1024;
+const MAX_WAITING_BYTES: usize = 16 << 20;
+
+/// What arrived while a fill ran.
+#[derive(Default)]
+struct Waiting {
+    events: Vec<Envelope>,
+    bytes: usize,
+    /// The newest seq let go (0: none was).
+    beyond: u64,
+}
+
+impl Waiting {
+    fn push(&mut self, envelope: Envelope) {
+        if self.events.len() >= MAX_WAITING || self.bytes + envelope.payload.len() > MAX_WAITING_BYTES {
+            self.beyond = self.beyond.max(envelope.seq);
+            return;
+        }
+        self.bytes += envelope.payload.len();
+        self.events.push(envelope);
+    }
+
+    /// The newest seq that arrived, kept or let go.
+    fn newest(&self) -> u64 {
+        self.events.iter().map(|e| e.seq).max().unwrap_or(0).max(self.beyond)
+    }
+}
+
+/// What a fill released.
+#[derive(Debug, Default)]
+pub(crate) struct Resumed {
+    /// To deliver now, in seq order.
+    pub(crate) ready: Vec<Envelope>,
+    /// The next gap to read, if one is left: the seqs after `.0` up to `.1`.
+    pub(crate) next: Option<(u64, u64)>,
+    /// Events of the channel are gone from history before reaching this node: its
+    /// subscribers must be told, so that they resume and learn they cannot recover them.
+    pub(crate) lost: bool,
+}
+
 /// One channel's delivery order on this node.
 #[derive(Default)]
 pub(crate) struct Order {
     /// The newest seq delivered, or the head it started at; `None` when the head could not
     /// be read, and then the first event that arrives sets it.
     last: Option<u64>,
-    waiting: Option<Vec<Envelope>>,
+    waiting: Option<Waiting>,
 }
 
 impl Order {
@@ -68,7 +111,9 @@ impl Order {
             Some(last) if seq <= last => return Verdict::Stale,
             Some(last) if seq == last + 1 => self.last = Some(seq),
             Some(last) => {
-                self.waiting = Some(vec![envelope.clone()]);
+                let mut waiting = Waiting::default();
+                waiting.push(envelope.clone());
+                self.waiting = Some(waiting);
                 let channel = envelope.channel.clone();
                 return Verdict::Wait(Some(Gap { channel, after: last, horizon: seq }));
             }
@@ -76,35 +121,47 @@ impl Order {
         Verdict::Deliver
     }
 
-    /// A fill read `filled` (every event the store still has up to the gap's `horizon`):
-    /// returns what to deliver now, in seq order, and the next gap if one opened among
-    /// events that arrived during the fill. A seq missing at or below the horizon is gone
-    /// (trimmed from history) and is skipped rather than waited for.
-    pub(crate) fn resume(&mut self, filled: Vec<Envelope>, horizon: u64) -> (Vec<Envelope>, Option<Gap>) {
-        let mut pending = self.waiting.take().unwrap_or_default();
+    /// A fill read `filled`: every event history still has after the gap's start, up to
+    /// `read_to` (the gap's horizon, or less when the fill reads it page by page). Returns what
+    /// to deliver now, in seq order, the next gap (the rest of this one, or one that opened
+    /// among the events that arrived meanwhile), and whether a seq is missing at or below
+    /// `read_to`: trimmed from history, gone for good.
+    pub(crate) fn resume(&mut self, filled: Vec<Envelope>, read_to: u64, horizon: u64) -> Resumed {
+        let waiting = self.waiting.take().unwrap_or_default();
+        let target = horizon.max(waiting.newest());
+        let mut pending = waiting.events;
         pending.extend(filled);
         pending.sort_by_key(|e| e.seq);
-        let mut ready = Vec::with_capacity(pending.len());
-        let mut rest = pending.into_iter();
+        let mut resumed = Resumed::default();
         // A gap opens only once the order has a start.
         let mut last = self.last.unwrap_or(0);
-        for envelope in rest.by_ref() {
+        let mut rest = pending.into_iter();
+        while let Some(envelope) = rest.next() {
             if envelope.seq <= last {
                 continue;
             }
-            if envelope.seq > last + 1 && envelope.seq > horizon {
-                let gap = Gap { channel: envelope.channel.clone(), after: last, horizon: envelope.seq };
-                let mut waiting = vec![envelope];
-                waiting.extend(rest);
-                self.waiting = Some(waiting);
+            if envelope.seq > last + 1 && envelope.seq > read_to {
+                // Not read yet: it waits, with what follows it, for the next fill.
+                let mut left = Waiting { beyond: waiting.beyond, ..Waiting::default() };
+                left.push(envelope);
+                rest.for_each(|e| left.push(e));
+                let horizon = target.max(left.newest());
+                self.waiting = Some(left);
                 self.last = Some(last);
-                return (ready, Some(gap));
+                resumed.next = Some((last, horizon));
+                return resumed;
             }
+            resumed.lost |= envelope.seq > last + 1;
             last = envelope.seq;
-            ready.push(envelope);
+            resumed.ready.push(envelope);
         }
         self.last = Some(last);
-        (ready, None)
+        if last < target {
+            // More to read: the rest of the gap, or events let go while it was read.
+            self.waiting = Some(Waiting::default());
+            resumed.next = Some((last, target));
+        }
+        resumed
     }
 }
 
@@ -120,6 +177,10 @@ mod tests {
         envelopes.iter().map(|e| e.seq).collect()
     }
 
+    fn gap(after: u64, horizon: u64) -> Verdict {
+        Verdict::Wait(Some(Gap { channel: "user:1".into(), after, horizon }))
+    }
+
     #[test]
     fn delivers_in_order_and_drops_what_was_delivered() {
         let mut order = Order::default();
@@ -132,12 +193,10 @@ mod tests {
     #[test]
     fn an_order_started_at_the_head_waits_for_an_overtaken_event() {
         let mut order = Order::after(Some(0));
-        let gap = Gap { channel: "user:1".into(), after: 0, horizon: 2 };
-        assert_eq!(order.admit(&event(2)), Verdict::Wait(Some(gap)), "seq 1 is not old: it is late");
+        assert_eq!(order.admit(&event(2)), gap(0, 2), "seq 1 is not old: it is late");
         assert_eq!(order.admit(&event(1)), Verdict::Wait(None));
-        let (ready, next) = order.resume(vec![event(1), event(2)], 2);
-        assert_eq!(seqs(&ready), [1, 2]);
-        assert_eq!(next, None);
+        let resumed = order.resume(vec![event(1), event(2)], 2, 2);
+        assert_eq!((seqs(&resumed.ready), resumed.next, resumed.lost), (vec![1, 2], None, false));
         let mut order = Order::after(Some(7));
         assert_eq!(order.admit(&event(7)), Verdict::Stale, "committed before the subscription");
         assert_eq!(order.admit(&event(8)), Verdict::Deliver);
@@ -147,28 +206,60 @@ mod tests {
     fn a_gap_waits_for_the_fill_then_releases_in_seq_order() {
         let mut order = Order::default();
         order.admit(&event(1));
-        let gap = Gap { channel: "user:1".into(), after: 1, horizon: 4 };
-        assert_eq!(order.admit(&event(4)), Verdict::Wait(Some(gap)));
+        assert_eq!(order.admit(&event(4)), gap(1, 4));
         assert_eq!(order.admit(&event(2)), Verdict::Wait(None), "the late copy waits too");
         assert_eq!(order.admit(&event(5)), Verdict::Wait(None));
-        let (ready, next) = order.resume(vec![event(2), event(3), event(4)], 4);
-        assert_eq!(seqs(&ready), [2, 3, 4, 5], "each once, in order");
-        assert_eq!(next, None);
+        let resumed = order.resume(vec![event(2), event(3), event(4)], 4, 4);
+        assert_eq!(seqs(&resumed.ready), [2, 3, 4, 5], "each once, in order");
+        assert_eq!((resumed.next, resumed.lost), (None, false));
         assert_eq!(order.admit(&event(6)), Verdict::Deliver);
     }
 
     #[test]
-    fn a_hole_past_the_horizon_opens_the_next_gap_and_one_below_it_is_skipped() {
+    fn a_hole_past_what_was_read_opens_the_next_gap_and_one_below_it_is_reported_lost() {
         let mut order = Order::default();
         order.admit(&event(1));
         order.admit(&event(5));
         order.admit(&event(9)); // arrived during the fill; 6..8 may still come
-        let (ready, next) = order.resume(vec![event(3), event(4), event(5)], 5);
-        assert_eq!(seqs(&ready), [3, 4, 5], "2 was trimmed from history: skipped, not awaited");
-        assert_eq!(next, Some(Gap { channel: "user:1".into(), after: 5, horizon: 9 }));
+        let resumed = order.resume(vec![event(3), event(4), event(5)], 5, 5);
+        assert_eq!(seqs(&resumed.ready), [3, 4, 5]);
+        assert!(resumed.lost, "2 was trimmed from history: gone, and said so");
+        assert_eq!(resumed.next, Some((5, 9)));
         assert_eq!(order.admit(&event(6)), Verdict::Wait(None));
-        let (ready, next) = order.resume(vec![event(6), event(7), event(8), event(9)], 9);
-        assert_eq!(seqs(&ready), [6, 7, 8, 9], "the copy of 6 from the fill is dropped");
-        assert_eq!(next, None);
+        let resumed = order.resume(vec![event(6), event(7), event(8), event(9)], 9, 9);
+        assert_eq!(seqs(&resumed.ready), [6, 7, 8, 9], "the copy of 6 from the fill is dropped");
+        assert_eq!((resumed.next, resumed.lost), (None, false));
+    }
+
+    #[test]
+    fn a_long_gap_is_read_page_by_page_to_its_horizon() {
+        let mut order = Order::after(Some(0));
+        assert_eq!(order.admit(&event(2500)), gap(0, 2500));
+        // The first page holds 1..=1000: read to 1000 of 2500.
+        let resumed = order.resume((1..=1000).map(event).collect(), 1000, 2500);
+        assert_eq!((resumed.ready.len(), resumed.next, resumed.lost), (1000, Some((1000, 2500)), false));
+        assert_eq!(order.admit(&event(2501)), Verdict::Wait(None), "still behind the fill");
+        let resumed = order.resume((1001..=2000).map(event).collect(), 2000, 2500);
+        assert_eq!((resumed.ready.len(), resumed.next), (1000, Some((2000, 2501))));
+        let resumed = order.resume((2001..=2500).map(event).collect(), 2501, 2501);
+        assert_eq!(seqs(&resumed.ready), (2001..=2501).collect::<Vec<_>>(), "nothing skipped");
+        assert_eq!((resumed.next, resumed.lost), (None, false));
+        assert_eq!(order.admit(&event(2502)), Verdict::Deliver);
+    }
+
+    #[test]
+    fn what_waits_behind_a_fill_is_bounded_and_read_from_history_past_the_bound() {
+        let mut order = Order::after(Some(0));
+        order.admit(&event(5));
+        let flood = MAX_WAITING as u64 + 100;
+        for seq in 6..=flood {
+            assert_eq!(order.admit(&event(seq)), Verdict::Wait(None));
+        }
+        let waiting = order.waiting.as_ref().unwrap();
+        assert_eq!((waiting.events.len(), waiting.beyond), (MAX_WAITING, flood), "kept no more than the bound");
+        let resumed = order.resume((1..=5).map(event).collect(), 5, 5);
+        assert_eq!(seqs(&resumed.ready), (1..=MAX_WAITING as u64 + 4).collect::<Vec<_>>());
+        assert_eq!(resumed.next, Some((MAX_WAITING as u64 + 4, flood)), "the rest is read, not lost");
+        assert!(!resumed.lost);
     }
 }

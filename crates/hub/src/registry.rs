@@ -10,6 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use switchboard_broker::{Broker, Envelope, Topic};
+use switchboard_protocol::Disconnect;
 
 use crate::order::{Gap, Order, Verdict};
 use crate::{ConnMeta, Outbox};
@@ -187,15 +188,27 @@ impl Registry {
     }
 
     /// Delivers a gap's events read from history (every one the store still has up to
-    /// `horizon`) and what waited behind them; returns the next gap if one opened meanwhile.
-    pub fn fill(&self, channel: &str, filled: Vec<Envelope>, horizon: u64) -> Option<Gap> {
+    /// `read_to`) and what waited behind them; returns the next gap to read, if any. When
+    /// history no longer had some of them, the channel's subscribers are closed with 4009
+    /// after what could be delivered: they resume, and learn what they cannot recover.
+    pub fn fill(&self, gap: &Gap, filled: Vec<Envelope>, read_to: u64) -> Option<Gap> {
+        let channel = &*gap.channel;
         let mut map = lock(&self.channels[shard_of(channel)]);
         let subscribers = map.get_mut(channel)?;
-        let (ready, next) = subscribers.order.resume(filled, horizon);
-        for envelope in &ready {
+        let resumed = subscribers.order.resume(filled, read_to, gap.horizon);
+        for envelope in &resumed.ready {
             queue(&subscribers.outboxes, envelope);
         }
-        next
+        if resumed.lost {
+            tracing::warn!(
+                channel,
+                "events were trimmed from history before reaching this node; its subscribers resync"
+            );
+            for outbox in subscribers.outboxes.values() {
+                outbox.close(Disconnect::resync(), true);
+            }
+        }
+        resumed.next.map(|(after, horizon)| Gap { channel: gap.channel.clone(), after, horizon })
     }
 
     /// The ids of a user's live connections.

@@ -22,6 +22,9 @@ impl Disconnect {
     pub const INTERNAL: u16 = 1011;
     /// 4008: the connection's outbound queue overflowed; it was too slow to read.
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// 4009: events of a channel were lost on the way to this node and are gone from
+    /// history: reconnect and resume, which reports what cannot be recovered.
+    pub const RESYNC: u16 = 4009;
     /// 4401: missing, invalid or expired token.
     pub const UNAUTHORIZED: u16 = 4401;
     /// 4403: forbidden: disconnected by the server API, or over a per-user limit.
@@ -53,6 +56,11 @@ impl Disconnect {
     /// 1001, sent to every client at shutdown.
     pub fn going_away() -> Self {
         Self::new(Self::GOING_AWAY, "server shutting down; reconnect and resume")
+    }
+
+    /// 4009 for the subscribers of a channel whose events this node could not recover.
+    pub fn resync() -> Self {
+        Self::new(Self::RESYNC, "events were lost on the way to this node; reconnect and resume")
     }
 
     /// 4008 for a connection whose outbound queue overflowed.

@@ -2,6 +2,7 @@
 //! gets its first subscriber here, and filling its gaps from history.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchboard_broker::Envelope;
 
@@ -39,41 +40,60 @@ impl Hub {
         }
     }
 
-    /// Reads the events of `gap` from the channel's history and delivers them with what waits
-    /// behind them, until no gap is left. Runs as its own task: delivery never blocks.
+    /// Reads the events of `gap` from the channel's history, a page at a time, and delivers
+    /// them with what waits behind them, until no gap is left. A read that fails is tried
+    /// again (the events wait, within their bound): a hole is never skipped for a store
+    /// that is down for a moment. Runs as its own task: delivery never blocks.
     pub(crate) fn fill_gap(&self, app: Arc<App>, gap: Gap) {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut next = Some(gap);
             while let Some(gap) = next.take() {
-                let filled = hub.read_gap(&app, &gap).await;
-                next = app.registry.fill(&gap.channel, filled, gap.horizon);
+                let Some((filled, read_to)) = hub.read_gap(&app, &gap).await else { return };
+                next = app.registry.fill(&gap, filled, read_to);
             }
         });
     }
 
-    /// The events after `gap.after` up to its horizon that history still has; none when it
-    /// cannot be read (the waiting events then go out with the hole, and the log says so).
-    async fn read_gap(&self, app: &App, gap: &Gap) -> Vec<Envelope> {
-        let Some(spec) = app.spec.history_of(&gap.channel) else { return Vec::new() };
+    /// One page of the events after `gap.after` up to its horizon that history still has,
+    /// and how far it read (the horizon, or the last seq of a full page). `None` when the
+    /// channel has no subscribers here any more, or keeps no history.
+    async fn read_gap(&self, app: &App, gap: &Gap) -> Option<(Vec<Envelope>, u64)> {
+        let spec = app.spec.history_of(&gap.channel)?;
         let limit = (gap.horizon - gap.after).min(u64::from(MAX_HISTORY_LIMIT)) as u32;
         let (store, memory) = (self.shared.store.as_ref(), self.memory());
-        match history::read(store, memory, &app.slug, &gap.channel, spec, gap.after, limit).await {
-            Ok(page) => page
-                .events
-                .into_iter()
-                .map(|event| Envelope {
-                    app: app.slug.clone(),
-                    channel: gap.channel.clone(),
-                    payload: encode_stored(&app.slug, &gap.channel, Some(&page.epoch), &event),
-                    seq: event.seq,
-                    published_us: 0,
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!(channel = %gap.channel, error = %e, "could not fill a gap in a channel's events");
-                Vec::new()
+        let mut pause = FILL_RETRY;
+        let page = loop {
+            match history::read(store, memory, &app.slug, &gap.channel, spec, gap.after, limit).await {
+                Ok(page) => break page,
+                Err(e) if app.registry.has_subscribers(&gap.channel) => {
+                    tracing::warn!(channel = %gap.channel, error = %e, "could not fill a gap in a channel's events; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(FILL_RETRY_MAX);
+                }
+                Err(_) => return None,
             }
-        }
+        };
+        let full = page.events.len() as u64 >= u64::from(limit);
+        let read_to = match (full, page.events.last()) {
+            (true, Some(last)) => last.seq.min(gap.horizon),
+            _ => gap.horizon,
+        };
+        let events = page
+            .events
+            .into_iter()
+            .map(|event| Envelope {
+                app: app.slug.clone(),
+                channel: gap.channel.clone(),
+                payload: encode_stored(&app.slug, &gap.channel, Some(&page.epoch), &event),
+                seq: event.seq,
+                published_us: 0,
+            })
+            .collect();
+        Some((events, read_to))
     }
 }
+
+/// The first pause before a failed gap read is tried again, and the longest.
+const FILL_RETRY: Duration = Duration::from_millis(100);
+const FILL_RETRY_MAX: Duration = Duration::from_secs(2);

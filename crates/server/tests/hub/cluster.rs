@@ -43,6 +43,8 @@ on_both_brokers!(
     disconnecting_a_user_closes_their_connections_on_every_node,
     an_event_for_one_connection_reaches_it_on_any_node,
     an_event_stored_but_never_published_still_reaches_subscribers_in_order,
+    a_gap_longer_than_a_page_is_filled_whole_and_in_order,
+    a_gap_history_no_longer_has_makes_its_subscribers_resync,
     two_nodes_publishing_to_one_channel_deliver_every_event_once_in_seq_order,
     counts_and_a_users_connections_span_every_node,
     presence_spans_nodes_and_only_the_last_connection_anywhere_makes_a_user_offline,
@@ -225,6 +227,76 @@ async fn an_event_stored_but_never_published_still_reaches_subscribers_in_order(
     }
     let want = [(1, "before"), (2, "lost"), (3, "after")].map(|(s, d)| (s, d.to_owned()));
     assert_eq!(seen, want, "the receiving node read the hole from the store");
+}
+
+/// `count` events of `channel` stored but never published, as a node cut off from the broker
+/// (or killed between its commits and its publishes) leaves them; `size` is the history's.
+async fn store_unpublished(store: &str, channel: &str, count: u64, size: u32) {
+    use switchboard_store::Store as _;
+    let cut_off = switchboard_store::PgStore::open(store).await.unwrap();
+    let events: Vec<_> = (0..count)
+        .map(|n| switchboard_store::HistoryAppend {
+            app: "app1".into(),
+            channel: channel.into(),
+            id: format!("unpublished-{n}"),
+            kind: "marker".into(),
+            data: format!("\"u{n}\""),
+            ts: 1,
+            size,
+            ttl: std::time::Duration::from_secs(3600),
+        })
+        .collect();
+    for chunk in events.chunks(500) {
+        cut_off.append_history(chunk).await.unwrap();
+    }
+}
+
+/// Two nodes whose user channels keep `size` events.
+async fn two_nodes_keeping(broker: &str, store: &str, size: u32) -> (TestServer, TestServer) {
+    let mut app = manifest();
+    app["history"] = json!({"user": {"size": size}});
+    let mut nodes = cluster(broker, Some(store), app, &["node-a", "node-b"]).await;
+    let b = nodes.pop().unwrap();
+    (nodes.pop().unwrap(), b)
+}
+
+async fn a_gap_longer_than_a_page_is_filled_whole_and_in_order(bus: Bus) {
+    let Some(broker) = bus.url() else { return };
+    let Some(store) = switchboard_store::testing::postgres_database().await else { return };
+    let (a, b) = two_nodes_keeping(&broker, &store, 5_000).await;
+    let mut laptop = b.connect("long-gap").await;
+    a.publish(json!({"channels": ["user:long-gap"], "type": "marker", "data": "before"})).await;
+    // 2,500 events node-b never heard of (a history page holds 1,000), then one it does hear.
+    store_unpublished(&store, "user:long-gap", 2_500, 5_000).await;
+    a.publish(json!({"channels": ["user:long-gap"], "type": "marker", "data": "after"})).await;
+    let mut seqs = Vec::new();
+    while seqs.len() < 2_502 {
+        let event = laptop.next_json().await;
+        seqs.push(event["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seqs, (1..=2_502).collect::<Vec<_>>(), "every event, once, in order: none skipped");
+}
+
+async fn a_gap_history_no_longer_has_makes_its_subscribers_resync(bus: Bus) {
+    let Some(broker) = bus.url() else { return };
+    let Some(store) = switchboard_store::testing::postgres_database().await else { return };
+    let (a, b) = two_nodes_keeping(&broker, &store, 100).await;
+    let mut laptop = b.connect("trimmed").await;
+    a.publish(json!({"channels": ["user:trimmed"], "type": "marker", "data": "before"})).await;
+    assert_eq!(laptop.next_json().await["seq"], 1);
+    // 300 events node-b never heard of: history keeps the last 100, so 200 are gone.
+    store_unpublished(&store, "user:trimmed", 300, 100).await;
+    a.publish(json!({"channels": ["user:trimmed"], "type": "marker", "data": "after"})).await;
+    let (frames, closed) = laptop.closed().await;
+    assert_eq!(closed.code, 4009, "told to resync: {closed:?}");
+    let seqs: Vec<u64> = frames.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, (203..=302).collect::<Vec<_>>(), "what history still had, in order, then the close");
+    // Resuming from its last position reports the channel as not recovered.
+    let token = b.token("trimmed", json!({}));
+    let mut again = b.connect_query(&token, "resume=1").await;
+    again.send(json!({"type": "resume", "ref": 1, "data": {"positions": {"user:trimmed": {"epoch": frames[0]["epoch"], "seq": 1}}}})).await;
+    let resumed = again.expect("resumed").await;
+    assert_eq!(resumed["data"]["recovered"], false, "{resumed}");
 }
 
 async fn two_nodes_publishing_to_one_channel_deliver_every_event_once_in_seq_order(bus: Bus) {
