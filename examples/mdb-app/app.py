@@ -46,7 +46,9 @@ def create_app(sb: Switchboard, api_key: str) -> FastAPI:
     @app.post("/ws-hook")
     async def on_message(request: Request):
         body = await request.body()
-        if not verify_signature(api_key, body, request.headers.get("X-Switchboard-Signature")):
+        # The signature covers the timestamp too; a call older than 5 minutes is refused.
+        signature = request.headers.get("X-Switchboard-Signature")
+        if not verify_signature(api_key, body, signature, request.headers.get("X-Switchboard-Timestamp")):
             raise HTTPException(401, "not signed by Switchboard")
         call = await request.json()
         user, message = call["connection"]["user_id"], call["message"]

@@ -6,7 +6,8 @@ Started by crates/server/tests/hub/handlers.rs; prints its port, then serves:
   /connect  the connect hook: refuses mallory, gives others a room and data
   /proxy    the subscribe proxy: a user may subscribe to docs:<their id> only
 Every request must carry a valid X-Switchboard-Signature for the key in SWITCHBOARD_KEY,
-or it is answered 401 (which the tests would see as handler_failed).
+over its X-Switchboard-Timestamp and body, signed within 5 minutes, or it is answered 401
+(which the tests would see as handler_failed).
 """
 
 import hashlib
@@ -41,9 +42,13 @@ def hook(message, connection):
 class Backend(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        expected = "sha256=" + hmac.new(KEY, body, hashlib.sha256).hexdigest()
+        timestamp = self.headers.get("X-Switchboard-Timestamp", "")
+        signed = timestamp.encode() + b"." + body
+        expected = "sha256=" + hmac.new(KEY, signed, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, self.headers.get("X-Switchboard-Signature", "")):
             return self.answer(401, {"error": "bad signature"})
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+            return self.answer(401, {"error": "stale call"})
         request = json.loads(body)
         user = request["connection"]["user_id"]
         if self.path == "/hook":

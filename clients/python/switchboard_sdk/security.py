@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Union
 
 
 def _b64url(raw: bytes) -> str:
@@ -37,8 +37,36 @@ def mint_token(
     return f"{header}.{payload}.{_b64url(signature)}"
 
 
-def verify_signature(api_key: str, body: bytes, header: Optional[str]) -> bool:
-    """Whether a handler call's `X-Switchboard-Signature` header signs `body` (the raw request
-    bytes) with the app's first API key. Compare before parsing the body."""
-    expected = "sha256=" + hmac.new(api_key.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header or "")
+#: How far a call's `X-Switchboard-Timestamp` may be from this machine's clock, either way, in
+#: seconds: an older call is refused as a possible replay (docs/HANDLERS.md).
+DEFAULT_TOLERANCE = 300
+
+
+def verify_signature(
+    api_key: str,
+    body: bytes,
+    header: Optional[str],
+    timestamp: Union[str, int, None],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: Optional[float] = None,
+) -> bool:
+    """Whether a handler, connect-hook or subscribe-proxy call came from Switchboard, just now.
+
+    `header` is the call's `X-Switchboard-Signature`, `timestamp` its `X-Switchboard-Timestamp`
+    and `body` the raw request bytes (verify them before parsing). The signature must be the
+    HMAC-SHA256 of `f"{timestamp}.".encode() + body` keyed with the app's first API key, and
+    the timestamp within `tolerance` seconds of `now` (default: this machine's clock), so a
+    captured call cannot be replayed later. Keep the clock in sync (NTP); to refuse replays
+    within the window too, remember the signatures you accepted for `tolerance` seconds.
+    """
+    if tolerance <= 0:
+        raise ValueError("tolerance must be a positive number of seconds")
+    text = str(timestamp) if timestamp is not None else ""
+    if not (text.isascii() and text.isdigit()):
+        return False
+    signed = text.encode() + b"." + body
+    expected = "sha256=" + hmac.new(api_key.encode(), signed, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), (header or "").encode()):
+        return False
+    return abs((time.time() if now is None else now) - int(text)) <= tolerance

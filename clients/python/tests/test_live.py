@@ -25,8 +25,9 @@ class Backend(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        verified = verify_signature(KEY, body, self.headers.get("X-Switchboard-Signature"))
-        tampered = verify_signature(KEY, body + b" ", self.headers.get("X-Switchboard-Signature"))
+        signature, timestamp = self.headers.get("X-Switchboard-Signature"), self.headers.get("X-Switchboard-Timestamp")
+        verified = verify_signature(KEY, body, signature, timestamp)
+        tampered = verify_signature(KEY, body + b" ", signature, timestamp)
         answer = json.dumps({"reply": {"verified": verified, "tampered": tampered}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

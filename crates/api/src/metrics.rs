@@ -93,8 +93,12 @@ fn bounds(out: &mut Exposition, node: &NodeMetrics, control_dropped: u64) {
 
 /// What is connected now.
 fn gauges(out: &mut Exposition, hub: &Hub, apps: &[Arc<App>]) {
-    out.help("switchboard_ready", "gauge", "1 while /readyz passes, 0 once draining.");
-    out.sample("switchboard_ready", "", u64::from(hub.is_ready()));
+    out.help(
+        "switchboard_ready",
+        "gauge",
+        "1 while /readyz passes; 0 while draining or cut off from the broker or store.",
+    );
+    out.sample("switchboard_ready", "", u64::from(hub.readiness_problems().is_empty()));
     out.help("switchboard_connections", "gauge", "Live connections on this node, per endpoint.");
     let counts: Vec<(&App, NodeCounts)> = apps.iter().map(|app| (&**app, hub.node_counts(app))).collect();
     for (app, counts) in &counts {

@@ -18,11 +18,15 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI) }))
 }
 
-/// Fails as soon as shutdown begins, so load balancers stop sending new clients.
+/// Fails as soon as shutdown begins, and while the node is cut off from its broker or its
+/// store, so that load balancers send new clients elsewhere.
 async fn readyz(State(hub): State<Hub>) -> impl IntoResponse {
-    if hub.is_ready() {
+    let problems = hub.readiness_problems();
+    if problems.is_empty() {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else if !hub.is_ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "draining", "problems": problems })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "draining" })))
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unready", "problems": problems })))
     }
 }

@@ -8,7 +8,8 @@
 //!   a server.
 //! - [`redis`]: nodes sharing a Redis server's pub/sub, one Redis channel per topic.
 //! - [`nats`]: nodes sharing a NATS server, one subject per topic.
-//! - [`testing`]: the conformance suite every implementation must pass.
+//! - [`testing`]: the conformance suite every implementation must pass; [`fault`]: a TCP
+//!   proxy that cuts a node off, for fault tests.
 //!
 //! # The contract
 //! - **Delivery**: a publish reaches every node subscribed to its topic at the time of the
@@ -22,12 +23,23 @@
 //!   (its own node's publishes never are).
 //! - **Atomicity**: none across topics; a publish to several channels is several envelopes.
 //! - **Non-blocking delivery**: [`Deliver::deliver`] must not block; the hub only queues.
+//! - **What Ok means**: [`Broker::publish`] returns Ok once the broker's server has taken the
+//!   envelope (Redis answered the PUBLISH; NATS answered a PING written after the PUB), so it
+//!   reaches every node subscribed at that moment unless that node's own connection is lost.
+//!   An Err means it may or may not have gone out. Nothing is stored or retried by the
+//!   broker: across nodes, a channel without history is at-most-once, and one with history
+//!   is exactly-once because each node fills holes from the store (see the hub's `order.rs`).
+//! - **Liveness**: a remote broker notices a connection that stops delivering without
+//!   closing (it probes it), makes a new one, subscribes again, and then calls
+//!   [`Deliver::reconnected`]; [`Broker::health`] says whether it is connected now.
 
+pub mod fault;
 pub mod memory;
 pub mod nats;
 pub mod redis;
 mod remote;
 pub mod testing;
+mod tls;
 
 use std::sync::Arc;
 
@@ -75,6 +87,9 @@ pub enum BrokerError {
 pub trait Deliver: Send + Sync {
     /// Hands one envelope to local subscribers. Must not block.
     fn deliver(&self, envelope: Envelope);
+    /// The broker's connection was lost and is back, subscribed again: what other nodes
+    /// published in between was not received. Must not block.
+    fn reconnected(&self) {}
 }
 
 /// Node-to-node pub/sub. See the crate docs for the contract.
@@ -93,6 +108,10 @@ pub trait Broker: Send + Sync {
     /// Waits until every subscribe and unsubscribe made so far is in effect (a remote
     /// broker applies them asynchronously; an in-process one at once).
     async fn settle(&self) {}
+    /// Whether this node is connected to the broker's server now; the error says why not.
+    fn health(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
     /// Whether no other node can publish to this broker's topics (a single process). Every
     /// envelope then comes from this node, in the order it published them.
     fn alone(&self) -> bool {
@@ -104,39 +123,66 @@ pub trait Broker: Send + Sync {
     }
 }
 
-/// The URL parameter that keeps clusters sharing one Redis or NATS server apart.
-const PREFIX_PARAM: &str = "channel_prefix=";
+/// What Switchboard reads from a broker URL's query, for Redis and NATS alike; the rest of
+/// the URL is the client's.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Params {
+    /// `channel_prefix=name`: keeps clusters sharing one server apart (letters, digits, `-`
+    /// and `_`).
+    pub(crate) prefix: Option<String>,
+    /// `ca=/path/ca.pem`: the CA (PEM, one or more certificates) the server's TLS certificate
+    /// must chain to, in place of the built-in public roots. Percent-decoded.
+    pub(crate) ca: Option<std::path::PathBuf>,
+}
 
-/// A broker URL without its `channel_prefix=` parameter, and that prefix (letters, digits,
-/// `-` and `_`), if it has one.
-pub(crate) fn split_prefix(url: &str) -> Result<(String, Option<String>), BrokerError> {
-    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), None)) };
-    let (mut prefix, mut rest) = (None, Vec::new());
+/// A broker URL without the parameters Switchboard reads, and those parameters.
+pub(crate) fn split_params(url: &str) -> Result<(String, Params), BrokerError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), Params::default())) };
+    let (mut params, mut rest) = (Params::default(), Vec::new());
     for param in query.split('&') {
-        match param.strip_prefix(PREFIX_PARAM) {
-            Some(name) => prefix = Some(name),
-            None => rest.push(param),
+        if let Some(name) = param.strip_prefix("channel_prefix=") {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                let error = format!("channel_prefix `{name}` must be letters, digits, `-` or `_`");
+                return Err(BrokerError::Unavailable(error));
+            }
+            params.prefix = Some(name.to_owned());
+        } else if let Some(path) = param.strip_prefix("ca=") {
+            let path = tls::percent_decode(path)
+                .ok_or_else(|| BrokerError::Unavailable(format!("ca=`{path}` is not a percent-encoded path")))?;
+            if path.is_empty() {
+                return Err(BrokerError::Unavailable("ca= needs the path of a PEM file".into()));
+            }
+            params.ca = Some(path.into());
+        } else {
+            rest.push(param);
         }
     }
     let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
-    match prefix {
-        Some(name) if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-            Err(BrokerError::Unavailable(format!("channel_prefix `{name}` must be letters, digits, `-` or `_`")))
-        }
-        name => Ok((url, name.map(str::to_owned))),
-    }
+    Ok((url, params))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{split_params, Params};
+
     #[test]
     fn a_channel_prefix_keeps_clusters_apart_and_leaves_the_rest_of_the_url() {
-        let split = super::split_prefix;
-        assert_eq!(split("redis://h:1/").unwrap(), ("redis://h:1/".into(), None));
-        assert_eq!(split("nats://h:1?channel_prefix=blue").unwrap(), ("nats://h:1".into(), Some("blue".into())));
-        let kept = split("redis://h:1/?protocol=resp3&channel_prefix=b-2").unwrap();
+        let prefix = |url: &str| split_params(url).map(|(url, p)| (url, p.prefix));
+        assert_eq!(prefix("redis://h:1/").unwrap(), ("redis://h:1/".into(), None));
+        assert_eq!(prefix("nats://h:1?channel_prefix=blue").unwrap(), ("nats://h:1".into(), Some("blue".into())));
+        let kept = prefix("redis://h:1/?protocol=resp3&channel_prefix=b-2").unwrap();
         assert_eq!(kept, ("redis://h:1/?protocol=resp3".into(), Some("b-2".into())));
-        let error = split("redis://h:1/?channel_prefix=a:b").unwrap_err().to_string();
+        let error = prefix("redis://h:1/?channel_prefix=a:b").unwrap_err().to_string();
         assert!(error.contains("channel_prefix `a:b`"), "{error}");
+    }
+
+    #[test]
+    fn a_ca_file_is_read_from_the_url_and_percent_decoded() {
+        let (url, params) =
+            split_params("rediss://h:1/?ca=/etc/ssl/my%20ca.pem&protocol=resp3&channel_prefix=b").unwrap();
+        assert_eq!(url, "rediss://h:1/?protocol=resp3");
+        assert_eq!(params, Params { prefix: Some("b".into()), ca: Some("/etc/ssl/my ca.pem".into()) });
+        assert!(split_params("tls://h:1?ca=").unwrap_err().to_string().contains("ca= needs the path"));
+        assert!(split_params("tls://h:1?ca=%zz").unwrap_err().to_string().contains("percent-encoded"));
     }
 }

@@ -7,28 +7,50 @@
 //! own publishes locally at once, and the server does not send them back. `settle` is a
 //! PING: its PONG comes after the server applied every earlier SUB and UNSUB.
 //!
+//! A publish returns Ok once the server confirmed it: each batch of PUBs written to the socket
+//! is followed by a PING, and the publishes of that batch are Ok when its PONG arrives (the
+//! server answers in order, after it has routed every earlier PUB). A publish still unconfirmed
+//! when the connection breaks fails, so no publisher is told Ok for a frame the server never
+//! had. The same PINGs, and one every [`PROBE_EVERY`] when the connection is quiet, tell a
+//! live server from a silent one: a PING unanswered for [`ANSWER_TIMEOUT`] drops the
+//! connection and makes a new one (a half-open TCP connection otherwise looks healthy).
+//!
 //! When the connection breaks, the node reconnects by itself (pauses from 0.1 s growing to
 //! 5 s) and subscribes again to every topic with local subscribers; publishes fail with
 //! "unavailable" meanwhile. As with Redis, what others published during the outage is not
 //! received live; the hub fills such holes from history (see the hub's `order.rs`).
+//!
+//! TLS: NATS greets in the clear (INFO), then the client upgrades the same TCP connection
+//! before it sends CONNECT. The node upgrades when the URL asks for TLS (`tls://host:4222`,
+//! or a `ca=` file) and when the server's INFO says `tls_required`, as NATS's own clients
+//! do; a URL that asks for TLS is refused by a server that offers none, before any
+//! credentials are sent. The certificate must chain to the `ca=` file (or to a public CA
+//! without one) and name the URL's host, which is also the SNI name.
 
+mod server;
 mod wire;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::remote::{Backoff, Change, Changes, Interest};
-use crate::{split_prefix, Broker, BrokerError, Deliver, Envelope, Topic};
+use crate::{Broker, BrokerError, Deliver, Envelope, Topic};
+use server::{Server, Writer};
 use wire::ServerOp;
 
+/// How long a server may take to send its INFO after the TCP connection is made.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
+/// A quiet connection is probed with a PING this often.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// A PING unanswered this long means the server (or the path to it) is gone.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(6);
 /// Commands written to the socket in one go, at most.
 const WRITE_BATCH: usize = 256;
 /// Publishes waiting for the socket, at most. Past it `publish` waits for room: whoever
@@ -40,70 +62,23 @@ const PUBLISH_QUEUE: usize = 1024;
 /// (it may drop the connection; the node reconnects and fills holes from history).
 const OPS_QUEUE: usize = 256;
 
+/// One PUB command and who waits for the server to confirm it.
+struct Publish {
+    frame: Vec<u8>,
+    confirmed: oneshot::Sender<()>,
+}
+
+/// One PING written to the server, and those its PONG answers: settles, and the publishes
+/// written before it.
+struct Ping {
+    sent: Instant,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
 fn settle_of(change: Change) -> Option<oneshot::Sender<()>> {
     match change {
         Change::Settle(done) => Some(done),
         _ => None,
-    }
-}
-
-/// Where and how to connect.
-#[derive(Clone)]
-struct Server {
-    addr: String,
-    user: Option<String>,
-    pass: Option<String>,
-    token: Option<String>,
-}
-
-impl Server {
-    /// `nats://[user:pass@|token@]host[:port][?channel_prefix=name]`; returns the subject prefix too.
-    fn parse(url: &str) -> Result<(Self, String), BrokerError> {
-        let (url, name) = split_prefix(url)?;
-        let prefix = name.map_or_else(|| "sb.".to_owned(), |n| format!("sb.{n}."));
-        let rest =
-            url.strip_prefix("nats://").ok_or_else(|| BrokerError::Unavailable(format!("`{url}` is not nats://")))?;
-        let rest = rest.trim_end_matches('/');
-        let (credentials, host) = rest.rsplit_once('@').map_or((None, rest), |(c, h)| (Some(c), h));
-        let (user, pass, token) = match credentials.map(|c| c.split_once(':')) {
-            Some(Some((user, pass))) => (Some(user.to_owned()), Some(pass.to_owned()), None),
-            Some(None) => (None, None, credentials.map(str::to_owned)),
-            None => (None, None, None),
-        };
-        let addr = if host.contains(':') { host.to_owned() } else { format!("{host}:4222") };
-        Ok((Self { addr, user, pass, token }, prefix))
-    }
-
-    /// Opens a connection: reads INFO, sends CONNECT, and waits for the PONG to a PING, so
-    /// that a refused CONNECT (bad credentials) is an error here. Its reader runs as a task.
-    async fn open(&self) -> Result<(OwnedWriteHalf, mpsc::Receiver<ServerOp>), BrokerError> {
-        let io = |e: std::io::Error| BrokerError::Unavailable(format!("NATS at {}: {e}", self.addr));
-        let (read, mut write) = TcpStream::connect(&self.addr).await.map_err(io)?.into_split();
-        let mut reader = BufReader::new(read);
-        let first = wire::read_op(&mut reader).await.map_err(io)?;
-        if first != Some(ServerOp::Info) {
-            return Err(BrokerError::Unavailable(format!("{} did not greet like a NATS server", self.addr)));
-        }
-        let mut hello = wire::connect(self.user.as_deref(), self.pass.as_deref(), self.token.as_deref());
-        hello.extend_from_slice(wire::PING);
-        write.write_all(&hello).await.map_err(io)?;
-        loop {
-            match wire::read_op(&mut reader).await.map_err(io)? {
-                Some(ServerOp::Pong) => break,
-                Some(ServerOp::Err(e)) => return Err(BrokerError::Unavailable(format!("NATS refused: {e}"))),
-                Some(_) => continue,
-                None => return Err(BrokerError::Unavailable("NATS closed the connection".into())),
-            }
-        }
-        let (ops, received) = mpsc::channel(OPS_QUEUE);
-        tokio::spawn(async move {
-            while let Ok(Some(op)) = wire::read_op(&mut reader).await {
-                if ops.send(op).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok((write, received))
     }
 }
 
@@ -112,7 +87,7 @@ pub struct NatsBroker {
     prefix: Arc<str>,
     interest: Interest<Change>,
     /// Whole PUB commands for the connection task.
-    publishes: mpsc::Sender<Vec<u8>>,
+    publishes: mpsc::Sender<Publish>,
     deliver: Arc<OnceLock<Arc<dyn Deliver>>>,
     /// Whether the connection is up (publishes fail fast while it is not).
     up: Arc<AtomicBool>,
@@ -120,7 +95,7 @@ pub struct NatsBroker {
 }
 
 impl NatsBroker {
-    /// Connects to `url` (`nats://host:4222`).
+    /// Connects to `url` (`nats://host:4222`, or `tls://host:4222?ca=/path/ca.pem` for TLS).
     pub async fn connect(url: &str) -> Result<Self, BrokerError> {
         let (server, prefix) = Server::parse(url)?;
         let first = server.open().await?;
@@ -159,7 +134,7 @@ struct Link {
 /// What the connection task reads from: interest changes and publishes, each in order.
 struct Queues {
     changes: Changes<Change>,
-    publishes: mpsc::Receiver<Vec<u8>>,
+    publishes: mpsc::Receiver<Publish>,
 }
 
 /// One connection's subscriptions, by id and by topic.
@@ -192,9 +167,9 @@ impl Subscriptions {
 impl Link {
     async fn run(
         self,
-        first: (OwnedWriteHalf, mpsc::Receiver<ServerOp>),
+        first: (Writer, mpsc::Receiver<ServerOp>),
         changes: Changes<Change>,
-        publishes: mpsc::Receiver<Vec<u8>>,
+        publishes: mpsc::Receiver<Publish>,
     ) {
         let mut queues = Queues { changes, publishes };
         let mut connection = Some(first);
@@ -202,10 +177,16 @@ impl Link {
         loop {
             let (write, ops) = match connection.take() {
                 Some(connection) => connection,
-                None => match self.server.open().await {
+                // Bounded: a server that accepts and then says nothing must not hold it.
+                None => match tokio::time::timeout(ANSWER_TIMEOUT, self.server.open()).await.unwrap_or_else(|_| {
+                    Err(BrokerError::Unavailable(format!("NATS at {} did not answer", self.server.addr)))
+                }) {
                     Ok(connection) => {
                         tracing::info!("reconnected to NATS and subscribed again");
                         backoff.reset();
+                        if let Some(deliver) = self.deliver.get() {
+                            deliver.reconnected();
+                        }
                         connection
                     }
                     Err(e) => {
@@ -222,65 +203,76 @@ impl Link {
                 return;
             }
             self.up.store(false, Ordering::Release);
-            // What was published into the broken connection is lost, as it would be in
-            // flight; receivers fill the hole from history.
+            // What was queued for the broken connection fails (dropping `confirmed` tells
+            // its publisher); receivers fill such holes from history.
             while queues.publishes.try_recv().is_ok() {}
             tracing::error!("lost the NATS connection; reconnecting");
         }
     }
 
     /// Serves one connection until it breaks (`true`) or the broker is dropped (`false`).
-    async fn serve(&self, mut write: OwnedWriteHalf, mut ops: mpsc::Receiver<ServerOp>, queues: &mut Queues) -> bool {
+    async fn serve(&self, mut write: Writer, mut ops: mpsc::Receiver<ServerOp>, queues: &mut Queues) -> bool {
         let mut subscriptions = Subscriptions::default();
-        // Bounded: each waits for one PONG; past MAX_SETTLES the server has stopped answering
-        // and the connection is dropped (with them) and made again.
-        let mut settles: VecDeque<oneshot::Sender<()>> = VecDeque::new();
+        // Bounded: past MAX_PINGS unanswered the server has stopped answering, and the
+        // connection is dropped (failing their waiters) and made again.
+        let mut pings: VecDeque<Ping> = VecDeque::new();
         let mut out = Vec::new();
+        let mut probe = tokio::time::interval(PROBE_EVERY);
         for topic in self.interest.topics() {
             subscriptions.add(&mut out, &self.prefix, topic);
         }
         loop {
-            if !out.is_empty() && write.write_all(&out).await.is_err() {
-                return true;
+            // A TLS stream may hold written bytes until flushed. A server that takes nothing
+            // for ANSWER_TIMEOUT is as gone as one that does not answer.
+            if !out.is_empty() {
+                let written = async {
+                    write.write_all(&out).await?;
+                    write.flush().await
+                };
+                if !matches!(tokio::time::timeout(ANSWER_TIMEOUT, written).await, Ok(Ok(()))) {
+                    return true;
+                }
             }
             out.clear();
+            if pings.len() > MAX_PINGS || pings.front().is_some_and(|p| p.sent.elapsed() > ANSWER_TIMEOUT) {
+                tracing::error!(waiting = pings.len(), "the NATS server stopped answering PINGs; reconnecting");
+                return true;
+            }
             tokio::select! {
                 op = ops.recv() => match op {
-                    Some(op) => self.on_op(op, &subscriptions, &mut settles, &mut out),
+                    Some(op) => self.on_op(op, &subscriptions, &mut pings, &mut out),
                     None => return true,
                 },
                 change = queues.changes.recv() => {
                     let Some(change) = change else { return false };
-                    self.on_change(change, &mut subscriptions, &mut settles, &mut out);
+                    self.on_change(change, &mut subscriptions, &mut pings, &mut out);
                     // Whatever else is queued goes out in the same write.
                     for _ in 0..WRITE_BATCH {
                         let Some(change) = queues.changes.try_recv() else { break };
-                        self.on_change(change, &mut subscriptions, &mut settles, &mut out);
-                    }
-                    if settles.len() > MAX_SETTLES {
-                        tracing::error!(waiting = settles.len(), "the NATS server stopped answering PINGs; reconnecting");
-                        return true;
+                        self.on_change(change, &mut subscriptions, &mut pings, &mut out);
                     }
                 }
-                frame = queues.publishes.recv() => {
-                    let Some(frame) = frame else { return false };
-                    out.extend_from_slice(&frame);
+                publish = queues.publishes.recv() => {
+                    let Some(publish) = publish else { return false };
+                    let mut waiters = vec![publish.confirmed];
+                    out.extend_from_slice(&publish.frame);
                     for _ in 0..WRITE_BATCH {
-                        let Ok(frame) = queues.publishes.try_recv() else { break };
-                        out.extend_from_slice(&frame);
+                        let Ok(publish) = queues.publishes.try_recv() else { break };
+                        out.extend_from_slice(&publish.frame);
+                        waiters.push(publish.confirmed);
+                    }
+                    ping(&mut out, &mut pings, waiters);
+                }
+                _ = probe.tick() => {
+                    if pings.is_empty() {
+                        ping(&mut out, &mut pings, Vec::new());
                     }
                 }
             }
         }
     }
 
-    fn on_op(
-        &self,
-        op: ServerOp,
-        subs: &Subscriptions,
-        settles: &mut VecDeque<oneshot::Sender<()>>,
-        out: &mut Vec<u8>,
-    ) {
+    fn on_op(&self, op: ServerOp, subs: &Subscriptions, pings: &mut VecDeque<Ping>, out: &mut Vec<u8>) {
         match op {
             ServerOp::Msg { sid, payload } => {
                 let (Some(topic), Some(deliver)) = (subs.by_sid.get(&sid), self.deliver.get()) else { return };
@@ -290,36 +282,33 @@ impl Link {
             }
             ServerOp::Ping => out.extend_from_slice(wire::PONG),
             ServerOp::Pong => {
-                if let Some(done) = settles.pop_front() {
+                for done in pings.pop_front().into_iter().flat_map(|ping| ping.waiters) {
                     let _ = done.send(());
                 }
             }
             ServerOp::Err(e) => tracing::error!(error = %e, "NATS reported an error"),
-            ServerOp::Info | ServerOp::Ok => {}
+            ServerOp::Info(_) | ServerOp::Ok => {}
         }
     }
 
-    fn on_change(
-        &self,
-        change: Change,
-        subs: &mut Subscriptions,
-        settles: &mut VecDeque<oneshot::Sender<()>>,
-        out: &mut Vec<u8>,
-    ) {
+    fn on_change(&self, change: Change, subs: &mut Subscriptions, pings: &mut VecDeque<Ping>, out: &mut Vec<u8>) {
         match change {
             Change::Subscribe(topic) => subs.add(out, &self.prefix, topic),
             Change::Unsubscribe(topic) => subs.remove(out, &topic),
-            Change::Settle(done) => {
-                out.extend_from_slice(wire::PING);
-                settles.push_back(done);
-            }
+            Change::Settle(done) => ping(out, pings, vec![done]),
         }
     }
 }
 
-/// Settles that may wait for the server's PONGs on one connection; more means it stopped
+/// Appends a PING to `out`; its PONG will answer `waiters`.
+fn ping(out: &mut Vec<u8>, pings: &mut VecDeque<Ping>, waiters: Vec<oneshot::Sender<()>>) {
+    out.extend_from_slice(wire::PING);
+    pings.push_back(Ping { sent: Instant::now(), waiters });
+}
+
+/// PINGs that may wait for the server's PONGs on one connection; more means it stopped
 /// answering.
-const MAX_SETTLES: usize = 1024;
+const MAX_PINGS: usize = 1024;
 
 /// A message's payload is the event's seq and publish time (8 bytes each, big-endian), then
 /// the frame.
@@ -355,7 +344,11 @@ impl Broker for NatsBroker {
                 deliver.deliver(envelope);
             }
         }
-        self.publishes.send(frame).await.map_err(|_| BrokerError::Closed)
+        let (confirmed, confirmation) = oneshot::channel();
+        self.publishes.send(Publish { frame, confirmed }).await.map_err(|_| BrokerError::Closed)?;
+        confirmation.await.map_err(|_| {
+            BrokerError::Unavailable("the NATS connection broke before the server confirmed the publish".into())
+        })
     }
 
     fn subscribe(&self, topic: Topic) {
@@ -370,6 +363,13 @@ impl Broker for NatsBroker {
         self.interest.settle().await;
     }
 
+    fn health(&self) -> Result<(), BrokerError> {
+        match self.up.load(Ordering::Acquire) {
+            true => Ok(()),
+            false => Err(BrokerError::Unavailable("the NATS connection is down; reconnecting".into())),
+        }
+    }
+
     async fn close(&self) -> Result<(), BrokerError> {
         self.closed.store(true, Ordering::Release);
         Ok(())
@@ -380,27 +380,13 @@ impl Broker for NatsBroker {
 mod tests {
     use std::sync::Arc;
 
-    use super::{NatsBroker, Server};
+    use super::NatsBroker;
     use crate::{Broker, Envelope, Topic};
 
     #[tokio::test]
     async fn nats_passes_conformance() {
         let Some(url) = crate::testing::nats_url() else { return };
         crate::testing::conformance_on(|| async { NatsBroker::connect(&url).await.unwrap() }).await;
-    }
-
-    #[test]
-    fn urls_name_the_server_its_credentials_and_the_prefix() {
-        let (s, prefix) = Server::parse("nats://127.0.0.1:4333").unwrap();
-        assert_eq!((s.addr.as_str(), prefix.as_str()), ("127.0.0.1:4333", "sb."));
-        let (s, prefix) = Server::parse("nats://ann:pw@nats.internal/?channel_prefix=blue").unwrap();
-        assert_eq!(
-            (s.addr.as_str(), s.user.as_deref(), s.pass.as_deref()),
-            ("nats.internal:4222", Some("ann"), Some("pw"))
-        );
-        assert_eq!(prefix, "sb.blue.");
-        let (s, _) = Server::parse("nats://s3cret@h:1").unwrap();
-        assert_eq!(s.token.as_deref(), Some("s3cret"));
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ use crate::{Broker, BrokerError, Deliver, Envelope, Topic};
 pub struct Recorder {
     received: Mutex<Vec<Envelope>>,
     notify: tokio::sync::Notify,
+    reconnects: std::sync::atomic::AtomicUsize,
 }
 
 impl Deliver for Recorder {
@@ -22,9 +23,18 @@ impl Deliver for Recorder {
         self.received.lock().unwrap_or_else(|e| e.into_inner()).push(envelope);
         self.notify.notify_waiters();
     }
+
+    fn reconnected(&self) {
+        self.reconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Recorder {
+    /// How often the broker said it was connected again.
+    pub fn reconnects(&self) -> usize {
+        self.reconnects.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Payloads received so far.
     pub fn payloads(&self) -> Vec<Bytes> {
         let received = self.received.lock().unwrap_or_else(|e| e.into_inner());

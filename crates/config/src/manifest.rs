@@ -261,6 +261,8 @@ pub struct LimitsSection {
     pub outbox_max_bytes: Option<usize>,
     /// Time allowed for the in-band auth frame (default 10 s).
     pub auth_timeout: Option<DurationText>,
+    /// Channels one connection may be subscribed to (default 128).
+    pub max_channels: Option<usize>,
 }
 
 /// `features`.

@@ -166,6 +166,7 @@ fn limits(loaded: &LoadedManifest) -> Limits {
         max_connections_per_user: l.max_connections_per_user.unwrap_or(d.max_connections_per_user),
         outbox_max_bytes: l.outbox_max_bytes.unwrap_or(d.outbox_max_bytes),
         auth_timeout: l.auth_timeout.map_or(d.auth_timeout, |t| t.0),
+        max_channels: l.max_channels.unwrap_or(d.max_channels),
     }
 }
 

@@ -44,6 +44,9 @@ pub struct ServerFile {
     pub max_unauthenticated: Option<usize>,
     /// The same, from one source address.
     pub max_unauthenticated_per_address: Option<usize>,
+    /// Proxies (addresses and CIDR ranges) whose `X-Forwarded-For` or `Forwarded` header names
+    /// the client.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Parses the file's text, with `file:line:column` in the error.

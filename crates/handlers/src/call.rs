@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_hub::{rfc3339, App, Caller};
+use switchboard_hub::{rfc3339, unix_ms, App, Caller};
 
 use crate::{sign, Handlers};
 
@@ -12,8 +12,9 @@ use crate::{sign, Handlers};
 pub(crate) struct Failed(pub(crate) String);
 
 impl Handlers {
-    /// POSTs `body` to `url`, signed with the app's key; the answer, as JSON. Timed for the
-    /// handler latency metric, failures included.
+    /// POSTs `body` to `url`, signed with the app's key and the time; the answer, as JSON.
+    /// Timed for the handler latency metric, failures included. A redirect is a failure: the
+    /// client does not follow it (see [`Handlers::default`]).
     pub(crate) async fn call(&self, app: &App, url: &str, body: &Value, timeout: Duration) -> Result<Value, Failed> {
         let started = std::time::Instant::now();
         let answer = self.post(app, url, body, timeout).await;
@@ -23,14 +24,16 @@ impl Handlers {
 
     async fn post(&self, app: &App, url: &str, body: &Value, timeout: Duration) -> Result<Value, Failed> {
         let bytes = body.to_string().into_bytes();
+        let timestamp = unix_ms() / 1000;
         let mut request = self
             .client
             .post(url)
             .timeout(timeout)
             .header("content-type", "application/json")
-            .header("x-switchboard-app", app.spec.slug.as_str());
+            .header("x-switchboard-app", app.spec.slug.as_str())
+            .header(sign::TIMESTAMP_HEADER, timestamp);
         if let Some(key) = app.spec.api_keys.signing_key() {
-            request = request.header(sign::HEADER, sign::signature(key, &bytes));
+            request = request.header(sign::HEADER, sign::signature(key, timestamp, &bytes));
         }
         let response = request.body(bytes).send().await.map_err(|e| {
             Failed(if e.is_timeout() {
@@ -40,6 +43,18 @@ impl Handlers {
             })
         })?;
         let status = response.status();
+        if status.is_redirection() {
+            // Not followed: the signed call would go wherever the answer points.
+            let location = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("nowhere");
+            tracing::warn!(
+                app = %app.slug, %url, status = status.as_u16(), %location,
+                "the app backend answered with a redirect, which is not followed; set the URL to where it points"
+            );
+            return Err(Failed(format!(
+                "the app backend answered HTTP {} (a redirect, which Switchboard does not follow)",
+                status.as_u16()
+            )));
+        }
         if !status.is_success() {
             return Err(Failed(format!("the app backend answered HTTP {}", status.as_u16())));
         }

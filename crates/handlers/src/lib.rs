@@ -1,5 +1,6 @@
 //! Switchboard calls the app backend (seed 004's message handlers), three ways, each a POST
-//! of JSON signed with the app's API key (see [`sign`]):
+//! of JSON signed with the app's API key and the time (see [`sign`]), sent to the manifest's
+//! URL only (redirects are not followed):
 //!
 //! - **Message handler** (`handler_url` on an endpoint): a client message whose type the hub
 //!   does not own goes to the backend as `{app_slug, endpoint, connection, message}`. Its
@@ -45,8 +46,15 @@ pub struct Handlers {
 }
 
 impl Default for Handlers {
+    /// The HTTP client follows no redirect: a signed call goes to the URL the manifest names
+    /// and nowhere else, whatever the answer says (a 3xx fails the call).
     fn default() -> Self {
-        Self { client: reqwest::Client::new(), slots: Mutex::default(), proxy: Mutex::default() }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            // As `reqwest::Client::new` does: only a TLS backend that cannot start fails.
+            .unwrap_or_else(|e| panic!("cannot build the HTTP client for app backends: {e}"));
+        Self { client, slots: Mutex::default(), proxy: Mutex::default() }
     }
 }
 

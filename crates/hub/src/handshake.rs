@@ -39,7 +39,17 @@ where
     R: Stream<Item = Inbound> + Unpin,
 {
     let timeout = app.spec.limits.auth_timeout;
-    let frame = match tokio::time::timeout(timeout, inbound.next()).await {
+    // Pings and pongs before the auth frame are not frames of the protocol: they are skipped
+    // (the transport holds them to the rate limit).
+    let first = async {
+        loop {
+            match inbound.next().await {
+                Some(Inbound::Pong) => continue,
+                other => return other,
+            }
+        }
+    };
+    let frame = match tokio::time::timeout(timeout, first).await {
         Err(_) => {
             let reason = format!("no token, and no auth frame within {} s", timeout.as_secs_f32());
             return Err(Some(Disconnect::new(Disconnect::AUTH_TIMEOUT, reason)));
@@ -51,7 +61,7 @@ where
         Ok(Some(Inbound::TooBig)) => {
             return Err(Some(Disconnect::new(Disconnect::TOO_BIG, "auth frame too large")));
         }
-        Ok(Some(Inbound::Binary | Inbound::Pong)) => String::new(),
+        Ok(Some(Inbound::Binary | Inbound::Pong)) => String::new(), // a binary frame is no auth frame
         Ok(Some(Inbound::Broken(disconnect))) => return Err(Some(disconnect)),
         Ok(Some(Inbound::Closed) | None) => return Err(None),
     };

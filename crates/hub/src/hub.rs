@@ -20,7 +20,9 @@ mod cluster;
 mod control;
 mod direct;
 mod fill;
+mod health;
 mod publish;
+mod recover;
 
 pub use cluster::{ASK_TIMEOUT, HEARTBEAT, NODE_TIMEOUT};
 pub use control::NodeCounts;
@@ -115,6 +117,8 @@ struct Shared {
     metrics: Arc<NodeMetrics>,
     /// Connections waiting to authenticate.
     gate: Arc<crate::gate::Gate>,
+    /// Whether the broker and the store answer.
+    health: health::Health,
 }
 
 /// Routes envelopes from the broker into local outboxes. Holds the hub weakly, because the
@@ -139,6 +143,12 @@ impl Deliver for Inbound {
                     crate::Delivery::Gap(gap) => Hub { shared: shared.clone() }.fill_gap(app.clone(), gap),
                 }
             }
+        }
+    }
+
+    fn reconnected(&self) {
+        if let Some(shared) = self.0.upgrade() {
+            Hub { shared }.on_reconnected();
         }
     }
 }
@@ -185,11 +195,13 @@ impl Hub {
             tap,
             metrics,
             gate: Arc::new(crate::gate::Gate::new(crate::gate::GateLimits::default())),
+            health: health::Health::default(),
         });
         broker.attach(Arc::new(Inbound(Arc::downgrade(&shared))));
         let hub = Self { shared };
         hub.listen_for_control();
         hub.start_heartbeat();
+        hub.start_health_checks();
         hub
     }
 

@@ -32,6 +32,7 @@ pub mod metrics;
 mod order;
 mod outbox;
 pub mod policy;
+mod proxies;
 mod rate;
 mod registry;
 mod replay;
@@ -50,6 +51,7 @@ pub use hub::{
 };
 pub use order::Gap;
 pub use outbox::{Batch, Closed, Outbox, SentRange};
+pub use proxies::{ClientAddr, TrustedProxies};
 pub use rate::{RateLimiter, Verdict};
 pub use registry::{ConnId, Delivery, Registry, TooManyConnections};
 pub use service::{Admission, Caller, NodeEvent, Refusal, Service};

@@ -121,6 +121,23 @@ impl Order {
         Verdict::Deliver
     }
 
+    /// The channel's newest committed seq is `head`, read after this node may have missed
+    /// events (its broker connection was lost and is back). Returns the gap to read when
+    /// events up to `head` were not delivered and no fill runs; a running fill is extended
+    /// to `head`.
+    pub(crate) fn catch_up(&mut self, channel: &Arc<str>, head: u64) -> Option<Gap> {
+        if let Some(waiting) = &mut self.waiting {
+            waiting.beyond = waiting.beyond.max(head);
+            return None;
+        }
+        let last = self.last?;
+        if head <= last {
+            return None;
+        }
+        self.waiting = Some(Waiting::default());
+        Some(Gap { channel: channel.clone(), after: last, horizon: head })
+    }
+
     /// A fill read `filled`: every event history still has after the gap's start, up to
     /// `read_to` (the gap's horizon, or less when the fill reads it page by page). Returns what
     /// to deliver now, in seq order, the next gap (the rest of this one, or one that opened
@@ -179,6 +196,20 @@ mod tests {
 
     fn gap(after: u64, horizon: u64) -> Verdict {
         Verdict::Wait(Some(Gap { channel: "user:1".into(), after, horizon }))
+    }
+
+    #[test]
+    fn catching_up_reads_what_a_lost_broker_connection_missed() {
+        let channel: Arc<str> = "user:1".into();
+        let mut order = Order::after(Some(3));
+        assert_eq!(order.catch_up(&channel, 3), None, "nothing was missed");
+        let gap = order.catch_up(&channel, 9).expect("4 to 9 were missed");
+        assert_eq!((gap.after, gap.horizon), (3, 9));
+        assert_eq!(order.admit(&event(10)), Verdict::Wait(None), "the fill runs: later events wait");
+        assert_eq!(order.catch_up(&channel, 12), None, "the running fill goes on to 12");
+        let resumed = order.resume((4..=9).map(event).collect(), 9, 9);
+        assert_eq!((seqs(&resumed.ready), resumed.next), ((4..=10).collect(), Some((10, 12))));
+        assert_eq!(Order::default().catch_up(&channel, 5), None, "an order without a start has nothing to miss");
     }
 
     #[test]

@@ -211,6 +211,13 @@ impl Registry {
         resumed.next.map(|(after, horizon)| Gap { channel: gap.channel.clone(), after, horizon })
     }
 
+    /// After the broker connection was lost and is back: the gap to read for `channel`,
+    /// whose newest committed seq is `head`, if this node missed any of it.
+    pub fn catch_up(&self, channel: &str, head: u64) -> Option<Gap> {
+        let mut map = lock(&self.channels[shard_of(channel)]);
+        map.get_mut(channel)?.order.catch_up(&channel.into(), head)
+    }
+
     /// The ids of a user's live connections.
     pub fn user_connections(&self, user: &str) -> Vec<ConnId> {
         lock(&self.users[shard_of(user)]).get(user).cloned().unwrap_or_default()
@@ -226,6 +233,11 @@ impl Registry {
     pub fn channels(&self, id: ConnId) -> Vec<Arc<str>> {
         let conns = lock(&self.conns[shard_of(&id)]);
         conns.get(&id).map_or_else(Vec::new, |e| e.channels.iter().cloned().collect())
+    }
+
+    /// How many channels a connection is subscribed to.
+    pub fn channel_count(&self, id: ConnId) -> usize {
+        lock(&self.conns[shard_of(&id)]).get(&id).map_or(0, |e| e.channels.len())
     }
 
     /// Whether a connection is subscribed to a channel.

@@ -205,6 +205,8 @@ pub struct Limits {
     pub outbox_max_bytes: usize,
     /// How long a connection without a token may take to send its `auth` frame (4408).
     pub auth_timeout: Duration,
+    /// Channels one connection may be subscribed to; a `subscribe` past it is refused.
+    pub max_channels: usize,
 }
 
 impl Default for Limits {
@@ -216,6 +218,7 @@ impl Default for Limits {
             max_connections_per_user: 10,
             outbox_max_bytes: 1 << 20,
             auth_timeout: Duration::from_secs(10),
+            max_channels: 128,
         }
     }
 }

@@ -74,6 +74,10 @@ impl Broker for TapBroker {
         self.inner.settle().await;
     }
 
+    fn health(&self) -> Result<(), BrokerError> {
+        self.inner.health()
+    }
+
     fn alone(&self) -> bool {
         self.inner.alone()
     }

@@ -34,6 +34,15 @@ pub enum Command {
     /// Example: switchboard check apps/second_brain.json apps/shop.json
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
+    /// Start a new history epoch after restoring a store backup, before the nodes start.
+    ///
+    /// A restored store hands out seqs that clients already saw with other events; in a new
+    /// epoch their saved positions no longer match, so resuming clients are told their
+    /// channels could not be recovered instead of silently skipping events.
+    ///
+    /// Example: switchboard epoch --store postgres://switchboard@db.internal/switchboard
+    #[command(verbatim_doc_comment)]
+    Epoch(EpochArgs),
 }
 
 /// Where the apps and their stored secrets come from: read by `serve` and by `token`.
@@ -106,6 +115,11 @@ pub struct ServeArgs {
     /// The same, from one source address [default: 1000].
     #[arg(long, env = "SWITCHBOARD_MAX_UNAUTHENTICATED_PER_ADDRESS", value_name = "N")]
     pub max_unauthenticated_per_address: Option<usize>,
+    /// Load balancers and proxies in front of this node, comma-separated addresses and CIDR
+    /// ranges (10.0.0.0/8,192.0.2.10): from these peers the client's address is read from
+    /// X-Forwarded-For (or Forwarded) [default: none, every peer is the client].
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',', value_name = "LIST")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `switchboard token`.
@@ -141,4 +155,15 @@ pub struct CheckArgs {
     /// Manifest files to validate together.
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<String>,
+}
+
+/// `switchboard epoch`.
+#[derive(Debug, Args)]
+pub struct EpochArgs {
+    /// The restored store: sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE.
+    #[arg(long, env = "SWITCHBOARD_STORE", value_name = "URL")]
+    pub store: String,
+    /// Only this app's channels [default: every app's].
+    #[arg(long, value_name = "SLUG")]
+    pub app: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! `switchboard token` and `switchboard check`.
+//! `switchboard token`, `switchboard check` and `switchboard epoch`.
 
 use anyhow::Context;
 use serde_json::{json, Map, Value};
@@ -6,7 +6,7 @@ use switchboard_auth::{mint, ClaimNames};
 use switchboard_config::demo::SECRET_ENV;
 use switchboard_config::{duration, EnvSecrets, ManifestErrors};
 
-use crate::cli::{CheckArgs, ServeArgs, TokenArgs};
+use crate::cli::{CheckArgs, EpochArgs, ServeArgs, TokenArgs};
 use crate::{demo, wire, Settings};
 
 /// Mints a token and returns it.
@@ -102,4 +102,22 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
         true => Ok(()),
         false => Err(ManifestErrors(errors).into()),
     }
+}
+
+/// Starts a new epoch for the channels with history in a restored store; returns what to
+/// print.
+pub async fn epoch(args: EpochArgs) -> anyhow::Result<String> {
+    let shown = wire::redact_password(&args.store);
+    if let Some(path) = wire::sqlite_file(&args.store).filter(|path| !path.exists()) {
+        anyhow::bail!("no store at {} ({shown}): name the restored store with --store", path.display());
+    }
+    let store = wire::store(&args.store).await?;
+    let started = store.new_epoch(args.app.as_deref()).await;
+    store.close().await;
+    let (epoch, channels) = started.with_context(|| format!("could not start a new epoch in {shown}"))?;
+    let scope = args.app.map_or_else(|| "every app".to_owned(), |app| format!("app `{app}`"));
+    Ok(format!(
+        "new epoch {epoch} for {channels} channels with history of {scope} in {shown}: clients resuming \
+         from positions taken before the backup are told those channels could not be recovered"
+    ))
 }

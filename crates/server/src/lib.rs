@@ -70,6 +70,7 @@ impl Server {
         let hub = Hub::new(apps, broker, store, settings.node_id.clone(), services);
         hub.set_history_queue(settings.history_queue);
         hub.gate().set_limits(settings.unauthenticated);
+        hub.gate().set_trusted_proxies(settings.trusted_proxies.clone());
         // The control topics (disconnect-everywhere) are live before the first request.
         hub.settle().await;
         Ok(Self { hub, inbox, chat, code, settings, demo })

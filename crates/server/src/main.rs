@@ -38,6 +38,10 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(args) => commands::check(args),
+        Command::Epoch(args) => {
+            println!("{}", commands::epoch(args).await?);
+            Ok(())
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use switchboard_config::duration;
 use switchboard_config::server::ServerFile;
-use switchboard_hub::GateLimits;
+use switchboard_hub::{GateLimits, TrustedProxies};
 
 use crate::cli::ServeArgs;
 
@@ -36,6 +36,8 @@ pub struct Settings {
     pub history_queue: usize,
     /// Connections and Socket.IO sessions that may wait to authenticate at once.
     pub unauthenticated: GateLimits,
+    /// The load balancers whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The bounds on HTTP connections, like nginx's `client_header_timeout`, `keepalive_timeout`
@@ -90,6 +92,7 @@ impl Settings {
             http: HttpLimits::default(),
             history_queue: HISTORY_QUEUE,
             unauthenticated: GateLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -108,6 +111,11 @@ impl Settings {
             args.max_unauthenticated.or(file.max_unauthenticated),
             args.max_unauthenticated_per_address.or(file.max_unauthenticated_per_address),
         )?;
+        let trusted_proxies = match args.trusted_proxies.is_empty() {
+            true => file.trusted_proxies.unwrap_or_default(),
+            false => args.trusted_proxies,
+        };
+        let trusted_proxies = TrustedProxies::parse(trusted_proxies).map_err(anyhow::Error::msg)?;
         let log_format = args.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
         if log_format != "text" && log_format != "json" {
             bail!("log format `{log_format}` is not text or json");
@@ -127,6 +135,7 @@ impl Settings {
             http,
             history_queue,
             unauthenticated,
+            trusted_proxies,
         })
     }
 }
@@ -261,5 +270,16 @@ mod tests {
         })
         .unwrap();
         assert_eq!(settings.unauthenticated, switchboard_hub::GateLimits { total: 50, per_address: 5 });
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_none_and_take_addresses_and_ranges() {
+        assert!(with(|_| {}).unwrap().trusted_proxies.is_empty());
+        let settings = with(|a| a.trusted_proxies = vec!["10.0.0.0/8".into(), "192.0.2.10".into()]).unwrap();
+        let proxies = settings.trusted_proxies;
+        assert!(proxies.trusts("10.1.2.3".parse().unwrap()) && proxies.trusts("192.0.2.10".parse().unwrap()));
+        assert!(!proxies.trusts("192.0.2.11".parse().unwrap()));
+        let error = with(|a| a.trusted_proxies = vec!["lb.internal".into()]).unwrap_err().to_string();
+        assert!(error.contains("`lb.internal` is not an IP address or CIDR range"), "{error}");
     }
 }

@@ -59,13 +59,18 @@ pub async fn broker(url: &str) -> anyhow::Result<Arc<dyn Broker>> {
                 .with_context(|| format!("cannot connect to the broker {}", redact_password(u)))?;
             Ok(Arc::new(broker))
         }
-        u if u.starts_with("nats://") => {
+        // `tls://` is NATS's own scheme for a TLS connection.
+        u if u.starts_with("nats://") || u.starts_with("tls://") => {
             let broker = NatsBroker::connect(u)
                 .await
                 .with_context(|| format!("cannot connect to the broker {}", redact_password(u)))?;
             Ok(Arc::new(broker))
         }
-        other => bail!("unknown broker `{other}`; use memory, redis://HOST:PORT/ or nats://HOST:PORT"),
+        other => bail!(
+            "unknown broker `{}`; use memory, redis://HOST:PORT/ or nats://HOST:PORT (with TLS: \
+             rediss://HOST:PORT/ or tls://HOST:PORT, and ?ca=/path/ca.pem for a private CA)",
+            redact_password(other)
+        ),
     }
 }
 
@@ -104,4 +109,22 @@ pub fn apps(loaded: &[LoadedManifest], demo: Option<&DemoCredentials>) -> anyhow
             Ok(resolved.spec)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// `tls://` (NATS over TLS) and `rediss://` reach their brokers, which then fail to
+    /// connect to port 1; an unknown scheme names the TLS ones too.
+    #[tokio::test]
+    async fn tls_broker_urls_reach_their_brokers() {
+        let error = |url: &'static str| async move { format!("{:#}", super::broker(url).await.err().unwrap()) };
+        let nats = error("tls://127.0.0.1:1?ca=/nonexistent/ca.pem").await;
+        assert!(nats.starts_with("cannot connect to the broker tls://127.0.0.1:1"), "{nats}");
+        assert!(nats.contains("cannot read the CA file /nonexistent/ca.pem"), "{nats}");
+        let redis = error("rediss://127.0.0.1:1/").await;
+        assert!(redis.starts_with("cannot connect to the broker rediss://127.0.0.1:1/"), "{redis}");
+        let unknown = error("nats+tls://u:secret@h:1").await;
+        assert!(unknown.contains("unknown broker `nats+tls://u:***@h:1`"), "{unknown}");
+        assert!(unknown.contains("rediss://HOST:PORT/ or tls://HOST:PORT"), "{unknown}");
+    }
 }

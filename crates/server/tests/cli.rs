@@ -366,6 +366,41 @@ async fn events_published_before_a_kill_9_are_resumed_exactly_after_the_restart(
     assert_eq!(data, [2, 3, 4], "exactly the missed events, in order");
 }
 
+/// After a store backup is restored, `switchboard epoch` starts a new epoch: a client
+/// resuming from a position taken before it is told its channel could not be recovered,
+/// instead of skipping the events that reuse those seqs.
+#[tokio::test]
+async fn epoch_after_a_restore_makes_old_positions_unrecoverable() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = run(&["epoch", "--store", "sqlite://./elsewhere.db"], dir.path());
+    let error = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && error.contains("no store at"), "{error}");
+    let (mut child, banner) = serve_demo(dir.path()).await;
+    let body = serde_json::json!({"channels": ["user:alice"], "type": "t", "data": 1});
+    let url = format!("{}/api/v1/apps/demo/publish", banner.base);
+    let http = reqwest::Client::new();
+    let answer: serde_json::Value =
+        http.post(&url).bearer_auth(&banner.key).json(&body).send().await.unwrap().json().await.unwrap();
+    let before = answer["positions"]["user:alice"].clone();
+    child.kill().await.unwrap();
+
+    let started = run(&["epoch", "--store", "sqlite://./switchboard.db"], dir.path());
+    let said = String::from_utf8_lossy(&started.stdout);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    assert!(said.starts_with("new epoch ") && said.contains("for 1 channels with history of every app"), "{said}");
+    let (_child, banner) = serve_demo(dir.path()).await;
+    let url = format!("{}/ws?token={}&resume=1", banner.base.replacen("http", "ws", 1), banner.token);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert!(next_text(&mut ws).await.contains("\"type\":\"connected\""));
+    let resume = serde_json::json!({"type": "resume", "data": {"positions": {"user:alice": before}}});
+    futures_util::SinkExt::send(&mut ws, Message::text(resume.to_string())).await.unwrap();
+    let resumed: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    assert_eq!((resumed["type"].as_str(), resumed["data"]["recovered"].as_bool()), (Some("resumed"), Some(false)));
+    assert_eq!(resumed["data"]["unrecovered"], serde_json::json!(["user:alice"]), "{resumed}");
+    let epoch = resumed["data"]["positions"]["user:alice"]["epoch"].clone();
+    assert!(epoch.is_string() && epoch != before["epoch"] && said.contains(epoch.as_str().unwrap()), "{resumed}");
+}
+
 #[tokio::test]
 async fn a_notification_the_api_acknowledged_survives_kill_9_on_both_stores() {
     let mut stores = vec![None];

@@ -48,6 +48,10 @@ pub enum StoreError {
     /// (U+0000) in text. The caller's input is at fault, not the store.
     #[error("text may not contain the NUL character (U+0000)")]
     Unstorable,
+    /// TLS to the database could not be set up: a CA file that cannot be read, or a server
+    /// certificate this node does not trust. The message says what to do.
+    #[error("TLS to the database: {0}")]
+    Tls(String),
     /// A migration could not be applied.
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
@@ -120,6 +124,25 @@ pub struct HistoryPage {
     pub events: Vec<StoredEvent>,
 }
 
+/// How long the control log keeps an entry: longer than any outage a node is expected to
+/// come back from with its connections.
+pub const CONTROL_LOG_KEPT: Duration = Duration::from_secs(24 * 3600);
+/// How long a device's acknowledged positions outlive its last `ack`.
+pub const ACKS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// One entry of the control log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlEntry {
+    /// The app.
+    pub app: String,
+    /// When it was asked, Unix milliseconds.
+    pub at_ms: u64,
+    /// The user whose connections it is about.
+    pub user: String,
+    /// What to do, as JSON (the hub's own encoding).
+    pub act: String,
+}
+
 /// The newest position one device of a user acknowledged on one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAck {
@@ -158,8 +181,20 @@ pub trait Store: InboxStore + ChatStore + Send + Sync {
     async fn update_idempotency(&self, app: &str, key: &str, result: &str) -> Result<(), StoreError>;
     /// Forgets a claim whose publish failed, so a retry can publish.
     async fn release_idempotency(&self, app: &str, key: &str) -> Result<(), StoreError>;
-    /// Deletes expired idempotency records and history events; returns how many.
+    /// Deletes expired idempotency records and history events, control log entries older than
+    /// [`CONTROL_LOG_KEPT`] and acknowledged positions untouched for [`ACKS_KEPT`]; returns
+    /// how many rows went.
     async fn purge_expired(&self) -> Result<u64, StoreError>;
+    /// Records what a node asked of every node for a user's connections.
+    async fn log_control(&self, entry: &ControlEntry) -> Result<(), StoreError>;
+    /// The control log of `app` from `since_ms` on, oldest first.
+    async fn control_since(&self, app: &str, since_ms: u64) -> Result<Vec<ControlEntry>, StoreError>;
+    /// Starts a new epoch for every channel with history (of `app`, or of every app): after a
+    /// backup is restored, seqs are handed out again, and clients' positions must not match
+    /// them. Returns the epoch and how many channels got it.
+    async fn new_epoch(&self, app: Option<&str>) -> Result<(String, u64), StoreError>;
+    /// Whether the store answers: one trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
     /// Appends `events` in order, in one transaction; returns each one's epoch and seq.
     async fn append_history(&self, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError>;
     /// Up to `limit` unexpired events of `channel` with seq above `after`. A channel never

@@ -19,9 +19,9 @@ macro_rules! migrations {
 }
 
 const SQLITE: &[Migration] = migrations!("sqlite":
-    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql");
+    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql", 6 "0006_control.sql");
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
-    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql");
+    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql", 6 "0006_control.sql");
 
 const CREATE_LOG: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

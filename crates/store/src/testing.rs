@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
-use crate::{DeviceAck, HistoryAppend, Store};
+use crate::{unix_now, DeviceAck, HistoryAppend, Store};
 
 mod chat;
 mod inbox;
@@ -14,6 +14,7 @@ pub async fn conformance(store: &dyn Store) {
     members(store).await;
     idempotency(store).await;
     settings(store).await;
+    control_log_epochs_and_ping(store).await;
     history(store).await;
     acks(store).await;
     inbox::notifications(store).await;
@@ -106,6 +107,48 @@ async fn settings(store: &dyn Store) {
     assert_eq!(store.setting_or_insert("s", "v1").await.unwrap(), "v1");
     assert_eq!(store.setting_or_insert("s", "v2").await.unwrap(), "v1", "first value wins");
     assert_eq!(store.setting("s").await.unwrap().as_deref(), Some("v1"));
+}
+
+async fn control_log_epochs_and_ping(store: &dyn Store) {
+    store.ping().await.unwrap();
+    let now = unix_now() as u64 * 1000;
+    let entry = |at_ms, user: &str, act: &str| crate::ControlEntry {
+        app: "a1".into(),
+        at_ms,
+        user: user.into(),
+        act: act.into(),
+    };
+    let old = entry(now - crate::CONTROL_LOG_KEPT.as_millis() as u64 - 1, "u0", "{}");
+    let (first, second) = (entry(now - 2_000, "u1", "{\"act\":\"disconnect\"}"), entry(now - 1_000, "u2", "{}"));
+    for e in [&old, &second, &first, &entry(now, "u3", "{}")] {
+        store.log_control(e).await.unwrap();
+    }
+    store.log_control(&crate::ControlEntry { app: "a2".into(), ..first.clone() }).await.unwrap();
+    let since = store.control_since("a1", now - 2_000).await.unwrap();
+    assert_eq!(since[..2], [first.clone(), second], "this app's, from the time on, oldest first");
+    let ack = |device: &str, acked_at_ms| crate::DeviceAck {
+        device: device.into(),
+        channel: "user:u9".into(),
+        epoch: "e".into(),
+        seq: 1,
+        acked_at_ms,
+    };
+    let stale = ack("old-phone", now - crate::ACKS_KEPT.as_millis() as u64 - 1);
+    store.save_acks("a1", "u9", &[stale, ack("laptop", now)]).await.unwrap();
+    store.purge_expired().await.unwrap();
+    assert_eq!(store.control_since("a1", 0).await.unwrap().len(), 3, "a day-old entry was purged");
+    let kept: Vec<String> = store.acks("a1", "u9", None).await.unwrap().into_iter().map(|a| a.device).collect();
+    assert_eq!(kept, ["laptop"], "a device silent for longer than ACKS_KEPT lost its positions");
+
+    let event = history_event("a1", "epoch:c", 1, 10, Duration::from_secs(60));
+    let (before, _) = store.append_history(&[event]).await.unwrap().remove(0);
+    let (epoch, channels) = store.new_epoch(Some("a1")).await.unwrap();
+    assert!(channels >= 1 && epoch != before);
+    assert_eq!(
+        store.history("a1", "epoch:c", 0, 10).await.unwrap().epoch,
+        epoch,
+        "positions of the old epoch no longer match"
+    );
 }
 
 /// An event for the history checks; `data` is `{"n": n}`.

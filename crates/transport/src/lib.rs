@@ -18,4 +18,4 @@ mod native;
 mod upgrade;
 pub mod websocket;
 
-pub use upgrade::{control_limit, router};
+pub use upgrade::{client_addr, control_limit, router};

@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
-use switchboard_hub::{App, EndpointSpec, Handshake, Hub, Protocol};
+use switchboard_hub::{App, ClientAddr, EndpointSpec, Gate, Handshake, Hub, Protocol};
 
 use crate::websocket::{ControlLimit, Settings, Upgrade};
 
@@ -65,7 +65,7 @@ async fn connect(
     ws: Result<Upgrade, StatusCode>,
     headers: HeaderMap,
     Query(query): Query<ConnectQuery>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     if endpoint.hub.shutdown_token().is_cancelled() {
         return refuse(
@@ -81,6 +81,7 @@ async fn connect(
     };
     let token = find_token(&endpoint.app, &headers, query.token.clone());
     let cookie_auth = token.as_ref().is_some_and(|t| t.from_cookie);
+    let addr = client_addr(endpoint.hub.gate(), peer, &headers);
     if let Err(message) = check_origin(&endpoint, &headers, cookie_auth) {
         tracing::warn!(%addr, path = %endpoint.spec.path, "refused cross-origin upgrade");
         return refuse(StatusCode::FORBIDDEN, "forbidden", &message);
@@ -91,13 +92,18 @@ async fn connect(
         device: query.device.filter(|d| !d.is_empty()),
         resume: query.resume.is_some_and(|r| !matches!(r.as_str(), "0" | "false" | "no")),
     };
-    // Until it has authenticated, the connection holds a place in the waiting room.
-    let waiter = match endpoint.hub.gate().enter(addr.ip()) {
-        Ok(waiter) => waiter,
-        Err(full) => {
-            tracing::warn!(%addr, path = %endpoint.spec.path, "refused: {full}");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &full.to_string());
-        }
+    // A connection that will wait for its `auth` frame holds a place in the waiting room
+    // until then. One that came with a token is verified at once, so a full room (of others
+    // waiting) never keeps it out.
+    let waiter = match handshake.token {
+        Some(_) => None,
+        None => match endpoint.hub.gate().enter(addr.ip) {
+            Ok(waiter) => Some(waiter),
+            Err(full) => {
+                tracing::warn!(%addr, path = %endpoint.spec.path, "refused: {full}");
+                return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &full.to_string());
+            }
+        },
     };
     let tracker = endpoint.hub.sessions().clone();
     let (response, pending) = endpoint.socket.accept(ws);
@@ -117,6 +123,15 @@ async fn connect(
         }
     }));
     response
+}
+
+/// Where a request comes from: `peer`, or the client a trusted proxy names in the request's
+/// `X-Forwarded-For` or `Forwarded` header (the gate knows the trusted proxies; see
+/// [`switchboard_hub::TrustedProxies`]). Every transport asks this one function, so the
+/// waiting room's per-address cap, the connection's log lines and its `remote_addr` agree.
+pub fn client_addr(gate: &Gate, peer: SocketAddr, headers: &HeaderMap) -> ClientAddr {
+    let lines = |name| headers.get_all(name).into_iter().map(HeaderValue::as_bytes);
+    gate.trusted_proxies().client(peer, lines("x-forwarded-for"), lines(header::FORWARDED.as_str()))
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

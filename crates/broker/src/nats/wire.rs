@@ -30,10 +30,10 @@ fn escape(name: &str) -> String {
 }
 
 /// The CONNECT line. `echo: false`: the server does not send a node its own publishes (the
-/// node delivers those locally at once).
-pub(super) fn connect(user: Option<&str>, pass: Option<&str>, token: Option<&str>) -> Vec<u8> {
+/// node delivers those locally at once). `tls`: whether the connection was upgraded to TLS.
+pub(super) fn connect(user: Option<&str>, pass: Option<&str>, token: Option<&str>, tls: bool) -> Vec<u8> {
     let options = json!({
-        "verbose": false, "pedantic": false, "tls_required": false, "echo": false, "protocol": 1,
+        "verbose": false, "pedantic": false, "tls_required": tls, "echo": false, "protocol": 1,
         "name": "switchboard", "lang": "rust", "version": env!("CARGO_PKG_VERSION"),
         "user": user, "pass": pass, "auth_token": token,
     });
@@ -61,12 +61,31 @@ pub(super) const PONG: &[u8] = b"PONG\r\n";
 /// What the server sent.
 #[derive(Debug, PartialEq)]
 pub(super) enum ServerOp {
-    Msg { sid: u64, payload: Vec<u8> },
+    Msg {
+        sid: u64,
+        payload: Vec<u8>,
+    },
     Ping,
     Pong,
-    Info,
+    /// The INFO line's JSON.
+    Info(String),
     Ok,
     Err(String),
+}
+
+/// What the server's INFO says of TLS: required (the client must upgrade), or available (the
+/// client may).
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct TlsOffer {
+    pub(super) required: bool,
+    pub(super) available: bool,
+}
+
+/// The TLS part of an INFO line's JSON; `None` when it is not a JSON object.
+pub(super) fn tls_offer(info: &str) -> Option<TlsOffer> {
+    let info: serde_json::Value = serde_json::from_str(info).ok()?;
+    let flag = |name: &str| info.get(name).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    info.is_object().then(|| TlsOffer { required: flag("tls_required"), available: flag("tls_available") })
 }
 
 /// Reads one server operation; `None` at the end of the stream.
@@ -81,7 +100,7 @@ pub(super) async fn read_op<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Resu
         "MSG" => read_msg(reader, rest).await?,
         "PING" => ServerOp::Ping,
         "PONG" => ServerOp::Pong,
-        "INFO" => ServerOp::Info,
+        "INFO" => ServerOp::Info(rest.to_owned()),
         "+OK" => ServerOp::Ok,
         "-ERR" => ServerOp::Err(rest.trim_matches('\'').to_owned()),
         _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected NATS line `{line}`"))),
@@ -114,7 +133,7 @@ mod tests {
     #[tokio::test]
     async fn reads_messages_with_binary_payloads_and_control_lines() {
         let wire: &[u8] =
-            b"INFO {}\r\nMSG sb.a.room:1 7 5\r\nhe\r\no\r\nPING\r\n+OK\r\n-ERR 'Unknown Protocol Operation'\r\n";
+            b"INFO {\"tls_required\":true}\r\nMSG sb.a.room:1 7 5\r\nhe\r\no\r\nPING\r\n+OK\r\n-ERR 'Unknown Protocol Operation'\r\n";
         let mut reader = tokio::io::BufReader::new(wire);
         let mut ops = Vec::new();
         while let Some(op) = read_op(&mut reader).await.unwrap() {
@@ -122,8 +141,27 @@ mod tests {
         }
         let msg = ServerOp::Msg { sid: 7, payload: b"he\r\no".to_vec() };
         let err = ServerOp::Err("Unknown Protocol Operation".into());
-        assert_eq!(ops, [ServerOp::Info, msg, ServerOp::Ping, ServerOp::Ok, err]);
+        let info = ServerOp::Info(r#"{"tls_required":true}"#.into());
+        assert_eq!(ops, [info, msg, ServerOp::Ping, ServerOp::Ok, err]);
         let mut garbage = tokio::io::BufReader::new(&b"HELLO\r\n"[..]);
         assert!(read_op(&mut garbage).await.is_err());
+    }
+
+    #[test]
+    fn info_says_whether_tls_is_required_or_available() {
+        let offer = |required, available| Some(TlsOffer { required, available });
+        assert_eq!(tls_offer(r#"{"server_id":"x","tls_required":true,"tls_verify":false}"#), offer(true, false));
+        assert_eq!(tls_offer(r#"{"tls_available":true}"#), offer(false, true));
+        assert_eq!(tls_offer(r#"{"max_payload":1048576}"#), offer(false, false));
+        assert_eq!(tls_offer("not json"), None);
+    }
+
+    #[test]
+    fn connect_says_whether_the_connection_is_tls() {
+        let line = String::from_utf8(connect(Some("ann"), Some("pw"), None, true)).unwrap();
+        let options: serde_json::Value =
+            serde_json::from_str(line.strip_prefix("CONNECT ").unwrap().trim_end()).unwrap();
+        assert_eq!((options["tls_required"].as_bool(), options["echo"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(options["user"], "ann");
     }
 }

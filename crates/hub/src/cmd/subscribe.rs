@@ -15,6 +15,7 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
         None | Some(serde_json::Value::Null) => None,
         Some(value) => Some(position(value, "data.since")?),
     };
+    within_limit(session, channel)?;
     authorize(session, channel).await?;
     let Some(since) = since else {
         session.hub.subscribe(&session.app, session.meta.id, channel).await;
@@ -34,6 +35,18 @@ pub(crate) async fn apply(session: &mut Session, frame: &ClientFrame) -> Result<
     };
     session.replay(vec![(channel.to_owned(), since, spec)], reply).await;
     Ok(())
+}
+
+/// A connection holds at most `limits.max_channels` channels: each costs memory on the node.
+fn within_limit(session: &Session, channel: &str) -> Result<(), Refusal> {
+    let (registry, id, max) = (&session.app.registry, session.meta.id, session.app.spec.limits.max_channels);
+    if registry.is_subscribed(id, channel) || registry.channel_count(id) < max {
+        return Ok(());
+    }
+    let message = format!(
+        "a connection may be subscribed to at most {max} channels (limits.max_channels); unsubscribe from one first"
+    );
+    Err((ErrorCode::Forbidden, message))
 }
 
 /// Whether this connection may subscribe to `channel`, as an error answer if not.

@@ -85,14 +85,17 @@ impl Outgoing {
     /// Queues `envelope` behind the earlier ones, or drops it when the queue is full.
     pub(crate) fn send(&self, envelope: Envelope) -> Result<(), Envelope> {
         let size = envelope.payload.len();
-        let full = self.bytes.load(Ordering::Relaxed) + size > CONTROL_QUEUE_BYTES;
-        let sent = match full {
+        // Counted before it is queued: the sending task may take it and count it off at once.
+        let before = self.bytes.fetch_add(size, Ordering::Relaxed);
+        let sent = match before + size > CONTROL_QUEUE_BYTES {
             true => Err(envelope),
             false => self.queue.try_send(envelope).map_err(|e| e.into_inner()),
         };
+        if sent.is_err() {
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+        }
         match &sent {
             Ok(()) => {
-                self.bytes.fetch_add(size, Ordering::Relaxed);
                 if self.dropping.swap(false, Ordering::Relaxed) {
                     tracing::info!("the control queue has room again");
                 }
@@ -268,7 +271,9 @@ impl Hub {
         let id = cluster.next_ask.fetch_add(1, Ordering::Relaxed);
         let (answers, mut answer) = mpsc::channel(waiting.len().max(1));
         lock(&cluster.asks).insert(id, Asker { answers, expected: waiting.clone() });
-        // Sent even when no other node is known yet: a disconnect must reach them all.
+        // Logged, then sent even when no other node is known yet: a disconnect must reach
+        // them all, and one cut off from the broker now replays it from the log later.
+        self.log_control(app, user, &act).await;
         self.send_control(app, Op::Ask { id, user: user.to_owned(), act });
         let deadline = Instant::now() + ASK_TIMEOUT;
         while !waiting.is_empty() {

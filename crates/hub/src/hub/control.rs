@@ -181,7 +181,12 @@ impl Hub {
 /// Does `act` for `user`'s connections on this node (or, for [`Act::Send`], for the
 /// connection it names); how many it touched.
 pub(crate) fn act_on_user(app: &App, user: &str, act: &Act) -> usize {
-    let ids = app.registry.user_connections(user);
+    act_on_connections(app, app.registry.user_connections(user), act)
+}
+
+/// Does `act` for the connections `ids` (or, for [`Act::Send`], for the connection it
+/// names); how many it touched.
+pub(crate) fn act_on_connections(app: &App, ids: Vec<crate::ConnId>, act: &Act) -> usize {
     match act {
         Act::List => 0,
         Act::Disconnect => {

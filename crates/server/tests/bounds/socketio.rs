@@ -99,3 +99,40 @@ async fn sessions_that_have_not_authenticated_are_capped_per_address() {
     // A client with a token still gets in: it does not wait for long... but the room is full.
     server.assert_within("1,000 unauthenticated Engine.IO sessions", baseline, 16.0);
 }
+
+#[tokio::test]
+async fn a_socket_io_client_that_floods_events_is_held_back_then_closed() {
+    let server = Server::start(manifest()).await;
+    let baseline = server.rss_mib();
+    let mut flooder = RawSocket::connect(server.addr(), "/socket.io/?EIO=4&transport=websocket", None).await;
+    assert!(flooder.text(WAIT).await.starts_with('0'), "the open packet");
+    let connect = format!("40{}", json!({"token": server.token("flooder")}));
+    assert!(flooder.send(0x1, connect.as_bytes(), false, WAIT).await);
+    assert!(flooder.text(WAIT).await.starts_with("40"), "connected");
+    // Events as fast as the socket takes them, never reading the answers.
+    let event = format!("42[\"no:such:type\",{{\"pad\":\"{}\"}}]", "x".repeat(200));
+    let mut sent = 0;
+    while sent < 200_000 && flooder.send(0x1, event.as_bytes(), false, Duration::from_secs(2)).await {
+        sent += 1;
+    }
+    assert!(flooder.ended_within(WAIT).await, "the flooder was closed ({sent} events sent)");
+    server.assert_within("a Socket.IO client flooding events", baseline, 24.0);
+}
+
+#[tokio::test]
+async fn one_attachment_named_by_many_placeholders_is_refused() {
+    let server = Server::start(manifest()).await;
+    let baseline = server.rss_mib();
+    let mut bomber = RawSocket::connect(server.addr(), "/socket.io/?EIO=4&transport=websocket", None).await;
+    assert!(bomber.text(WAIT).await.starts_with('0'), "the open packet");
+    let connect = format!("40{}", json!({"token": server.token("bomber")}));
+    assert!(bomber.send(0x1, connect.as_bytes(), false, WAIT).await);
+    assert!(bomber.text(WAIT).await.starts_with("40"), "connected");
+    // 2,000 placeholders for one 300 KB attachment: 800 MB once each is filled in.
+    let placeholders: Vec<_> = (0..2_000).map(|_| json!({"_placeholder": true, "num": 0})).collect();
+    let packet = format!("451-{}", json!(["upload", placeholders]));
+    assert!(bomber.send(0x1, packet.as_bytes(), false, WAIT).await);
+    let _ = bomber.send(0x2, &vec![7u8; 300_000], false, WAIT).await;
+    assert!(bomber.ended_within(WAIT).await, "the session ended");
+    server.assert_within("one attachment named by 2,000 placeholders", baseline, 24.0);
+}

@@ -49,6 +49,7 @@ on_both_brokers!(
     counts_and_a_users_connections_span_every_node,
     presence_spans_nodes_and_only_the_last_connection_anywhere_makes_a_user_offline,
     members_added_or_removed_on_one_node_apply_at_once_on_every_node,
+    a_node_cut_off_from_its_broker_fails_readyz_and_gets_what_it_missed_when_back,
 );
 
 /// Nodes of one cluster for `manifest`, on one broker server (under a prefix of their own:
@@ -409,4 +410,74 @@ async fn members_added_or_removed_on_one_node_apply_at_once_on_every_node(bus: B
     a.publish(json!({"channels": ["user:mem-bob"], "type": "marker", "data": 3})).await;
     // One node's publishes reach another in order, so the marker proves the family event is not coming.
     assert_eq!(bob.expect("marker").await, 3, "removed on node-b too");
+}
+
+/// Waits (bounded) until `node`'s /readyz answers `status`; returns its body.
+async fn readyz_becomes(node: &TestServer, status: u16) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (got, body) = node.api("GET", "/readyz", None, None).await;
+        if got == status {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "/readyz stayed {got} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// node-b reaches the broker through a proxy that goes silent (a partition): it notices,
+/// /readyz fails with the reason, and when the path heals it gets what it missed: the
+/// events of a channel with history (more than a page, with no later event to reveal the
+/// gap), a disconnect asked meanwhile, and a membership added meanwhile.
+async fn a_node_cut_off_from_its_broker_fails_readyz_and_gets_what_it_missed_when_back(bus: Bus) {
+    let Some(server) = bus.url() else { return };
+    let Some(store) = switchboard_store::testing::postgres_database().await else { return };
+    let address = server.split_once("://").unwrap().1.trim_end_matches('/').to_owned();
+    let proxy = switchboard_broker::fault::FaultProxy::start(&address).await.unwrap();
+    let prefix = format!("?channel_prefix=t{:016x}", rand::random::<u64>());
+    let mut app = manifest();
+    app["history"] = json!({"user": {"size": 5_000}});
+    let node = |broker: String, name: &'static str| {
+        let (app, store) = (app.clone(), store.clone());
+        TestServer::start_with(vec![app], move |s| {
+            (s.broker, s.node_id, s.store) = (broker, name.into(), store);
+        })
+    };
+    let a = node(format!("{server}{prefix}"), "node-a").await;
+    let b = node(format!("{}{prefix}", server.replace(&address, &proxy.addr().to_string())), "node-b").await;
+    let (mut reader, mut kicked, mut joiner) =
+        (b.connect("cut-ann").await, b.connect("cut-kicked").await, b.connect("cut-joiner").await);
+    acquainted(&[&a, &b]).await;
+    assert_eq!(readyz_becomes(&b, 200).await["status"], "ready");
+
+    proxy.cut();
+    let unready = readyz_becomes(&b, 503).await;
+    assert_eq!(unready["status"], "unready", "{unready}");
+    assert!(unready["problems"][0].as_str().unwrap().starts_with("broker:"), "{unready}");
+    let events: Vec<Value> =
+        (0..1_200).map(|n| json!({"channels": ["user:cut-ann"], "type": "n", "data": n})).collect();
+    for batch in events.chunks(100) {
+        assert_eq!(a.publish_batch(batch.to_vec()).await, 200);
+    }
+    a.api("DELETE", "/api/v1/apps/app1/users/cut-kicked/connections", Some(API_KEY), None).await;
+    let members = "/api/v1/apps/app1/channels/group:cut-fam/members/cut-joiner";
+    assert_eq!(a.api("PUT", members, Some(API_KEY), None).await.0, 200);
+
+    proxy.heal();
+    readyz_becomes(&b, 200).await;
+    let mut seqs = Vec::new();
+    while seqs.len() < 1_200 {
+        seqs.push(reader.next_json().await["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seqs, (1..=1_200).collect::<Vec<_>>(), "every missed event, once, in order");
+    assert_eq!(kicked.closed().await.1.code, 4403, "the disconnect asked during the outage");
+    // The membership is replayed in the moments after the reconnection: publish until it is.
+    for n in 0..50 {
+        a.publish(json!({"channels": ["group:cut-fam"], "type": "family", "data": n})).await;
+        let got = tokio::time::timeout(Duration::from_millis(200), joiner.expect("family")).await;
+        if got.is_ok() {
+            return;
+        }
+    }
+    panic!("the membership added during the outage never reached node-b");
 }

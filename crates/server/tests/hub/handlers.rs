@@ -1,8 +1,12 @@
 //! Calls to the app backend: message handlers, the connect hook and the subscribe proxy,
-//! against a real backend process (tests/handlers/backend.py) that checks every signature.
+//! against a real backend process (tests/handlers/backend.py) that checks every signature;
+//! and, against backends written here, what each call carries (the signature over timestamp
+//! and body) and that a redirect is never followed.
 
 use std::process::Stdio;
 
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -165,4 +169,82 @@ async fn the_subscribe_proxy_asks_the_backend_and_remembers_its_answer() {
     drop(backend); // the answer for docs:ann is cached for 30 s
     let mut again = server.connect("ann").await;
     assert_eq!(again.request("subscribe", json!({"channel": "docs:ann"})).await["type"], "reply");
+}
+
+/// What a backend written in the test received: each call's headers and body.
+type Calls = tokio::sync::mpsc::UnboundedReceiver<(HeaderMap, axum::body::Bytes)>;
+
+/// A backend on 127.0.0.1:0 that records each call to any path and answers it with
+/// `answer()`; its base URL and what it received.
+async fn recording_backend(answer: impl Fn() -> Response + Clone + Send + Sync + 'static) -> (String, Calls) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let record = move |headers: HeaderMap, body: axum::body::Bytes| {
+        let _ = tx.send((headers, body));
+        let answer = answer.clone();
+        async move { answer() }
+    };
+    let router = axum::Router::new().fallback(record);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_backend_is_not_followed_with_the_signed_call() {
+    // Elsewhere would answer, and let everyone in, if a call reached it.
+    let (elsewhere, mut leaked) =
+        recording_backend(|| axum::Json(json!({"reply": {"leaked": true}, "allow": true})).into_response()).await;
+    let to = format!("{elsewhere}/hook");
+    let (backend, mut asked) =
+        recording_backend(move || (StatusCode::TEMPORARY_REDIRECT, [("location", to.clone())]).into_response()).await;
+    let mut m = manifest();
+    m["websockets"]["realtime"]["handler_url"] = json!(format!("{backend}/hook"));
+    m["websockets"]["hooked"] = json!({"path": "/hooked", "connect_url": format!("{backend}/connect")});
+    let server = TestServer::start_with(vec![m], |_| {}).await;
+    let mut ann = server.connect("ann").await;
+    let (code, message) = error_of(&ann.request("claim", json!({"task": 1})).await);
+    assert_eq!(code, "handler_failed");
+    assert!(message.contains("HTTP 307") && message.contains("redirect"), "{message}");
+    let (headers, _) = asked.try_recv().expect("the backend was asked");
+    assert!(headers.contains_key("x-switchboard-signature"), "the call it was asked was signed");
+    ann.assert_alive().await;
+    // The connect hook's call fails the same way: the connection is refused, to retry.
+    let token = server.token("bob", json!({}));
+    let (_, closed) = server.raw(&format!("/hooked?token={token}"), &[]).await.closed().await;
+    assert_eq!(closed.code, 1011, "{closed:?}");
+    assert!(asked.try_recv().is_ok(), "the backend was asked");
+    // Each call failed once the 307 came back; had it been followed, elsewhere would have
+    // answered before that.
+    assert!(leaked.try_recv().is_err(), "a signed call never reaches the redirect's target");
+}
+
+#[tokio::test]
+async fn the_signature_covers_the_timestamp_and_the_body() {
+    let (backend, mut calls) = recording_backend(|| axum::Json(json!({"reply": {"ok": true}})).into_response()).await;
+    let mut m = manifest();
+    m["websockets"]["realtime"]["handler_url"] = json!(format!("{backend}/hook"));
+    let server = TestServer::start_with(vec![m], |_| {}).await;
+    let mut ann = server.connect("ann").await;
+    assert_eq!(ann.request("claim", json!({"task": 1})).await["data"], json!({"ok": true}));
+    let (headers, body) = calls.try_recv().expect("the backend was called");
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (timestamp, signature) = (header("x-switchboard-timestamp"), header("x-switchboard-signature"));
+    let now = switchboard_hub::unix_ms() / 1000;
+    let signed_at: u64 = timestamp.parse().unwrap_or_else(|_| panic!("unix seconds: {timestamp:?}"));
+    assert!(signed_at.abs_diff(now) <= 5, "signed just now: {signed_at} vs {now}");
+    // An HMAC computed by another implementation (Python's) over "{timestamp}.{body}".
+    let hmac = "import hashlib, hmac, sys; signed = sys.argv[2].encode() + b'.' + sys.stdin.buffer.read(); \
+                print('sha256=' + hmac.new(sys.argv[1].encode(), signed, hashlib.sha256).hexdigest())";
+    let mut python = tokio::process::Command::new("python3")
+        .args(["-c", hmac, API_KEY, &timestamp])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut stdin = python.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, &body).await.unwrap();
+    drop(stdin);
+    let expected = python.wait_with_output().await.unwrap();
+    assert_eq!(signature, String::from_utf8(expected.stdout).unwrap().trim());
 }

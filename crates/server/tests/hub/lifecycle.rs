@@ -1,4 +1,4 @@
-//! Slow consumers, keepalive, and graceful shutdown.
+//! Slow consumers, keepalive, readiness, and graceful shutdown.
 
 use std::time::Duration;
 
@@ -82,4 +82,33 @@ async fn shutdown_fails_readyz_then_drains_and_closes_1001() {
     assert_eq!(frames.first().map(|f| f["type"].clone()), Some(json!("last")), "queued events drain first");
     assert_eq!(closed.code, Disconnect::GOING_AWAY);
     server.finish().await;
+}
+
+/// A node reaches PostgreSQL through a proxy that goes silent: /readyz fails with the reason
+/// while it is, and passes again once the store answers.
+#[tokio::test]
+async fn a_node_cut_off_from_its_store_fails_readyz_until_it_answers_again() {
+    let Some(store) = switchboard_store::testing::postgres_database().await else { return };
+    let address = store.split_once('@').unwrap().1.split_once('/').unwrap().0.to_owned();
+    let proxy = switchboard_broker::fault::FaultProxy::start(&address).await.unwrap();
+    let via_proxy = store.replace(&address, &proxy.addr().to_string());
+    let server = TestServer::start_with(vec![manifest()], move |s| s.store = via_proxy).await;
+    assert_eq!(server.api("GET", "/readyz", None, None).await.0, 200);
+    proxy.cut();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let unready = loop {
+        let (status, body) = server.api("GET", "/readyz", None, None).await;
+        if status == 503 {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "/readyz stayed 200 with the store cut off");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(unready["status"], "unready", "{unready}");
+    assert!(unready["problems"][0].as_str().unwrap().starts_with("store:"), "{unready}");
+    proxy.heal();
+    while server.api("GET", "/readyz", None, None).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(30), "/readyz did not pass again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

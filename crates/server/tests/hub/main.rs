@@ -20,6 +20,7 @@ mod lifecycle;
 mod metrics;
 mod notifications;
 mod presence;
+mod proxies;
 mod recovery;
 mod routing;
 mod socketio;

@@ -2,17 +2,18 @@
 //! from polling with the probe), heartbeats and the protocol's HTTP errors.
 
 pub(crate) mod packet;
+mod polling;
 pub(crate) mod socket;
 mod ws;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use switchboard_hub::{CompressionSpec, Gate, GateFull};
+use switchboard_hub::{ClientAddr, CompressionSpec, Gate, GateFull};
 use switchboard_transport::websocket::{ControlLimit, Settings, Upgrade};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +33,10 @@ const CLOSED_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 pub(crate) struct Opening {
     /// `?token=` or `Authorization: Bearer`.
     pub(crate) token: Option<String>,
+    /// The client's address, as shown: the peer's, or the one a trusted proxy forwarded.
     pub(crate) remote_addr: String,
+    /// The client's IP, which the waiting room counts by; `None` when the peer is unknown.
+    pub(crate) ip: Option<std::net::IpAddr>,
     /// `?device=`.
     pub(crate) device: Option<String>,
     /// Whether events may carry the recovery offset as an extra last argument without
@@ -83,7 +87,7 @@ pub(crate) struct EngineQuery {
 }
 
 /// The protocol's error codes, answered with HTTP 400.
-enum EngineError {
+pub(crate) enum EngineError {
     UnknownTransport = 0,
     UnknownSid = 1,
     BadHandshakeMethod = 2,
@@ -92,7 +96,7 @@ enum EngineError {
 }
 
 impl EngineError {
-    fn response(self, message: &str) -> Response {
+    pub(crate) fn response(self, message: &str) -> Response {
         let body = serde_json::json!({ "code": self as u8, "message": message });
         (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
     }
@@ -106,11 +110,6 @@ impl Engine {
         Arc::new(Self { sessions, timing, on_session, allowed_origins, socket, tasks, gate, shutdown })
     }
 
-    /// The largest message a client may send.
-    pub(crate) fn max_payload(&self) -> usize {
-        self.timing.max_payload
-    }
-
     /// A live session; one the server ended is gone at once (what it still held is not sent),
     /// while one the client closed stays for the poll that tells it so.
     fn session(&self, sid: &str) -> Option<Arc<EngineSocket>> {
@@ -121,13 +120,16 @@ impl Engine {
 
     /// Opens a session (if the waiting room has a place for it) and forgets it when it closes.
     fn open(self: &Arc<Self>, transport: Transport, opening: Opening) -> Result<Arc<EngineSocket>, GateFull> {
-        let waiter = match (&self.gate, opening.remote_addr.parse::<std::net::SocketAddr>()) {
-            (Some(gate), Ok(addr)) => Some(gate.enter(addr.ip()).inspect_err(|full| {
-                tracing::warn!(addr = %opening.remote_addr, "refused an Engine.IO session: {full}");
-            })?),
+        let room = match (&self.gate, opening.ip) {
+            (Some(gate), Some(ip)) => {
+                let waiter = gate.enter(ip).inspect_err(|full| {
+                    tracing::warn!(addr = %opening.remote_addr, "refused an Engine.IO session: {full}");
+                })?;
+                Some((socket::Room { gate: gate.clone(), address: ip }, waiter))
+            }
             _ => None,
         };
-        let (socket, received) = EngineSocket::new(transport, self.timing, waiter);
+        let (socket, received) = EngineSocket::new(transport, self.timing, room);
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(socket.sid.clone(), socket.clone());
         let (engine, closing) = (self.clone(), socket.clone());
         self.tasks.spawn(async move {
@@ -156,8 +158,14 @@ impl Engine {
         headers: HeaderMap,
         ws: Option<Upgrade>,
         remote_addr: String,
-        body: Bytes,
+        body: Body,
     ) -> Response {
+        // The client behind a trusted proxy; diagnostic endpoints (no gate) show the peer.
+        let client = remote_addr.parse().ok().map(|peer| match &self.gate {
+            Some(gate) => switchboard_transport::client_addr(gate, peer, &headers),
+            None => ClientAddr::direct(peer),
+        });
+        let remote_addr = client.map_or(remote_addr, |client| client.to_string());
         let cors = match self.cors(&headers) {
             Ok(cors) => cors,
             Err(origin) => {
@@ -176,6 +184,7 @@ impl Engine {
         let opening = Opening {
             token: query.token.clone().or_else(|| bearer(&headers)),
             remote_addr,
+            ip: client.map(|client| client.ip),
             device: query.device.clone(),
             offsets: offsets_welcome(query.t.as_deref()),
         };
@@ -192,8 +201,8 @@ impl Engine {
                 Some(socket) if socket.transport() == Transport::WebSocket => {
                     EngineError::BadRequest.response("Bad request: this session moved to WebSocket")
                 }
-                Some(socket) if method == Method::GET => poll(socket).await,
-                Some(socket) if method == Method::POST => post(socket, &body).await,
+                Some(socket) if method == Method::GET => polling::poll(socket).await,
+                Some(socket) if method == Method::POST => polling::post(socket, body).await,
                 Some(_) => EngineError::BadRequest.response("Bad request: use GET or POST"),
             },
             _ => EngineError::UnknownTransport.response("Transport unknown"),
@@ -260,50 +269,6 @@ impl Engine {
     }
 }
 
-/// A long-poll: waits for packets; a noop when the session moved to WebSocket.
-async fn poll(socket: Arc<EngineSocket>) -> Response {
-    let Some(_guard) = socket.begin_poll() else {
-        socket.close();
-        return EngineError::BadRequest.response("Bad request: overlapping polls");
-    };
-    let batch = socket.next_batch(Transport::Polling).await;
-    if !batch.is_empty() {
-        return text(Packet::encode_polling(&batch));
-    }
-    // Nothing to send: the upgrade began, the client closed (it gets a noop, as it asked
-    // for the end), or the server ended the session (a close packet).
-    let last = match socket.ended() {
-        Some(End::ByClient) => {
-            socket.end_told();
-            Packet::Noop
-        }
-        Some(End::ByServer | End::SlowConsumer) => Packet::Close,
-        None => Packet::Noop,
-    };
-    text(last.encode())
-}
-
-/// Packets from the client; the answer waits until the Socket.IO layer took them.
-async fn post(socket: Arc<EngineSocket>, body: &[u8]) -> Response {
-    if body.len() > socket.timing.max_payload {
-        socket.close();
-        return (StatusCode::PAYLOAD_TOO_LARGE, "payload over maxPayload").into_response();
-    }
-    let packets = std::str::from_utf8(body).ok().map(Packet::decode_polling);
-    match packets {
-        Some(Ok(packets)) => {
-            for packet in packets {
-                socket.received(packet).await;
-            }
-            ([(header::CONTENT_TYPE, "text/html")], "ok").into_response()
-        }
-        _ => {
-            socket.close();
-            EngineError::BadRequest.response("Bad request: malformed payload")
-        }
-    }
-}
-
 /// Whether a client may be sent the recovery offset as the last argument of every event.
 /// python-socketio calls a handler with every argument, so a one-argument handler would fail;
 /// it never recovers anyway (it does not send back `pid`). Its Engine.IO client is told
@@ -319,7 +284,7 @@ fn waiting_room_full(full: GateFull) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
-fn text(body: String) -> Response {
+pub(crate) fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], body).into_response()
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use switchboard_hub::Waiter;
+use switchboard_hub::{Gate, Waiter};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +35,12 @@ pub(crate) struct Timing {
     pub(crate) max_payload: usize,
     /// Bytes queued for the client past which the session ends as a slow consumer.
     pub(crate) max_queue: usize,
+}
+
+/// The waiting room a session takes its places in, and the address it counts against.
+pub(crate) struct Room {
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) address: std::net::IpAddr,
 }
 
 /// Which transport carries the session.
@@ -62,6 +68,8 @@ struct State {
     upgrading: bool,
     /// A long-poll is waiting for packets.
     polling: bool,
+    /// A POST is being read or handed on.
+    posting: bool,
     queue: VecDeque<Packet>,
     queued_bytes: usize,
     ended: Option<End>,
@@ -84,8 +92,10 @@ pub(crate) struct EngineSocket {
     /// Packets from the client, for the Socket.IO layer.
     inbound: mpsc::Sender<Packet>,
     closed: CancellationToken,
-    /// The session's place in the hub's waiting room, until it authenticates.
+    /// The session's place in the hub's waiting room, until it authenticates; where to ask
+    /// for one again, should its hub session end.
     waiting: Mutex<Option<Waiter>>,
+    waiting_room: Option<Room>,
     /// A hub session speaks through it.
     attached: AtomicBool,
 }
@@ -95,13 +105,15 @@ impl EngineSocket {
     pub(crate) fn new(
         transport: Transport,
         timing: Timing,
-        waiting: Option<Waiter>,
+        room: Option<(Room, Waiter)>,
     ) -> (Arc<Self>, mpsc::Receiver<Packet>) {
+        let (room, waiting) = room.unzip();
         let (inbound, received) = mpsc::channel(INBOUND_PACKETS);
         let state = State {
             transport,
             upgrading: false,
             polling: false,
+            posting: false,
             // Bounded in bytes by `max_queue`: `send` ends the session past it.
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -119,6 +131,7 @@ impl EngineSocket {
             inbound,
             closed: CancellationToken::new(),
             waiting: Mutex::new(waiting),
+            waiting_room: room,
             attached: AtomicBool::new(false),
         });
         (socket, received)
@@ -132,6 +145,22 @@ impl EngineSocket {
 
     fn leave_waiting_room(&self) {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Its hub session ended and the client may CONNECT again: it waits like a newcomer,
+    /// with a place in the waiting room again. `false` when the room is full.
+    pub(crate) fn wait_again(&self) -> bool {
+        if !self.attached.swap(false, Ordering::Relaxed) {
+            return true; // it never left the room
+        }
+        let Some(room) = &self.waiting_room else { return true };
+        match room.gate.enter(room.address) {
+            Ok(waiter) => {
+                *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) = Some(waiter);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Whether a hub session speaks through it.
@@ -167,7 +196,9 @@ impl EngineSocket {
             return;
         }
         let size = packet.size();
-        if state.queued_bytes + size > self.timing.max_queue {
+        // One packet always fits an empty queue: an event the hub let through is never too
+        // large for a client that reads (its recovery offset may take it past the limit).
+        if state.queued_bytes > 0 && state.queued_bytes + size > self.timing.max_queue {
             drop(state);
             tracing::debug!(sid = %self.sid, "engine.io queue over its limit: slow consumer");
             return self.end(End::SlowConsumer);
@@ -257,7 +288,12 @@ impl EngineSocket {
     /// a client that sends faster than the Socket.IO layer reads is held back.
     pub(crate) async fn received(&self, packet: Packet) {
         match packet {
-            Packet::Pong(_) => self.pong.notify_one(),
+            Packet::Pong(_) => {
+                self.pong.notify_one();
+                // The hub session hears of it too (its own keepalive counts on it); when the
+                // channel is full, the packets in it prove the client alive as well.
+                let _ = self.inbound.try_send(packet);
+            }
             Packet::Close => self.end(End::ByClient),
             Packet::Message(_) | Packet::Binary(_) => {
                 tokio::select! {
@@ -317,11 +353,14 @@ impl EngineSocket {
     /// Starts a long-poll; `None` when one is already waiting (the client broke the protocol).
     pub(crate) fn begin_poll(self: &Arc<Self>) -> Option<PollGuard> {
         let mut state = self.state();
-        if state.polling {
-            return None;
-        }
-        state.polling = true;
-        Some(PollGuard(self.clone()))
+        (!std::mem::replace(&mut state.polling, true)).then(|| PollGuard(self.clone(), Request::Poll))
+    }
+
+    /// Starts a POST; `None` when one is already under way (the client broke the protocol:
+    /// each POST's body is held until the Socket.IO layer takes its packets).
+    pub(crate) fn begin_post(self: &Arc<Self>) -> Option<PollGuard> {
+        let mut state = self.state();
+        (!std::mem::replace(&mut state.posting, true)).then(|| PollGuard(self.clone(), Request::Post))
     }
 
     /// Waits for packets (for a long-poll or the WebSocket writer). Empty when the transport
@@ -377,11 +416,21 @@ impl EngineSocket {
     }
 }
 
-/// Marks the end of a long-poll, however its request ends.
-pub(crate) struct PollGuard(Arc<EngineSocket>);
+/// Marks the end of a long-poll or a POST, however its request ends.
+pub(crate) struct PollGuard(Arc<EngineSocket>, Request);
+
+#[derive(Clone, Copy)]
+enum Request {
+    Poll,
+    Post,
+}
 
 impl Drop for PollGuard {
     fn drop(&mut self) {
-        self.0.state().polling = false;
+        let mut state = self.0.state();
+        match self.1 {
+            Request::Poll => state.polling = false,
+            Request::Post => state.posting = false,
+        }
     }
 }

@@ -36,7 +36,8 @@ pub(crate) async fn upgrade(session: Arc<EngineSocket>, ws: Socket) {
     if switched != Ok(true) {
         tracing::debug!(sid = %session.sid, "an upgrade did not complete; polling goes on");
         session.upgrade_abandoned();
-        let _ = sink.send(Frame::close(CloseCode::Policy, "upgrade not completed")).await;
+        let close = sink.send(Frame::close(CloseCode::Policy, "upgrade not completed"));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         return;
     }
     session.upgraded();
@@ -50,6 +51,7 @@ pub(crate) async fn refuse(mut ws: Socket, reason: &'static str) {
 
 /// The probe exchange; whether it ended with the client's `5`.
 async fn probe(session: &EngineSocket, sink: &mut SplitSink<Socket, Frame>, stream: &mut SplitStream<Socket>) -> bool {
+    let mut probed = false;
     loop {
         let packet = match stream.next().await {
             Some(Ok(frame)) if frame.opcode() == OpCode::Text => Packet::decode(frame.as_str()),
@@ -57,7 +59,8 @@ async fn probe(session: &EngineSocket, sink: &mut SplitSink<Socket, Frame>, stre
             _ => return false, // the client gave up the upgrade
         };
         match packet {
-            Ok(Packet::Ping(probe)) if probe == "probe" => {
+            // One probe: a client that keeps probing is not upgrading.
+            Ok(Packet::Ping(probe)) if probe == "probe" && !std::mem::replace(&mut probed, true) => {
                 if sink.send(Frame::text(Packet::Pong(probe).encode())).await.is_err() {
                     return false;
                 }

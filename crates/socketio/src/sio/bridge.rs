@@ -11,16 +11,21 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use switchboard_hub::{session, App, EndpointSpec, Handshake, Hub, Inbound, Outbound};
 use tokio::sync::mpsc::{self, Receiver, Sender};
+use tokio::time::Instant;
 
-use super::packet::{attach, Kind, SioPacket};
-use super::reader::Reader;
+use super::packet::{attach, Kind, SioError, SioPacket};
+use super::reader::{Incoming, Reader};
 use super::translate::{decode_offset, Translator, RECOVERY_REF};
 use crate::engine::packet::Packet;
 use crate::engine::socket::EngineSocket;
 use crate::engine::Opening;
 
-/// How long a client has to send CONNECT after the Engine.IO handshake.
+/// How long a client has to send CONNECT after the Engine.IO handshake (or after its hub
+/// session ended).
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+/// CONNECTs a client may try in that while: a refused one (a bad token) may be retried, a
+/// client that keeps trying is closed.
+const MAX_CONNECTS: u32 = 5;
 /// Client frames waiting for the hub session, at most: past it, the bridge stops reading
 /// and the client is held back by its transport.
 const SESSION_FRAMES: usize = 16;
@@ -41,53 +46,97 @@ pub(crate) async fn run(
 ) {
     let mut reader = Reader::new(received, socket.timing.max_payload);
     let mut session: Option<Attached> = None;
-    let connect_by = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    // A client without a live hub session has CONNECT_TIMEOUT to make one: from the handshake,
+    // and again whenever its session ends; it may try MAX_CONNECTS times in that while.
+    let (mut connect_by, mut connects) = (Instant::now() + CONNECT_TIMEOUT, 0);
     loop {
+        if session.as_ref().is_some_and(|s| !s.is_live()) {
+            session = None;
+            (connect_by, connects) = (Instant::now() + CONNECT_TIMEOUT, connects);
+            // It waits like a newcomer again, in the waiting room.
+            if !socket.wait_again() {
+                break;
+            }
+        }
+        let live = session.is_some();
         let next = tokio::select! {
-            next = reader.next(session.is_some()) => next,
-            _ = tokio::time::sleep_until(connect_by), if session.is_none() => {
+            next = reader.next(live) => next,
+            _ = tokio::time::sleep_until(connect_by), if !live => {
                 tracing::debug!(sid = %socket.sid, "no Socket.IO CONNECT in time");
                 break;
             }
+            // The hub session ended (refused, kicked, closed): see above.
+            () = ended(&session), if live => continue,
             _ = socket.closed().cancelled() => None,
         };
-        let Some(Ok((packet, attachments))) = next else { break }; // closed, or malformed
+        let (packet, attachments) = match next {
+            Some(Ok(Incoming::Packet(packet, attachments))) => (packet, attachments),
+            Some(Ok(Incoming::Pong)) => {
+                if let Some(attached) = &session {
+                    let _ = attached.tx.try_send(Inbound::Pong);
+                }
+                continue;
+            }
+            _ => break, // closed, or malformed
+        };
         if packet.namespace != "/" {
             let refusal = json!({ "message": "Invalid namespace" });
             let error = SioPacket::new(Kind::ConnectError, &packet.namespace, None, Some(refusal));
             socket.send(Packet::Message(error.encode()));
             continue;
         }
-        match packet.kind {
-            Kind::Connect if session.as_ref().is_none_or(|s| s.tx.is_closed()) => {
-                session = Some(start(&endpoint, &socket, &opening, packet.data.unwrap_or(Value::Null)));
+        match (packet.kind, &session) {
+            (Kind::Connect, None) if connects >= MAX_CONNECTS => break,
+            (Kind::Connect, None) => {
+                connects += 1;
+                session = start(&endpoint, &socket, &opening, packet.data.unwrap_or(Value::Null));
             }
-            Kind::Event | Kind::BinaryEvent => {
-                if let (Some(attached), Some(frame)) = (&session, client_frame(packet, &attachments)) {
+            (Kind::Event | Kind::BinaryEvent, Some(attached)) => match client_frame(packet, &attachments) {
+                Ok(Some(frame)) => {
                     let _ = attached.tx.send(Inbound::Text(frame)).await;
                 }
-            }
-            Kind::Disconnect => {
+                Ok(None) => {}
+                Err(_) => break, // placeholders that do not match the attachments
+            },
+            (Kind::Disconnect, Some(_)) => {
                 if let Some(attached) = session.take() {
                     attached.left.store(true, Ordering::Relaxed);
                     let _ = attached.tx.send(Inbound::Closed).await;
                 }
+                (connect_by, connects) = (Instant::now() + CONNECT_TIMEOUT, 0);
+                if !socket.wait_again() {
+                    break;
+                }
             }
-            _ => {} // acks of server emits (none are asked for) and repeated CONNECTs
+            _ => {} // events before CONNECT, acks of server emits (none are asked for), repeated CONNECTs
         }
     }
     socket.close();
 }
 
-/// Starts the hub session for a CONNECT; returns where client frames go.
+/// Resolves when the hub session ends.
+async fn ended(session: &Option<Attached>) {
+    match session {
+        Some(attached) => attached.tx.closed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A hub session the client is connected to: where its frames go, and whether it left.
 struct Attached {
     tx: Sender<Inbound>,
     left: Arc<AtomicBool>,
 }
 
-/// Starts the hub session for a CONNECT.
-fn start(endpoint: &Arc<Endpoint>, socket: &Arc<EngineSocket>, opening: &Opening, auth: Value) -> Attached {
+impl Attached {
+    /// Whether the hub session still reads (it ends when refused, kicked or closed).
+    fn is_live(&self) -> bool {
+        !self.tx.is_closed()
+    }
+}
+
+/// Starts the hub session for a CONNECT; `None` when it is refused at once (no token).
+fn start(endpoint: &Arc<Endpoint>, socket: &Arc<EngineSocket>, opening: &Opening, auth: Value) -> Option<Attached> {
     let (tx, rx) = mpsc::channel(SESSION_FRAMES);
     let left = Arc::new(AtomicBool::new(false));
     let token = auth.get("token").and_then(Value::as_str).map(str::to_owned).or_else(|| opening.token.clone());
@@ -103,7 +152,7 @@ fn start(endpoint: &Arc<Endpoint>, socket: &Arc<EngineSocket>, opening: &Opening
         translator.on_frame(Outbound::Close(switchboard_protocol::Disconnect::unauthorized(
             "no token: connect with io(url, { auth: { token } })",
         )));
-        return Attached { tx, left }; // dropped receiver: a new CONNECT may try again
+        return None; // a new CONNECT may try again
     }
     if let Some(positions) = recovery.filter(|_| recovering) {
         let positions: serde_json::Map<String, Value> =
@@ -128,7 +177,7 @@ fn start(endpoint: &Arc<Endpoint>, socket: &Arc<EngineSocket>, opening: &Opening
     });
     let (hub, app, spec) = (endpoint.hub.clone(), endpoint.app.clone(), endpoint.spec.clone());
     endpoint.hub.sessions().spawn(session::run(hub, app, spec, handshake, Box::pin(inbound), Box::pin(outbound)));
-    Attached { tx, left }
+    Some(Attached { tx, left })
 }
 
 /// Where a hub session's frames go: the translator, until the session ends and drops it.
@@ -149,15 +198,16 @@ impl Drop for Outlet {
     }
 }
 
-/// `["type", data?, ...]` as a native client frame; the ack id becomes its `ref`.
-fn client_frame(packet: SioPacket, attachments: &[Bytes]) -> Option<String> {
-    let mut data = packet.data?;
+/// `["type", data?, ...]` as a native client frame; the ack id becomes its `ref`. `None` for
+/// a packet that is no event; an error when its placeholders do not match its attachments.
+fn client_frame(packet: SioPacket, attachments: &[Bytes]) -> Result<Option<String>, SioError> {
+    let Some(mut data) = packet.data else { return Ok(None) };
     if !attachments.is_empty() {
-        attach(&mut data, attachments).ok()?;
+        attach(&mut data, attachments)?;
     }
-    let Value::Array(args) = data else { return None };
+    let Value::Array(args) = data else { return Ok(None) };
     let mut args = args.into_iter();
-    let kind = args.next()?;
+    let Some(kind) = args.next() else { return Ok(None) };
     let rest: Vec<Value> = args.collect();
     let data = match rest.len() {
         0 => Value::Null,
@@ -168,5 +218,5 @@ fn client_frame(packet: SioPacket, attachments: &[Bytes]) -> Option<String> {
     if let Some(id) = packet.id {
         frame["ref"] = json!(id);
     }
-    Some(frame.to_string())
+    Ok(Some(frame.to_string()))
 }

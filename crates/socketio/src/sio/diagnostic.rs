@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::Receiver;
 
 use super::packet::{Kind, SioPacket};
-use super::reader::Reader;
+use super::reader::{Incoming, Reader};
 use crate::engine::packet::Packet;
 use crate::engine::socket::{EngineSocket, Timing};
 use crate::engine::Opening;
@@ -37,7 +37,9 @@ const NAMESPACES: [&str; 2] = ["/", "/custom"];
 pub(crate) fn engine_echo(socket: Arc<EngineSocket>, mut received: Receiver<Packet>, _: Opening) {
     tokio::spawn(async move {
         while let Some(packet) = received.recv().await {
-            socket.send(packet);
+            if !matches!(packet, Packet::Pong(_)) {
+                socket.send(packet);
+            }
         }
     });
 }
@@ -53,7 +55,11 @@ pub(crate) fn socket_io(socket: Arc<EngineSocket>, received: Receiver<Packet>, _
                 next = reader.next(!joined.is_empty()) => next,
                 _ = tokio::time::sleep_until(connect_by), if joined.is_empty() => None,
             };
-            let Some(Ok((packet, attachments))) = next else { break };
+            let (packet, attachments) = match next {
+                Some(Ok(Incoming::Packet(packet, attachments))) => (packet, attachments),
+                Some(Ok(Incoming::Pong)) => continue,
+                _ => break,
+            };
             for packet in answer(&mut joined, packet, attachments) {
                 socket.send(packet);
                 socket.drained().await;

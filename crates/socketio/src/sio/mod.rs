@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -76,9 +75,7 @@ pub fn router(hub: &Hub) -> Router {
                     let Ok(Query(query)) = Query::<EngineQuery>::try_from_uri(&parts.uri) else {
                         return (StatusCode::BAD_REQUEST, "bad query string").into_response();
                     };
-                    // One byte over the limit is enough to know the body is too large.
-                    let limit = engine.max_payload() + 1;
-                    let body = axum::body::to_bytes(body, limit).await.unwrap_or_else(|_| Bytes::from(vec![0; limit]));
+                    // The body is read only for a POST to a live session (engine/polling.rs).
                     engine.handle(parts.method, query, parts.headers, ws, addr.to_string(), body).await
                 }
             };

@@ -121,16 +121,25 @@ impl SioPacket {
 /// Puts binary attachments back in place of their placeholders, as `{"base64": "..."}`
 /// (the hub speaks JSON).
 pub(crate) fn attach(value: &mut Value, attachments: &[bytes::Bytes]) -> Result<(), SioError> {
+    attach_once(value, attachments, &mut vec![false; attachments.len()])
+}
+
+/// Each attachment may take one placeholder's place: a placeholder repeated thousands of
+/// times would otherwise copy one attachment thousands of times.
+fn attach_once(value: &mut Value, attachments: &[bytes::Bytes], used: &mut [bool]) -> Result<(), SioError> {
     use base64::Engine as _;
     match value {
         Value::Object(map) if map.get("_placeholder") == Some(&Value::Bool(true)) => {
-            let num = map.get("num").and_then(Value::as_u64).ok_or(SioError("placeholder without num"))?;
-            let bytes = attachments.get(num as usize).ok_or(SioError("placeholder beyond the attachments"))?;
+            let num = map.get("num").and_then(Value::as_u64).ok_or(SioError("placeholder without num"))? as usize;
+            let bytes = attachments.get(num).ok_or(SioError("placeholder beyond the attachments"))?;
+            if std::mem::replace(&mut used[num], true) {
+                return Err(SioError("an attachment's placeholder appears twice"));
+            }
             *value = serde_json::json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) });
             Ok(())
         }
-        Value::Object(map) => map.values_mut().try_for_each(|v| attach(v, attachments)),
-        Value::Array(items) => items.iter_mut().try_for_each(|v| attach(v, attachments)),
+        Value::Object(map) => map.values_mut().try_for_each(|v| attach_once(v, attachments, used)),
+        Value::Array(items) => items.iter_mut().try_for_each(|v| attach_once(v, attachments, used)),
         _ => Ok(()),
     }
 }
@@ -140,6 +149,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn an_attachment_fills_one_placeholder_only() {
+        let one = [bytes::Bytes::from_static(b"abc")];
+        let mut data = json!(["upload", {"_placeholder": true, "num": 0}]);
+        attach(&mut data, &one).unwrap();
+        assert_eq!(data, json!(["upload", {"base64": "YWJj"}]));
+        let mut twice = json!(["upload", {"_placeholder": true, "num": 0}, [{"_placeholder": true, "num": 0}]]);
+        assert_eq!(attach(&mut twice, &one).unwrap_err().0, "an attachment's placeholder appears twice");
+    }
 
     #[test]
     fn packets_round_trip() {

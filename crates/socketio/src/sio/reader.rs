@@ -11,6 +11,14 @@ use crate::engine::packet::Packet;
 /// Binary attachments one packet may announce.
 pub(crate) const MAX_ATTACHMENTS: usize = 64;
 
+/// What the session's client sent.
+pub(crate) enum Incoming {
+    /// A Socket.IO packet and its attachments.
+    Packet(SioPacket, Vec<Bytes>),
+    /// An answer to the Engine.IO heartbeat: the client is alive.
+    Pong,
+}
+
 /// The Socket.IO packets of one session.
 pub(crate) struct Reader {
     received: Receiver<Packet>,
@@ -25,9 +33,10 @@ impl Reader {
 
     /// The next packet and its attachments; `None` when the session closed. Attachments are
     /// accepted only when `connected` (a namespace accepted the client).
-    pub(crate) async fn next(&mut self, connected: bool) -> Option<Result<(SioPacket, Vec<Bytes>), SioError>> {
+    pub(crate) async fn next(&mut self, connected: bool) -> Option<Result<Incoming, SioError>> {
         let text = match self.received.recv().await? {
             Packet::Message(text) => text,
+            Packet::Pong(_) => return Some(Ok(Incoming::Pong)),
             _ => return Some(Err(SioError("binary message without a binary packet"))),
         };
         let packet = match SioPacket::decode(&text) {
@@ -44,6 +53,7 @@ impl Reader {
         let mut bytes = 0usize;
         while attachments.len() < packet.attachments {
             match self.received.recv().await? {
+                Packet::Pong(_) => continue,
                 Packet::Binary(data) => {
                     bytes += data.len();
                     if bytes > self.max_payload {
@@ -54,6 +64,6 @@ impl Reader {
                 _ => return Some(Err(SioError("fewer attachments than announced"))),
             }
         }
-        Some(Ok((packet, attachments)))
+        Some(Ok(Incoming::Packet(packet, attachments)))
     }
 }

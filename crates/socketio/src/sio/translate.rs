@@ -104,9 +104,11 @@ impl Translator {
 
     fn on_text(&mut self, frame: Frame<'_>, bytes: &bytes::Bytes) {
         let data = frame.data.map_or("null", RawValue::get);
+        // The hub's own frames carry no channel; an app's event of the same name does.
+        let own = frame.channel.is_none();
         match (frame.kind.as_str(), &frame.reference) {
-            ("connected", _) if self.recovering.is_none() => self.connect(self.pid.clone()),
-            ("connected", _) | ("pong", None) => {}
+            ("connected", _) if own && self.recovering.is_none() => self.connect(self.pid.clone()),
+            ("connected", _) | ("pong", None) if own => {}
             ("resumed", Some(Value::String(r))) if r == RECOVERY_REF => self.recovered(data),
             (kind, Some(reference)) if reference.is_u64() && (kind == "error" || kind.ends_with(":error")) => {
                 let error = serde_json::from_str::<Value>(data).unwrap_or(Value::Null);

@@ -106,7 +106,62 @@ macro_rules! core_store {
                     .bind(now)
                     .execute(&self.pool)
                     .await?;
-                Ok(keys.rows_affected() + events.rows_affected())
+                let now_ms = now * 1000;
+                let control = sqlx::query("DELETE FROM control_log WHERE at <= $1")
+                    .bind(now_ms - $crate::CONTROL_LOG_KEPT.as_millis() as i64)
+                    .execute(&self.pool)
+                    .await?;
+                let acks = sqlx::query("DELETE FROM device_acks WHERE acked_at <= $1")
+                    .bind(now_ms - $crate::ACKS_KEPT.as_millis() as i64)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(keys.rows_affected() + events.rows_affected() + control.rows_affected() + acks.rows_affected())
+            }
+
+            async fn log_control(&self, entry: &$crate::ControlEntry) -> Result<(), $crate::StoreError> {
+                sqlx::query("INSERT INTO control_log (app, at, user_id, act) VALUES ($1, $2, $3, $4)")
+                    .bind(&entry.app)
+                    .bind(entry.at_ms as i64)
+                    .bind(&entry.user)
+                    .bind(&entry.act)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn control_since(
+                &self,
+                app: &str,
+                since_ms: u64,
+            ) -> Result<Vec<$crate::ControlEntry>, $crate::StoreError> {
+                let rows: Vec<(i64, String, String)> =
+                    sqlx::query_as("SELECT at, user_id, act FROM control_log WHERE app = $1 AND at >= $2 ORDER BY at")
+                        .bind(app)
+                        .bind(since_ms as i64)
+                        .fetch_all(&self.pool)
+                        .await?;
+                let entry = |(at, user, act): (i64, String, String)| $crate::ControlEntry {
+                    app: app.to_owned(),
+                    at_ms: at as u64,
+                    user,
+                    act,
+                };
+                Ok(rows.into_iter().map(entry).collect())
+            }
+
+            async fn new_epoch(&self, app: Option<&str>) -> Result<(String, u64), $crate::StoreError> {
+                let epoch = $crate::new_epoch();
+                let done = sqlx::query("UPDATE history_streams SET epoch = $1 WHERE $2 IS NULL OR app = $2")
+                    .bind(&epoch)
+                    .bind(app)
+                    .execute(&self.pool)
+                    .await?;
+                Ok((epoch, done.rows_affected()))
+            }
+
+            async fn ping(&self) -> Result<(), $crate::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn append_history(
