@@ -8,6 +8,7 @@
 //! that a crash could still take back, and sees each channel's events in seq order.
 
 mod memory;
+mod unsent;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -82,6 +83,8 @@ struct Parts {
     broker: Arc<dyn Broker>,
     memory: Arc<MemoryHistory>,
     metrics: Arc<NodeMetrics>,
+    /// Committed events the broker did not take, to publish again.
+    unsent: unsent::Unsent,
 }
 
 impl Sequencer {
@@ -91,7 +94,7 @@ impl Sequencer {
         memory: Arc<MemoryHistory>,
         metrics: Arc<NodeMetrics>,
     ) -> Self {
-        let parts = Arc::new(Parts { store, broker, memory, metrics });
+        let parts = Arc::new(Parts { store, broker, memory, metrics, unsent: unsent::Unsent::default() });
         Self { jobs: OnceLock::new(), capacity: AtomicUsize::new(QUEUE), parts }
     }
 
@@ -106,6 +109,7 @@ impl Sequencer {
         self.jobs.get_or_init(|| {
             let (tx, rx) = mpsc::channel(self.capacity.load(Ordering::Relaxed));
             tokio::spawn(run(rx, self.parts.clone()));
+            tokio::spawn(unsent::retry(Arc::downgrade(&self.parts)));
             tx
         })
     }
@@ -175,8 +179,13 @@ async fn run(mut jobs: mpsc::Receiver<Job>, parts: Arc<Parts>) {
 }
 
 /// One round: one store transaction for every durable item, then delivery in order.
+///
+/// A publish with a durable event is acknowledged once committed, even when the broker did
+/// not take it: the event reaches every subscriber from the store, and an error would make
+/// its publisher retry and store it twice. The broker's refusal fails only a publish with
+/// nothing durable.
 async fn commit(round: &mut Vec<Job>, parts: &Parts) {
-    let Parts { store, broker, memory, metrics } = parts;
+    let Parts { store, broker, memory, metrics, unsent } = parts;
     let appends: Vec<HistoryAppend> = round
         .iter()
         .flat_map(|job| job.items.iter().filter_map(|i| Some(append_of(&job.app, i, i.spec.filter(|s| s.durable)?))))
@@ -203,7 +212,7 @@ async fn commit(round: &mut Vec<Job>, parts: &Parts) {
     };
     for job in round.drain(..) {
         let mut positions = Vec::with_capacity(job.items.len());
-        let mut failed = None;
+        let (mut failed, mut committed) = (None, false);
         for item in &job.items {
             let position = match item.spec {
                 Some(spec) if spec.durable => durable.next(),
@@ -216,10 +225,19 @@ async fn commit(round: &mut Vec<Job>, parts: &Parts) {
             let seq = event.seq;
             let channel = item.channel.as_str().into();
             let envelope = Envelope { app: job.app.clone(), channel, payload, seq, published_us: 0 };
-            if let Err(e) = broker.publish(envelope).await {
+            let is_durable = item.spec.is_some_and(|s| s.durable);
+            committed |= is_durable;
+            if let Err(e) = broker.publish(envelope.clone()).await {
+                if is_durable {
+                    unsent.keep(envelope);
+                }
                 failed.get_or_insert(HubError::from(e));
             }
             positions.extend(position.map(|(epoch, seq)| Position { epoch, seq }));
+        }
+        if let (true, Some(e)) = (committed, &failed) {
+            tracing::warn!(error = %e, "the broker did not take committed events; they are published again when it does");
+            failed = None;
         }
         let _ = job.reply.send(failed.map_or(Ok(positions), Err));
     }

@@ -79,9 +79,11 @@ pub(crate) struct Resumed {
     pub(crate) ready: Vec<Envelope>,
     /// The next gap to read, if one is left: the seqs after `.0` up to `.1`.
     pub(crate) next: Option<(u64, u64)>,
-    /// Events of the channel are gone from history before reaching this node: its
-    /// subscribers must be told, so that they resume and learn they cannot recover them.
-    pub(crate) lost: bool,
+    /// Events of the channel are gone from history before reaching this node: how many of
+    /// `ready` come before the first hole. Only those may go out before the subscribers are
+    /// told: a client that got an event past the hole would resume from there and never
+    /// learn of it.
+    pub(crate) lost: Option<usize>,
 }
 
 /// One channel's delivery order on this node.
@@ -168,7 +170,9 @@ impl Order {
                 resumed.next = Some((last, horizon));
                 return resumed;
             }
-            resumed.lost |= envelope.seq > last + 1;
+            if envelope.seq > last + 1 && resumed.lost.is_none() {
+                resumed.lost = Some(resumed.ready.len());
+            }
             last = envelope.seq;
             resumed.ready.push(envelope);
         }
@@ -227,7 +231,7 @@ mod tests {
         assert_eq!(order.admit(&event(2)), gap(0, 2), "seq 1 is not old: it is late");
         assert_eq!(order.admit(&event(1)), Verdict::Wait(None));
         let resumed = order.resume(vec![event(1), event(2)], 2, 2);
-        assert_eq!((seqs(&resumed.ready), resumed.next, resumed.lost), (vec![1, 2], None, false));
+        assert_eq!((seqs(&resumed.ready), resumed.next, resumed.lost), (vec![1, 2], None, None));
         let mut order = Order::after(Some(7));
         assert_eq!(order.admit(&event(7)), Verdict::Stale, "committed before the subscription");
         assert_eq!(order.admit(&event(8)), Verdict::Deliver);
@@ -242,7 +246,7 @@ mod tests {
         assert_eq!(order.admit(&event(5)), Verdict::Wait(None));
         let resumed = order.resume(vec![event(2), event(3), event(4)], 4, 4);
         assert_eq!(seqs(&resumed.ready), [2, 3, 4, 5], "each once, in order");
-        assert_eq!((resumed.next, resumed.lost), (None, false));
+        assert_eq!((resumed.next, resumed.lost), (None, None));
         assert_eq!(order.admit(&event(6)), Verdict::Deliver);
     }
 
@@ -254,12 +258,12 @@ mod tests {
         order.admit(&event(9)); // arrived during the fill; 6..8 may still come
         let resumed = order.resume(vec![event(3), event(4), event(5)], 5, 5);
         assert_eq!(seqs(&resumed.ready), [3, 4, 5]);
-        assert!(resumed.lost, "2 was trimmed from history: gone, and said so");
+        assert_eq!(resumed.lost, Some(0), "2 was trimmed from history: gone, and said so before 3 goes out");
         assert_eq!(resumed.next, Some((5, 9)));
         assert_eq!(order.admit(&event(6)), Verdict::Wait(None));
         let resumed = order.resume(vec![event(6), event(7), event(8), event(9)], 9, 9);
         assert_eq!(seqs(&resumed.ready), [6, 7, 8, 9], "the copy of 6 from the fill is dropped");
-        assert_eq!((resumed.next, resumed.lost), (None, false));
+        assert_eq!((resumed.next, resumed.lost), (None, None));
     }
 
     #[test]
@@ -268,13 +272,13 @@ mod tests {
         assert_eq!(order.admit(&event(2500)), gap(0, 2500));
         // The first page holds 1..=1000: read to 1000 of 2500.
         let resumed = order.resume((1..=1000).map(event).collect(), 1000, 2500);
-        assert_eq!((resumed.ready.len(), resumed.next, resumed.lost), (1000, Some((1000, 2500)), false));
+        assert_eq!((resumed.ready.len(), resumed.next, resumed.lost), (1000, Some((1000, 2500)), None));
         assert_eq!(order.admit(&event(2501)), Verdict::Wait(None), "still behind the fill");
         let resumed = order.resume((1001..=2000).map(event).collect(), 2000, 2500);
         assert_eq!((resumed.ready.len(), resumed.next), (1000, Some((2000, 2501))));
         let resumed = order.resume((2001..=2500).map(event).collect(), 2501, 2501);
         assert_eq!(seqs(&resumed.ready), (2001..=2501).collect::<Vec<_>>(), "nothing skipped");
-        assert_eq!((resumed.next, resumed.lost), (None, false));
+        assert_eq!((resumed.next, resumed.lost), (None, None));
         assert_eq!(order.admit(&event(2502)), Verdict::Deliver);
     }
 
@@ -291,6 +295,6 @@ mod tests {
         let resumed = order.resume((1..=5).map(event).collect(), 5, 5);
         assert_eq!(seqs(&resumed.ready), (1..=MAX_WAITING as u64 + 4).collect::<Vec<_>>());
         assert_eq!(resumed.next, Some((MAX_WAITING as u64 + 4, flood)), "the rest is read, not lost");
-        assert!(!resumed.lost);
+        assert_eq!(resumed.lost, None);
     }
 }

@@ -189,17 +189,19 @@ impl Registry {
 
     /// Delivers a gap's events read from history (every one the store still has up to
     /// `read_to`) and what waited behind them; returns the next gap to read, if any. When
-    /// history no longer had some of them, the channel's subscribers are closed with 4009
-    /// after what could be delivered: they resume, and learn what they cannot recover.
+    /// history no longer had some of them, the channel's subscribers get the events before
+    /// the first hole and then close 4009: their positions stay before the hole, so their
+    /// resume reports the channel as not recovered.
     pub fn fill(&self, gap: &Gap, filled: Vec<Envelope>, read_to: u64) -> Option<Gap> {
         let channel = &*gap.channel;
         let mut map = lock(&self.channels[shard_of(channel)]);
         let subscribers = map.get_mut(channel)?;
         let resumed = subscribers.order.resume(filled, read_to, gap.horizon);
-        for envelope in &resumed.ready {
+        let before_hole = resumed.lost.unwrap_or(resumed.ready.len());
+        for envelope in &resumed.ready[..before_hole] {
             queue(&subscribers.outboxes, envelope);
         }
-        if resumed.lost {
+        if resumed.lost.is_some() {
             tracing::warn!(
                 channel,
                 "events were trimmed from history before reaching this node; its subscribers resync"

@@ -274,3 +274,60 @@ async fn lose_a_node_mid_stream(ending: Ending, server: &str) {
         }
     }
 }
+
+/// A node frozen (SIGSTOP) for longer than the heartbeat timeout, then continued: the others
+/// take it for lost meanwhile (they cannot tell it from a dead one) and announce its users
+/// offline; when it is back, they announce them online again, so no client keeps a stale
+/// offline. And on waking it must not take the others for lost: their beats are queued
+/// unread, not missing (taking them for lost made it announce their users offline).
+#[tokio::test]
+async fn a_frozen_node_is_back_with_its_users_and_does_not_take_the_others_for_lost() {
+    let Some(redis) = switchboard_broker::testing::redis_url() else { return };
+    let Some(store) = switchboard_store::testing::postgres_database().await else { return };
+    let broker = format!("{redis}?channel_prefix=frozen{:08x}", rand::random::<u32>());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
+    std::fs::write(dir.path().join("key.txt"), KEY).unwrap();
+    std::fs::write(dir.path().join("fo.json"), manifest().to_string()).unwrap();
+    let frozen = start_node(dir.path(), "n0", &broker, &store).await;
+    let other = start_node(dir.path(), "n1", &broker, &store).await;
+    let mut watcher = open(&frozen.base, "watcher", "").await.unwrap();
+    let mut far = open(&other.base, "far", "").await.unwrap();
+    let http = reqwest::Client::new();
+    let online = |base: &str, user: &str| {
+        let (http, base, user) = (http.clone(), base.to_owned(), user.to_owned());
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while presence(&http, &base, &user).await[&user]["status"] != "online" {
+                assert!(tokio::time::Instant::now() < deadline, "{base} never saw {user} online");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    online(&frozen.base, "far").await;
+    online(&other.base, "watcher").await;
+    let pid = frozen.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    // Past NODE_TIMEOUT (3 s) and a heartbeat tick: on waking, n1's last beat is 4.5 s old.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    online(&other.base, "watcher").await;
+    // Two heartbeat ticks on n0 after waking, then a marker through each socket.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    for (ws, user) in [(&mut watcher, "far"), (&mut far, "watcher")] {
+        let ping = json!({"type": "ping", "ref": "after"}).to_string();
+        ws.send(Message::Text(ping.into())).await.unwrap();
+        let mut last = None;
+        loop {
+            let frame = next_frame(ws).await.expect("the client stays connected");
+            if frame["type"] == "pong" {
+                break;
+            }
+            if frame["data"]["userKey"] == user && frame["type"].as_str().is_some_and(|t| t.starts_with("presence:")) {
+                last = Some(frame["type"].clone());
+            }
+        }
+        assert_ne!(last, Some(json!("presence:offline")), "the last word on {user} is that it is online");
+    }
+    assert_eq!(presence(&http, &frozen.base, "far").await["far"]["status"], "online");
+}

@@ -339,7 +339,13 @@ async fn a_hanging_backend_fails_calls_on_time_and_holds_up_nothing_else() {
                 ws.send(Message::text(json!({"type": "ask", "ref": i, "data": {}}).to_string())).await.unwrap();
                 let answer = next_frame(&mut ws).await.unwrap();
                 assert_eq!(answer["data"]["code"], "handler_failed", "{answer}");
-                assert!(answer["data"]["message"].as_str().unwrap().contains("did not answer"), "{answer}");
+                // Past the endpoint's concurrency a call waits for a slot up to the same
+                // timeout: on a busy machine that wait may end first, and says so.
+                let message = answer["data"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains("did not answer") || message.contains("waiting for the app backend"),
+                    "{answer}"
+                );
             })
         })
         .collect();

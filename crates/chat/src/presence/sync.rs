@@ -9,7 +9,9 @@
 //! When a node is lost (no heartbeat for `NODE_TIMEOUT`), every node drops its users; the
 //! users present nowhere else go offline, announced once, by the live node with the lowest
 //! id. So a crashed node's users are offline within `NODE_TIMEOUT` plus one heartbeat (4 s
-//! by default), and no node keeps a ghost of them.
+//! by default), and no node keeps a ghost of them. A node taken for lost that was only
+//! frozen or cut off comes back with its users (its `all`): those present nowhere else until
+//! then are announced online again by the same node, so no client keeps them offline.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use switchboard_hub::{App, Hub, NodeEvent};
 
-use super::{went_offline, Key, State, STATUSES};
+use super::{announce_status, went_offline, Key, State, STATUSES};
 
 /// The name presence messages travel under.
 pub(crate) const SERVICE: &str = "presence";
@@ -106,14 +108,8 @@ impl State {
         hub.tell_nodes(app, SERVICE, body);
     }
 
-    /// Applies news of another node; returns the users to announce offline.
-    pub(super) fn on_node(
-        &mut self,
-        hub: &Hub,
-        app: &App,
-        node: &str,
-        event: NodeEvent<'_>,
-    ) -> Vec<(String, Vec<String>)> {
+    /// Applies news of another node; returns the users to announce.
+    pub(super) fn on_node(&mut self, hub: &Hub, app: &App, node: &str, event: NodeEvent<'_>) -> Announce {
         let key = (app.slug.clone(), node.to_owned());
         match event {
             NodeEvent::Joined => self.tell_all(hub, app),
@@ -126,12 +122,42 @@ impl State {
             NodeEvent::Message(body) => match serde_json::from_value::<Message>(body.clone()) {
                 Ok(Message::Sync { node: target }) if target == hub.node_id() => self.tell_all(hub, app),
                 Ok(Message::Sync { .. }) => {}
+                Ok(Message::All { users, v }) => {
+                    return Announce { back: self.replace(hub, app, node, users, v), ..Announce::default() }
+                }
                 Ok(message) => self.apply(hub, app, node, message),
                 Err(e) => tracing::warn!(node, error = %e, "unreadable presence message"),
             },
-            NodeEvent::Lost => return self.lose(hub, app, node),
+            NodeEvent::Lost => return Announce { offline: self.lose(hub, app, node), ..Announce::default() },
         }
-        Vec::new()
+        Announce::default()
+    }
+
+    /// An `all` from `node`: its users replace what this node knew of it. Returns the users
+    /// present nowhere until now (that node was taken for lost, and they were announced
+    /// offline) when this node is the one that announces.
+    fn replace(
+        &mut self,
+        hub: &Hub,
+        app: &App,
+        node: &str,
+        users: HashMap<String, Remote>,
+        v: u64,
+    ) -> Vec<(String, String, Vec<String>)> {
+        let back = match announcer(hub, app, node) {
+            true => users
+                .iter()
+                .filter(|(user, _)| {
+                    let key = (app.slug.clone(), (*user).clone());
+                    !self.local.contains_key(&key) && self.nodes.status(&key).is_none()
+                })
+                .map(|(user, remote)| (user.clone(), remote.status.clone(), remote.groups.clone()))
+                .collect(),
+            false => Vec::new(),
+        };
+        let view = self.nodes.views.entry((app.slug.clone(), node.to_owned())).or_default();
+        (view.users, view.version) = (users, v);
+        back
     }
 
     fn ask_all(&mut self, hub: &Hub, app: &App, node: &str) {
@@ -156,12 +182,7 @@ impl State {
                 view.users.remove(&user);
                 v
             }
-            Message::All { users, v } => {
-                view.users = users;
-                view.version = v;
-                return;
-            }
-            Message::Sync { .. } => return,
+            Message::All { .. } | Message::Sync { .. } => return,
         };
         view.version = v;
         if v != expected {
@@ -173,8 +194,7 @@ impl State {
     /// announces them if it is the live node with the lowest id.
     fn lose(&mut self, hub: &Hub, app: &App, node: &str) -> Vec<(String, Vec<String>)> {
         let Some(view) = self.nodes.views.remove(&(app.slug.clone(), node.to_owned())) else { return Vec::new() };
-        let announcer = hub.live_nodes(app).into_iter().find(|n| n != node);
-        if announcer.as_deref() != Some(hub.node_id()) {
+        if !announcer(hub, app, node) {
             return Vec::new();
         }
         let present = |user: &String| {
@@ -183,6 +203,21 @@ impl State {
         };
         view.users.into_iter().filter(|(user, _)| !present(user)).map(|(user, r)| (user, r.groups)).collect()
     }
+}
+
+/// Whether this node announces the presence changes that news of `node` brings: the live
+/// node with the lowest id other than `node` does, so each is announced once.
+fn announcer(hub: &Hub, app: &App, node: &str) -> bool {
+    hub.live_nodes(app).into_iter().find(|n| n != node).as_deref() == Some(hub.node_id())
+}
+
+/// Users to announce after news of another node.
+#[derive(Default)]
+pub(super) struct Announce {
+    /// Offline: present nowhere once a lost node's users were dropped (with their groups).
+    offline: Vec<(String, Vec<String>)>,
+    /// Present again: a node taken for lost is back with them (with their status and groups).
+    back: Vec<(String, String, Vec<String>)>,
 }
 
 impl super::Presence {
@@ -196,15 +231,23 @@ impl super::Presence {
         if !app.spec.features.presence {
             return;
         }
-        let offline = self.lock().on_node(hub, app, node, event);
-        if offline.is_empty() {
+        let Announce { offline, back } = self.lock().on_node(hub, app, node, event);
+        if offline.is_empty() && back.is_empty() {
             return;
         }
-        tracing::info!(app = %app.slug, node, users = offline.len(), "users of a lost node are offline");
+        if !offline.is_empty() {
+            tracing::info!(app = %app.slug, node, users = offline.len(), "users of a lost node are offline");
+        }
+        if !back.is_empty() {
+            tracing::info!(app = %app.slug, node, users = back.len(), "a node taken for lost is back: its users are online");
+        }
         let (hub, app) = (hub.clone(), app.clone());
         tokio::spawn(async move {
             for (user, groups) in offline {
                 went_offline(&hub, &app, &user, &groups).await;
+            }
+            for (user, status, groups) in back {
+                announce_status(&hub, &app, &user, &status, &groups, None).await;
             }
         });
     }

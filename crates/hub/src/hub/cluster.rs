@@ -159,16 +159,23 @@ impl Hub {
         let shared = Arc::downgrade(&self.shared);
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
+            // After a stall, one tick, not a burst that judges before the queued beats are read.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last = Instant::now();
             loop {
                 tick.tick().await;
+                // A tick this late means this process did not run (frozen, starved): the
+                // others' beats are queued unread, so nobody is judged silent this time.
+                let woke = last.elapsed() > 2 * HEARTBEAT;
+                last = Instant::now();
                 let Some(shared) = Weak::upgrade(&shared) else { return };
-                Hub { shared }.beat();
+                Hub { shared }.beat(!woke);
             }
         });
     }
 
-    /// One heartbeat per app, then the nodes that fell silent are dropped.
-    fn beat(&self) {
+    /// One heartbeat per app, then (with `judge`) the nodes that fell silent are dropped.
+    fn beat(&self, judge: bool) {
         for app in self.apps() {
             let mut services = Map::new();
             for service in self.services() {
@@ -178,6 +185,9 @@ impl Hub {
             }
             let traffic = app.window.tick(&app.metrics, HEARTBEAT);
             self.send_control(&app, Op::Beat { counts: NodeCounts::of(&app), services, traffic });
+            if !judge {
+                continue;
+            }
             let mut lost = Vec::new();
             lock(&self.shared.cluster.peers).entry(app.slug.clone()).or_default().retain(|node, peer| {
                 let alive = peer.heard.elapsed() <= NODE_TIMEOUT;

@@ -15,6 +15,8 @@ use crate::{clock, policy, App, HistorySpec, HubError, Limits};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a claimed idempotency key without positions counts as a publish in progress.
+const IN_FLIGHT: Duration = Duration::from_secs(60);
 /// Most channels one publish may name.
 pub const MAX_CHANNELS_PER_PUBLISH: usize = 100;
 /// Most events one history read returns.
@@ -30,7 +32,9 @@ impl Hub {
         if let Some(key) = &request.idempotency_key {
             let claim = record(&PublishResponse { id: id.clone(), positions: Map::new() })?;
             if let Some(first) = store.claim_idempotency(&app.spec.slug, key, &claim, IDEMPOTENCY_TTL).await? {
-                return serde_json::from_str(&first).map_err(|e| HubError::Internal(e.to_string()));
+                let first: PublishResponse =
+                    serde_json::from_str(&first).map_err(|e| HubError::Internal(e.to_string()))?;
+                return self.repeat(app, &request, first);
             }
         }
         match self.fan_out(app, &request, &id).await {
@@ -51,6 +55,27 @@ impl Hub {
                 Err(e)
             }
         }
+    }
+
+    /// The answer to a repeat of the publish `first` (same idempotency key). A first publish
+    /// with history has its positions once it is committed; a claim without them that is
+    /// younger than [`IN_FLIGHT`] is still being published, and the repeat is asked to retry
+    /// rather than told "done" without positions. An older one never finished (its node
+    /// died): its outcome is unknown, and it is answered as it stands.
+    fn repeat(&self, app: &App, request: &PublishRequest, first: PublishResponse) -> Result<PublishResponse, HubError> {
+        let with_history = request.channels.iter().any(|c| app.spec.history_of(c).is_some());
+        let started_ms = uuid::Uuid::parse_str(&first.id)
+            .ok()
+            .and_then(|id| id.get_timestamp())
+            .map_or(0, |ts| ts.to_unix().0 * 1000);
+        let in_flight = clock::unix_ms().saturating_sub(started_ms) < IN_FLIGHT.as_millis() as u64;
+        if with_history && first.positions.is_empty() && in_flight {
+            return Err(HubError::Overloaded(format!(
+                "a publish with this idempotency_key is still in progress; retry in {} s",
+                HubError::RETRY_AFTER_SECS
+            )));
+        }
+        Ok(first)
     }
 
     /// A publish that touches a channel with history goes through the sequencer as a whole

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use switchboard_broker::fault::FaultProxy;
+
 use crate::support::{manifest, presence_manifest, Client, TestServer, API_KEY, WAIT};
 
 /// The broker a cluster test runs on.
@@ -50,6 +52,7 @@ on_both_brokers!(
     presence_spans_nodes_and_only_the_last_connection_anywhere_makes_a_user_offline,
     members_added_or_removed_on_one_node_apply_at_once_on_every_node,
     a_node_cut_off_from_its_broker_fails_readyz_and_gets_what_it_missed_when_back,
+    a_publish_committed_while_its_node_is_cut_off_is_acknowledged_once_and_still_delivered,
 );
 
 /// Nodes of one cluster for `manifest`, on one broker server (under a prefix of their own:
@@ -284,20 +287,23 @@ async fn a_gap_history_no_longer_has_makes_its_subscribers_resync(bus: Bus) {
     let (a, b) = two_nodes_keeping(&broker, &store, 100).await;
     let mut laptop = b.connect("trimmed").await;
     a.publish(json!({"channels": ["user:trimmed"], "type": "marker", "data": "before"})).await;
-    assert_eq!(laptop.next_json().await["seq"], 1);
+    let first = laptop.next_json().await;
+    assert_eq!(first["seq"], 1);
     // 300 events node-b never heard of: history keeps the last 100, so 200 are gone.
     store_unpublished(&store, "user:trimmed", 300, 100).await;
     a.publish(json!({"channels": ["user:trimmed"], "type": "marker", "data": "after"})).await;
     let (frames, closed) = laptop.closed().await;
     assert_eq!(closed.code, 4009, "told to resync: {closed:?}");
     let seqs: Vec<u64> = frames.iter().filter_map(|f| f["seq"].as_u64()).collect();
-    assert_eq!(seqs, (203..=302).collect::<Vec<_>>(), "what history still had, in order, then the close");
+    assert_eq!(seqs, Vec::<u64>::new(), "nothing past the hole goes out before the close: {frames:?}");
     // Resuming from its last position reports the channel as not recovered.
     let token = b.token("trimmed", json!({}));
     let mut again = b.connect_query(&token, "resume=1").await;
-    again.send(json!({"type": "resume", "ref": 1, "data": {"positions": {"user:trimmed": {"epoch": frames[0]["epoch"], "seq": 1}}}})).await;
+    let position = json!({"epoch": first["epoch"], "seq": 1});
+    again.send(json!({"type": "resume", "ref": 1, "data": {"positions": {"user:trimmed": position}}})).await;
     let resumed = again.expect("resumed").await;
     assert_eq!(resumed["data"]["recovered"], false, "{resumed}");
+    assert_eq!(resumed["data"]["unrecovered"], json!(["user:trimmed"]), "{resumed}");
 }
 
 async fn two_nodes_publishing_to_one_channel_deliver_every_event_once_in_seq_order(bus: Bus) {
@@ -429,11 +435,13 @@ async fn readyz_becomes(node: &TestServer, status: u16) -> Value {
 /// /readyz fails with the reason, and when the path heals it gets what it missed: the
 /// events of a channel with history (more than a page, with no later event to reveal the
 /// gap), a disconnect asked meanwhile, and a membership added meanwhile.
-async fn a_node_cut_off_from_its_broker_fails_readyz_and_gets_what_it_missed_when_back(bus: Bus) {
-    let Some(server) = bus.url() else { return };
-    let Some(store) = switchboard_store::testing::postgres_database().await else { return };
+/// node-a on the broker, node-b through a proxy that can cut it off; one PostgreSQL store, user
+/// channels keeping 5,000 events. `None` (skip) without a broker or PostgreSQL.
+async fn cut_off_pair(bus: Bus) -> Option<(FaultProxy, TestServer, TestServer)> {
+    let server = bus.url()?;
+    let store = switchboard_store::testing::postgres_database().await?;
     let address = server.split_once("://").unwrap().1.trim_end_matches('/').to_owned();
-    let proxy = switchboard_broker::fault::FaultProxy::start(&address).await.unwrap();
+    let proxy = FaultProxy::start(&address).await.unwrap();
     let prefix = format!("?channel_prefix=t{:016x}", rand::random::<u64>());
     let mut app = manifest();
     app["history"] = json!({"user": {"size": 5_000}});
@@ -445,6 +453,15 @@ async fn a_node_cut_off_from_its_broker_fails_readyz_and_gets_what_it_missed_whe
     };
     let a = node(format!("{server}{prefix}"), "node-a").await;
     let b = node(format!("{}{prefix}", server.replace(&address, &proxy.addr().to_string())), "node-b").await;
+    Some((proxy, a, b))
+}
+
+/// node-b reaches the broker through a proxy that goes silent (a partition): it notices,
+/// /readyz fails with the reason, and when the path heals it gets what it missed: the
+/// events of a channel with history (more than a page, with no later event to reveal the
+/// gap), a disconnect asked meanwhile, and a membership added meanwhile.
+async fn a_node_cut_off_from_its_broker_fails_readyz_and_gets_what_it_missed_when_back(bus: Bus) {
+    let Some((proxy, a, b)) = cut_off_pair(bus).await else { return };
     let (mut reader, mut kicked, mut joiner) =
         (b.connect("cut-ann").await, b.connect("cut-kicked").await, b.connect("cut-joiner").await);
     acquainted(&[&a, &b]).await;
@@ -480,4 +497,43 @@ async fn a_node_cut_off_from_its_broker_fails_readyz_and_gets_what_it_missed_whe
         }
     }
     panic!("the membership added during the outage never reached node-b");
+}
+
+/// node-b is cut off from the broker while it publishes with an idempotency key: the event is
+/// committed, so the publish is acknowledged with its position (a 503 made the publisher
+/// retry and store it twice); a repeat while it is in flight is asked to retry instead of
+/// answered without positions; and the event reaches node-a's subscriber once the path heals,
+/// with no later event to reveal it.
+async fn a_publish_committed_while_its_node_is_cut_off_is_acknowledged_once_and_still_delivered(bus: Bus) {
+    let Some((proxy, a, b)) = cut_off_pair(bus).await else { return };
+    let mut far = a.connect("once").await;
+    acquainted(&[&a, &b]).await;
+    proxy.cut();
+    let body = json!({"channels": ["user:once"], "type": "t", "data": 1, "idempotency_key": "k-once"});
+    let history = "/api/v1/apps/app1/channels/user:once/history";
+    let repeat_in_flight = async {
+        // The event is in history once committed; node-b then waits on the silent broker.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while a.api("GET", history, Some(API_KEY), None).await.1["events"].as_array().is_none_or(Vec::is_empty) {
+            assert!(tokio::time::Instant::now() < deadline, "node-b never committed the event");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        a.api("POST", "/api/v1/apps/app1/publish", Some(API_KEY), Some(body.clone())).await
+    };
+    let (first, repeat) =
+        tokio::join!(b.api("POST", "/api/v1/apps/app1/publish", Some(API_KEY), Some(body.clone())), repeat_in_flight);
+    assert_eq!(repeat.0, 503, "in flight: retry, not done without positions: {repeat:?}");
+    assert_eq!(first.0, 200, "committed, so acknowledged: {first:?}");
+    assert_eq!(first.1["positions"]["user:once"]["seq"], 1, "{first:?}");
+    let again = a.api("POST", "/api/v1/apps/app1/publish", Some(API_KEY), Some(body)).await;
+    assert_eq!((again.0, &again.1["positions"]), (200, &first.1["positions"]), "the same answer");
+    let (_, page) = a.api("GET", history, Some(API_KEY), None).await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 1, "stored once: {page}");
+    proxy.heal();
+    let event = far.next_json().await;
+    assert_eq!(
+        (event["seq"].as_u64(), event["data"].as_u64()),
+        (Some(1), Some(1)),
+        "published again once the broker took it"
+    );
 }
