@@ -32,6 +32,7 @@ type Key = (Arc<str>, String);
 #[derive(Default, Clone)]
 pub struct Presence {
     state: Arc<Mutex<State>>,
+    announcer: Arc<sync::Announcer>,
 }
 
 #[derive(Default)]
@@ -101,7 +102,9 @@ impl Chat {
             if new {
                 state.nodes.tell_up(hub, app, &user, status, &groups);
             }
-            (new && elsewhere.is_none()).then_some(groups)
+            // This node announced them offline when their node was lost: announce them back.
+            let back = state.nodes.back(&key);
+            (new && (elsewhere.is_none() || back)).then_some(groups)
         };
         if let Some(groups) = announce {
             announce_status(hub, app, &user, "online", &groups, None).await;

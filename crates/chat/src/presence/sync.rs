@@ -13,7 +13,7 @@
 //! frozen or cut off comes back with its users (its `all`): those present nowhere else until
 //! then are announced online again by the same node, so no client keeps them offline.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,15 @@ pub(super) struct Nodes {
     views: HashMap<(Arc<str>, String), View>,
     /// Per app: how many presence messages this node sent (its version).
     sent: HashMap<Arc<str>, u64>,
+    /// Users this node announced offline because their node was lost, until they are back
+    /// (that node comes back with them, or they connect elsewhere): then this node announces
+    /// them online, since nobody else knows to. Bounded by [`MAX_ANNOUNCED_OFFLINE`].
+    announced_offline: HashSet<Key>,
 }
+
+/// Users remembered as announced offline, at most; past it the memory starts again (those
+/// users, should they come back unannounced, show offline until their next change).
+const MAX_ANNOUNCED_OFFLINE: usize = 100_000;
 
 #[derive(Default)]
 struct View {
@@ -87,6 +95,11 @@ impl Nodes {
         self.send(hub, app, |v| Message::Down { user, v });
     }
 
+    /// Notes that `key` is present again; whether this node had announced it offline.
+    pub(super) fn back(&mut self, key: &Key) -> bool {
+        self.announced_offline.remove(key)
+    }
+
     /// This node's version for `app`, for its heartbeat.
     pub(super) fn version(&self, app: &App) -> u64 {
         self.sent.get(&app.slug).copied().unwrap_or(0)
@@ -123,9 +136,9 @@ impl State {
                 Ok(Message::Sync { node: target }) if target == hub.node_id() => self.tell_all(hub, app),
                 Ok(Message::Sync { .. }) => {}
                 Ok(Message::All { users, v }) => {
-                    return Announce { back: self.replace(hub, app, node, users, v), ..Announce::default() }
+                    return Announce { back: self.replace(app, node, users, v), ..Announce::default() }
                 }
-                Ok(message) => self.apply(hub, app, node, message),
+                Ok(message) => return Announce { back: self.apply(hub, app, node, message), ..Announce::default() },
                 Err(e) => tracing::warn!(node, error = %e, "unreadable presence message"),
             },
             NodeEvent::Lost => return Announce { offline: self.lose(hub, app, node), ..Announce::default() },
@@ -133,28 +146,20 @@ impl State {
         Announce::default()
     }
 
-    /// An `all` from `node`: its users replace what this node knew of it. Returns the users
-    /// present nowhere until now (that node was taken for lost, and they were announced
-    /// offline) when this node is the one that announces.
+    /// An `all` from `node`: its users replace what this node knew of it. Returns those this
+    /// node had announced offline (that node was taken for lost): they are back.
     fn replace(
         &mut self,
-        hub: &Hub,
         app: &App,
         node: &str,
         users: HashMap<String, Remote>,
         v: u64,
     ) -> Vec<(String, String, Vec<String>)> {
-        let back = match announcer(hub, app, node) {
-            true => users
-                .iter()
-                .filter(|(user, _)| {
-                    let key = (app.slug.clone(), (*user).clone());
-                    !self.local.contains_key(&key) && self.nodes.status(&key).is_none()
-                })
-                .map(|(user, remote)| (user.clone(), remote.status.clone(), remote.groups.clone()))
-                .collect(),
-            false => Vec::new(),
-        };
+        let back = users
+            .iter()
+            .filter(|(user, _)| self.nodes.back(&(app.slug.clone(), (*user).clone())))
+            .map(|(user, remote)| (user.clone(), remote.status.clone(), remote.groups.clone()))
+            .collect();
         let view = self.nodes.views.entry((app.slug.clone(), node.to_owned())).or_default();
         (view.users, view.version) = (users, v);
         back
@@ -165,8 +170,15 @@ impl State {
         hub.tell_nodes(app, SERVICE, body);
     }
 
-    /// An `up`, `down` or `all` from `node`.
-    fn apply(&mut self, hub: &Hub, app: &App, node: &str, message: Message) {
+    /// An `up` or `down` from `node`; returns a user this node had announced offline and
+    /// who is back.
+    fn apply(&mut self, hub: &Hub, app: &App, node: &str, message: Message) -> Vec<(String, String, Vec<String>)> {
+        let mut back = Vec::new();
+        if let Message::Up { user, status, groups, .. } = &message {
+            if self.nodes.back(&(app.slug.clone(), user.clone())) {
+                back.push((user.clone(), status.clone(), groups.clone()));
+            }
+        }
         let view = self.nodes.views.entry((app.slug.clone(), node.to_owned())).or_default();
         let expected = view.version + 1;
         let v = match message {
@@ -182,12 +194,13 @@ impl State {
                 view.users.remove(&user);
                 v
             }
-            Message::All { .. } | Message::Sync { .. } => return,
+            Message::All { .. } | Message::Sync { .. } => return back,
         };
         view.version = v;
         if v != expected {
             self.ask_all(hub, app, node);
         }
+        back
     }
 
     /// Drops a lost node's users; those present nowhere else are offline, and this node
@@ -201,7 +214,14 @@ impl State {
             let key = (app.slug.clone(), user.clone());
             self.local.contains_key(&key) || self.nodes.status(&key).is_some()
         };
-        view.users.into_iter().filter(|(user, _)| !present(user)).map(|(user, r)| (user, r.groups)).collect()
+        let offline: Vec<_> =
+            view.users.into_iter().filter(|(user, _)| !present(user)).map(|(user, r)| (user, r.groups)).collect();
+        let remembered = &mut self.nodes.announced_offline;
+        if remembered.len() + offline.len() > MAX_ANNOUNCED_OFFLINE {
+            remembered.clear();
+        }
+        remembered.extend(offline.iter().map(|(user, _)| (app.slug.clone(), user.clone())));
+        offline
     }
 }
 
@@ -241,14 +261,49 @@ impl super::Presence {
         if !back.is_empty() {
             tracing::info!(app = %app.slug, node, users = back.len(), "a node taken for lost is back: its users are online");
         }
-        let (hub, app) = (hub.clone(), app.clone());
-        tokio::spawn(async move {
-            for (user, groups) in offline {
-                went_offline(&hub, &app, &user, &groups).await;
-            }
-            for (user, status, groups) in back {
-                announce_status(&hub, &app, &user, &status, &groups, None).await;
-            }
+        self.announce(hub, app, Announce { offline, back });
+    }
+}
+
+impl Announce {
+    async fn make(self, hub: &Hub, app: &App) {
+        for (user, groups) in self.offline {
+            went_offline(hub, app, &user, &groups).await;
+        }
+        for (user, status, groups) in self.back {
+            announce_status(hub, app, &user, &status, &groups, None).await;
+        }
+    }
+}
+
+/// Batches of announcements wait here at most; past it a batch is made at once, beside the
+/// queue (and may overtake it).
+const ANNOUNCE_QUEUE: usize = 1024;
+
+/// Announcements after news of other nodes, made one batch at a time in the order the news
+/// came: a user announced offline and then back must reach clients in that order (made side by
+/// side, the offline, which first stores the last-seen time, arrived last).
+#[derive(Default)]
+pub(super) struct Announcer {
+    queue: std::sync::OnceLock<tokio::sync::mpsc::Sender<(Hub, Arc<App>, Announce)>>,
+}
+
+impl super::Presence {
+    fn announce(&self, hub: &Hub, app: &Arc<App>, announce: Announce) {
+        let queue = self.announcer.queue.get_or_init(|| {
+            let (queue, mut batches) = tokio::sync::mpsc::channel::<(Hub, Arc<App>, Announce)>(ANNOUNCE_QUEUE);
+            tokio::spawn(async move {
+                while let Some((hub, app, announce)) = batches.recv().await {
+                    announce.make(&hub, &app).await;
+                }
+            });
+            queue
         });
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full((hub, app, announce))) =
+            queue.try_send((hub.clone(), app.clone(), announce))
+        {
+            tracing::warn!("presence announcements are behind; making one out of order");
+            tokio::spawn(async move { announce.make(&hub, &app).await });
+        }
     }
 }
