@@ -25,6 +25,7 @@ from auditor import audit, failures  # noqa: E402
 from clients import Ghosts, lane_clients  # noqa: E402
 from cluster import HOT, Nats, Node, Postgres, Redis, free_port, spawn, write_app_files  # noqa: E402
 from faults import Injector, Proxies  # noqa: E402
+from chat import ChatTraffic  # noqa: E402
 from inbox import Inbox  # noqa: E402
 from publisher import Publisher  # noqa: E402
 from report import figures, print_table  # noqa: E402
@@ -194,10 +195,12 @@ async def wind_down(lab: Lab, stop: asyncio.Event, background: list) -> tuple:
 async def lane(lab: Lab) -> dict:
     await warm_up(lab)
     inbox = Inbox(lab.urls, lab.users, lab.warm_groups(), lab.args.seed)
+    chat = ChatTraffic(lab.urls, lab.args.seed)
+    await chat.start()
     memory = MemorySampler(lab.nodes)
     stop = asyncio.Event()
     background = [asyncio.create_task(x) for x in
-                  (lab.publisher.traffic(stop), inbox.traffic(stop), memory.run(stop))]
+                  (lab.publisher.traffic(stop), inbox.traffic(stop), chat.traffic(stop), memory.run(stop))]
     injector = Injector(lab)
     try:
         await run_faults(lab, injector, max(30.0, lab.args.minutes * 60 - OVERHEAD))
@@ -211,6 +214,7 @@ async def lane(lab: Lab) -> dict:
                                      lab.publisher.acked, lab.publisher.unacked, lab.workdir / "audit.json",
                                      presence_final=presence["final_expected"])
     inbox_figures = await inbox.audit(lab.urls[0])
+    inbox_figures.update(await chat.audit(lab.urls[0]))
     await lab.publisher.close()
     await inbox.close()
     return figures(lab.args, lab, injector, result, inbox_figures, presence, memory, short)

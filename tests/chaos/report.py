@@ -14,7 +14,8 @@ def figures(args, lab, injector, result: dict, inbox: dict, presence: dict, memo
     problems = failures(result)
     if short:
         problems.append(f"clients that never got the final marks: {short}")
-    for key in ("missing", "unexpected", "count_mismatches", "read_mismatches"):
+    for key in ("missing", "unexpected", "count_mismatches", "read_mismatches", "chat_missing", "chat_duplicated",
+                "chat_unread_mismatch"):
         if inbox[key]:
             problems.append(f"inbox {key}: {inbox[key]}")
     if presence["converged_s"] is None:
@@ -85,6 +86,9 @@ def print_table(r: dict) -> None:
         ("inbox", f"{r['inbox']['notifications_acked']} notifications, {r['inbox']['alerts_acked']} alerts, "
                   f"{r['inbox']['reads_acked']} reads; missing {r['inbox']['missing']}, "
                   f"count mismatches {r['inbox']['count_mismatches']}"),
+        ("chat", f"{r['inbox']['chat_acked']} messages acknowledged ({r['inbox']['chat_uncertain']} unanswered), "
+                 f"{r['inbox']['chat_stored']} stored; missing {r['inbox']['chat_missing']}, duplicated "
+                 f"{r['inbox']['chat_duplicated']}, unread mismatches {r['inbox']['chat_unread_mismatch']}"),
         ("presence", f"converged {r['presence']['converged_s']} s after the last fault (bound "
                      f"{r['presence_bound_s']:.0f} s) over {r['presence']['users']} users; presence:offline "
                      f"events seen by clients {r['client_notes'].get('presence_offline_seen', 0)}"),
