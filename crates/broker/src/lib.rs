@@ -99,6 +99,15 @@ pub trait Broker: Send + Sync {
     fn attach(&self, deliver: Arc<dyn Deliver>);
     /// Sends an envelope to every node subscribed to its topic.
     async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError>;
+    /// Publishes `envelopes` in order, each with [`Broker::publish`]'s result. A remote broker
+    /// may send them all before it awaits the server's confirmations: one round trip for all.
+    async fn publish_all(&self, envelopes: Vec<Envelope>) -> Vec<Result<(), BrokerError>> {
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            results.push(self.publish(envelope).await);
+        }
+        results
+    }
     /// Starts receiving a topic. Idempotent, and never blocks: the hub calls it while it
     /// holds the topic's registry lock, so that interest changes apply in the order the
     /// hub made them. A remote broker queues the command and applies it in order.

@@ -319,13 +319,10 @@ fn decode(topic: &Topic, payload: &[u8]) -> Option<Envelope> {
     Some(Envelope { app: topic.app.clone(), channel: topic.channel.clone(), payload: frame, seq, published_us })
 }
 
-#[async_trait]
-impl Broker for NatsBroker {
-    fn attach(&self, deliver: Arc<dyn Deliver>) {
-        let _ = self.deliver.set(deliver);
-    }
-
-    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
+impl NatsBroker {
+    /// Delivers `envelope` to this node's own subscribers and queues its PUB; the receiver
+    /// answers once the server confirmed it.
+    async fn enqueue(&self, envelope: Envelope) -> Result<oneshot::Receiver<()>, BrokerError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
@@ -346,9 +343,40 @@ impl Broker for NatsBroker {
         }
         let (confirmed, confirmation) = oneshot::channel();
         self.publishes.send(Publish { frame, confirmed }).await.map_err(|_| BrokerError::Closed)?;
-        confirmation.await.map_err(|_| {
-            BrokerError::Unavailable("the NATS connection broke before the server confirmed the publish".into())
-        })
+        Ok(confirmation)
+    }
+}
+
+/// Waits for the server's confirmation of one queued publish.
+async fn confirmed(confirmation: oneshot::Receiver<()>) -> Result<(), BrokerError> {
+    confirmation.await.map_err(|_| {
+        BrokerError::Unavailable("the NATS connection broke before the server confirmed the publish".into())
+    })
+}
+
+#[async_trait]
+impl Broker for NatsBroker {
+    fn attach(&self, deliver: Arc<dyn Deliver>) {
+        let _ = self.deliver.set(deliver);
+    }
+
+    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
+        confirmed(self.enqueue(envelope).await?).await
+    }
+
+    async fn publish_all(&self, envelopes: Vec<Envelope>) -> Vec<Result<(), BrokerError>> {
+        let mut waiting = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            waiting.push(self.enqueue(envelope).await);
+        }
+        let mut results = Vec::with_capacity(waiting.len());
+        for confirmation in waiting {
+            results.push(match confirmation {
+                Ok(confirmation) => confirmed(confirmation).await,
+                Err(e) => Err(e),
+            });
+        }
+        results
     }
 
     fn subscribe(&self, topic: Topic) {

@@ -104,14 +104,23 @@ pub async fn conformance(make: impl Fn() -> Arc<dyn Broker>) {
         std::iter::once("first".to_owned()).chain((0..100).map(|i| i.to_string())).map(Bytes::from).collect();
     assert_eq!(got, expected, "order within a topic");
 
+    // A batch: every envelope Ok, and in order after what came before.
+    let batch: Vec<Envelope> = (100..200).map(|i| envelope("room:1", &i.to_string())).collect();
+    let results = a.publish_all(batch).await;
+    assert!(results.len() == 100 && results.iter().all(Result::is_ok), "a batch is confirmed whole");
+    let got = b_rx.wait_for(201).await;
+    let batched: Vec<Bytes> = (100..200).map(|i| Bytes::from(i.to_string())).collect();
+    assert_eq!(got[101..], batched[..], "a batch arrives in order, after the single publishes");
+    assert_eq!(a_rx.wait_for(201).await.len(), 201, "the publisher receives its own batch too");
+
     // A node that unsubscribed receives nothing more; the others still do.
     b.unsubscribe(topic("room:1"));
     b.settle().await;
     a.publish(envelope("room:1", "after")).await.unwrap();
     c.publish(envelope("room:2", "marker")).await.unwrap();
     assert_eq!(c_rx.wait_for(1).await, vec![Bytes::from("marker")]);
-    assert_eq!(a_rx.wait_for(102).await.len(), 102);
-    assert_eq!(b_rx.payloads().len(), 101, "unsubscribed node received nothing more");
+    assert_eq!(a_rx.wait_for(202).await.len(), 202);
+    assert_eq!(b_rx.payloads().len(), 201, "unsubscribed node received nothing more");
     assert!(c_rx.payloads().iter().all(|p| p == "marker"), "other topics do not leak");
 
     // The seq and the publish time travel with the payload.

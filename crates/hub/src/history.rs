@@ -210,9 +210,11 @@ async fn commit(round: &mut Vec<Job>, parts: &Parts) {
             return;
         }
     };
-    for job in round.drain(..) {
+    // Every envelope of the round goes to the broker in order, and the confirmations are
+    // awaited together: a remote broker confirms a whole round in one round trip.
+    let (mut envelopes, mut owners, mut answers) = (Vec::new(), Vec::new(), Vec::with_capacity(round.len()));
+    for (index, job) in round.iter().enumerate() {
         let mut positions = Vec::with_capacity(job.items.len());
-        let (mut failed, mut committed) = (None, false);
         for item in &job.items {
             let position = match item.spec {
                 Some(spec) if spec.durable => durable.next(),
@@ -222,19 +224,25 @@ async fn commit(round: &mut Vec<Job>, parts: &Parts) {
             let event = stored_of(item, position.as_ref().map_or(0, |p| p.1));
             let epoch = position.as_ref().map(|p| p.0.as_str());
             let payload = encode_stored(&job.app, &item.channel, epoch, &event);
-            let seq = event.seq;
-            let channel = item.channel.as_str().into();
-            let envelope = Envelope { app: job.app.clone(), channel, payload, seq, published_us: 0 };
-            let is_durable = item.spec.is_some_and(|s| s.durable);
-            committed |= is_durable;
-            if let Err(e) = broker.publish(envelope.clone()).await {
-                if is_durable {
-                    unsent.keep(envelope);
-                }
-                failed.get_or_insert(HubError::from(e));
-            }
+            let (seq, channel) = (event.seq, item.channel.as_str().into());
+            envelopes.push(Envelope { app: job.app.clone(), channel, payload, seq, published_us: 0 });
+            owners.push((index, item.spec.is_some_and(|s| s.durable)));
             positions.extend(position.map(|(epoch, seq)| Position { epoch, seq }));
         }
+        answers.push((positions, None::<HubError>, false));
+    }
+    let results = broker.publish_all(envelopes.clone()).await;
+    for ((envelope, (index, is_durable)), result) in envelopes.into_iter().zip(owners).zip(results) {
+        let (_, failed, committed) = &mut answers[index];
+        *committed |= is_durable;
+        if let Err(e) = result {
+            if is_durable {
+                unsent.keep(envelope);
+            }
+            failed.get_or_insert(HubError::from(e));
+        }
+    }
+    for (job, (positions, mut failed, committed)) in round.drain(..).zip(answers) {
         if let (true, Some(e)) = (committed, &failed) {
             tracing::warn!(error = %e, "the broker did not take committed events; they are published again when it does");
             failed = None;

@@ -33,6 +33,21 @@ impl TapBroker {
         Self { inner, tap: broadcast::channel(BACKLOG).0, apps, node }
     }
 
+    /// Stamps an event with its publish time, counts it and copies it to watchers. Internal
+    /// topics (`$control`) are not events.
+    fn stamp(&self, envelope: &mut Envelope) {
+        if envelope.channel.starts_with('$') {
+            return;
+        }
+        envelope.published_us = crate::clock::unix_us();
+        if let Some(metrics) = self.apps.get(&envelope.app) {
+            bump(&metrics.published);
+        }
+        if self.tap.receiver_count() > 0 {
+            let _ = self.tap.send(envelope.clone());
+        }
+    }
+
     /// A new watcher's receiving end.
     pub(crate) fn watch(&self) -> broadcast::Receiver<Envelope> {
         self.tap.subscribe()
@@ -46,19 +61,21 @@ impl Broker for TapBroker {
     }
 
     async fn publish(&self, mut envelope: Envelope) -> Result<(), BrokerError> {
-        // Internal topics (`$control`) are not events.
-        if !envelope.channel.starts_with('$') {
-            envelope.published_us = crate::clock::unix_us();
-            if let Some(metrics) = self.apps.get(&envelope.app) {
-                bump(&metrics.published);
-            }
-            if self.tap.receiver_count() > 0 {
-                let _ = self.tap.send(envelope.clone());
-            }
-        }
+        self.stamp(&mut envelope);
         let started = Instant::now();
         let published = self.inner.publish(envelope).await;
         self.node.broker_publish.observe(started.elapsed());
+        published
+    }
+
+    async fn publish_all(&self, mut envelopes: Vec<Envelope>) -> Vec<Result<(), BrokerError>> {
+        envelopes.iter_mut().for_each(|envelope| self.stamp(envelope));
+        let started = Instant::now();
+        let published = self.inner.publish_all(envelopes).await;
+        // Each waited for the whole batch.
+        for _ in &published {
+            self.node.broker_publish.observe(started.elapsed());
+        }
         published
     }
 
