@@ -30,7 +30,7 @@
 mod server;
 mod wire;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::remote::{Backoff, Change, Changes, Interest};
 use crate::{Broker, BrokerError, Deliver, Envelope, Topic};
 use server::{Server, Writer};
-use wire::ServerOp;
+use wire::{ServerOp, Subscriptions};
 
 /// How long a server may take to send its INFO after the TCP connection is made.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -135,33 +135,6 @@ struct Link {
 struct Queues {
     changes: Changes<Change>,
     publishes: mpsc::Receiver<Publish>,
-}
-
-/// One connection's subscriptions, by id and by topic.
-#[derive(Default)]
-struct Subscriptions {
-    next: u64,
-    by_sid: HashMap<u64, Topic>,
-    by_topic: HashMap<Topic, u64>,
-}
-
-impl Subscriptions {
-    fn add(&mut self, out: &mut Vec<u8>, prefix: &str, topic: Topic) {
-        if self.by_topic.contains_key(&topic) {
-            return;
-        }
-        self.next += 1;
-        wire::subscribe(out, &wire::subject(prefix, &topic), self.next);
-        self.by_sid.insert(self.next, topic.clone());
-        self.by_topic.insert(topic, self.next);
-    }
-
-    fn remove(&mut self, out: &mut Vec<u8>, topic: &Topic) {
-        if let Some(sid) = self.by_topic.remove(topic) {
-            self.by_sid.remove(&sid);
-            wire::unsubscribe(out, sid);
-        }
-    }
 }
 
 impl Link {

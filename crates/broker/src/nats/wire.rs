@@ -1,6 +1,8 @@
-//! The part of the NATS client protocol a broker needs: text commands, binary payloads.
+//! The part of the NATS client protocol a broker needs: text commands, binary payloads, and
+//! one connection's subscription ids.
 //! (<https://docs.nats.io/reference/reference-protocols/nats-protocol>)
 
+use std::collections::HashMap;
 use std::io;
 
 use serde_json::json;
@@ -118,6 +120,33 @@ async fn read_msg<R: AsyncBufRead + Unpin>(reader: &mut R, args: &str) -> io::Re
     reader.read_exact(&mut payload).await?;
     payload.truncate(size);
     Ok(ServerOp::Msg { sid, payload })
+}
+
+/// One connection's subscriptions, by id and by topic.
+#[derive(Default)]
+pub(super) struct Subscriptions {
+    next: u64,
+    pub(super) by_sid: HashMap<u64, Topic>,
+    by_topic: HashMap<Topic, u64>,
+}
+
+impl Subscriptions {
+    pub(super) fn add(&mut self, out: &mut Vec<u8>, prefix: &str, topic: Topic) {
+        if self.by_topic.contains_key(&topic) {
+            return;
+        }
+        self.next += 1;
+        subscribe(out, &subject(prefix, &topic), self.next);
+        self.by_sid.insert(self.next, topic.clone());
+        self.by_topic.insert(topic, self.next);
+    }
+
+    pub(super) fn remove(&mut self, out: &mut Vec<u8>, topic: &Topic) {
+        if let Some(sid) = self.by_topic.remove(topic) {
+            self.by_sid.remove(&sid);
+            unsubscribe(out, sid);
+        }
+    }
 }
 
 #[cfg(test)]
