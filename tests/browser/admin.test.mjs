@@ -1,20 +1,17 @@
 // The admin console in a real browser: live connection counts follow a demo page opening,
 // and its disconnect button closes that user's page (4403). Screenshots go to target/browser/.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
 import { watchViolations } from "./csp.mjs";
+import { startDemo } from "./demo-server.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/release/switchboard");
 const SHOTS = join(ROOT, "target/browser");
 const TOKEN = "admin-token-for-the-browser-test";
 const WAIT = { timeout: 10_000 };
@@ -22,15 +19,7 @@ let server, browser, base, dir, violations;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), "switchboard-admin-"));
-  const env = { ...process.env, SWITCHBOARD_ADMIN_TOKEN: TOKEN };
-  server = spawn(BIN, ["serve", "--bind", "127.0.0.1:0"], { cwd: dir, env, stdio: ["ignore", "pipe", "ignore"] });
-  const lines = createInterface({ input: server.stdout });
-  const marker = "Switchboard is serving the demo app on ";
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no demo banner within 20 s")), 20_000);
-    lines.on("line", (line) => line.includes(marker) && (clearTimeout(timer), resolve(line.split(marker)[1].trim())));
-  });
+  ({ server, base, dir } = await startDemo("switchboard-admin-", { SWITCHBOARD_ADMIN_TOKEN: TOKEN }));
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
   violations = watchViolations(browser);
 });

@@ -2,39 +2,24 @@
 // `switchboard serve` (the binary cargo test built, or $SWITCHBOARD_BIN). Screenshots go to
 // target/browser/ as artifacts.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
 import { watchViolations } from "./csp.mjs";
+import { startDemo } from "./demo-server.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/release/switchboard");
 const SHOTS = join(ROOT, "target/browser");
 const WAIT = { timeout: 10_000 };
 let server, browser, base, dir, violations;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), "switchboard-browser-"));
-  server = spawn(BIN, ["serve", "--bind", "127.0.0.1:0"], { cwd: dir, stdio: ["ignore", "pipe", "ignore"] });
-  const lines = createInterface({ input: server.stdout });
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no demo banner within 20 s")), 20_000);
-    lines.on("line", (line) => {
-      const at = line.indexOf("Switchboard is serving the demo app on ");
-      if (at >= 0) {
-        clearTimeout(timer);
-        resolve(line.slice(at + "Switchboard is serving the demo app on ".length).trim());
-      }
-    });
-  });
+  ({ server, base, dir } = await startDemo("switchboard-browser-"));
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
   violations = watchViolations(browser);
 });

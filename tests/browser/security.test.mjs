@@ -3,35 +3,21 @@
 // so it cannot overlay the console and trick a signed-in operator into clicking Disconnect.
 // Playwright driving Debian's chromium against `switchboard serve` ($SWITCHBOARD_BIN).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
 import { isViolation, watchContext } from "./csp.mjs";
+import { startDemo } from "./demo-server.mjs";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = process.env.SWITCHBOARD_BIN ?? join(ROOT, "target/release/switchboard");
 const TOKEN = "admin-token-for-the-security-test";
 const WAIT = { timeout: 10_000 };
 let server, site, browser, base, siteOrigin, dir;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "switchboard-security-"));
-  const env = { ...process.env, SWITCHBOARD_ADMIN_TOKEN: TOKEN };
-  server = spawn(BIN, ["serve", "--bind", "127.0.0.1:0"], { cwd: dir, env, stdio: ["ignore", "pipe", "ignore"] });
-  const lines = createInterface({ input: server.stdout });
-  const marker = "Switchboard is serving the demo app on ";
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no demo banner within 20 s")), 20_000);
-    lines.on("line", (line) => line.includes(marker) && (clearTimeout(timer), resolve(line.split(marker)[1].trim())));
-  });
+  ({ server, base, dir } = await startDemo("switchboard-security-", { SWITCHBOARD_ADMIN_TOKEN: TOKEN }));
   // Another origin (another port): a page that frames whatever `?src=` names.
   site = createServer((req, res) => {
     const src = new URL(req.url, "http://site").searchParams.get("src") ?? "";
