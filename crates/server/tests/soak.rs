@@ -342,10 +342,9 @@ async fn a_hanging_backend_fails_calls_on_time_and_holds_up_nothing_else() {
                 // Past the endpoint's concurrency a call waits for a slot up to the same
                 // timeout: on a busy machine that wait may end first, and says so.
                 let message = answer["data"]["message"].as_str().unwrap();
-                assert!(
-                    message.contains("did not answer") || message.contains("waiting for the app backend"),
-                    "{answer}"
-                );
+                let called = message.contains("did not answer");
+                assert!(called || message.contains("waiting for the app backend"), "{answer}");
+                called
             })
         })
         .collect();
@@ -355,11 +354,15 @@ async fn a_hanging_backend_fails_calls_on_time_and_holds_up_nothing_else() {
     let mut seqs = Vec::new();
     read_until(&mut watcher, "group:watch", EVENTS, &mut seqs).await;
     assert_exactly_once("watcher", &seqs, EVENTS);
+    let mut called = 0;
     for asker in askers {
-        tokio::time::timeout(WAIT, asker).await.expect("every call fails within its timeout and slot wait").unwrap();
+        let reached = tokio::time::timeout(WAIT, asker).await.expect("every call fails within its timeout and slot wait");
+        called += usize::from(reached.unwrap());
     }
+    // A call that never got a slot never reached the backend, so only the others are timed.
+    assert!(called > 0, "some calls reached the backend");
     let calls = server.metric("switchboard_handler_duration_seconds_count").await;
-    assert_eq!(calls, ASKERS as f64, "every call timed");
+    assert_eq!(calls, called as f64, "every call that reached the backend is timed");
     println!("hanging backend: {ASKERS} calls failed with handler_failed after the 1 s timeout; a watcher got all {EVENTS} events meanwhile");
     let peak = server.rss_mib();
     held.abort();
