@@ -25,8 +25,9 @@ pub(crate) use memory::MemoryHistory;
 use crate::metrics::NodeMetrics;
 use crate::{HistorySpec, HubError};
 
-/// Publishes the sequencer takes in one round, at most.
-const ROUND: usize = 256;
+/// Publishes the sequencer takes in one round, at most: large rounds share a commit's fixed
+/// cost (1,024 sustained 10-20% more batched events than 256; docs/BENCHMARKS.md, change 12).
+const ROUND: usize = 1024;
 
 /// One channel's copy of a publish, waiting for its position.
 pub(crate) struct Item {
@@ -60,14 +61,15 @@ fn stopped() -> HubError {
 }
 
 /// Publishes waiting for the sequencer, at most, unless the server sets otherwise: at the
-/// few thousand durable events a second one SQLite store commits, under a second's wait.
-pub(crate) const QUEUE: usize = 2048;
+/// tens of thousands of durable events a second one SQLite store commits, a fraction of a
+/// second's wait, and room for 64 publishers' batches of 100 at once.
+pub(crate) const QUEUE: usize = 8192;
 
 /// The handle publishers use; the task starts with the first publish.
 ///
-/// Its queue is bounded in publishes (the task holds one more round of at most 256 while it
-/// commits): a rate the store cannot sustain would otherwise grow memory and every
-/// publisher's wait without limit. Publishers from outside (the API, a client) are refused
+/// Its queue is bounded in publishes (the task holds one more round of at most 1,024 while it
+/// commits, and up to two committed rounds waiting for delivery): a rate the store cannot
+/// sustain would otherwise grow memory and every publisher's wait without limit. Publishers from outside (the API, a client) are refused
 /// at once when it is full ([`HubError::Overloaded`], 503 with `Retry-After`); changes a
 /// feature has already stored wait for room instead ([`Sequencer::submit_waiting`]), since
 /// refusing them would only lose their push.
@@ -171,45 +173,71 @@ fn enqueue(
     answer
 }
 
+/// Committed rounds waiting for delivery, at most: the store commits the next round while the
+/// last one is encoded and handed to the broker, so neither waits for the other.
+const PIPELINE: usize = 2;
+
+/// A round the store has answered for, in commit order.
+struct Committed {
+    round: Vec<Job>,
+    /// Each durable item's position, in order; or why the store kept none.
+    durable: Result<std::vec::IntoIter<(String, u64)>, String>,
+}
+
 async fn run(mut jobs: mpsc::Receiver<Job>, parts: Arc<Parts>) {
-    let mut round = Vec::with_capacity(ROUND);
-    while jobs.recv_many(&mut round, ROUND).await > 0 {
-        commit(&mut round, &parts).await;
+    let (committed, to_deliver) = mpsc::channel(PIPELINE);
+    tokio::spawn(deliver_all(to_deliver, parts.clone()));
+    loop {
+        let mut round = Vec::new();
+        if jobs.recv_many(&mut round, ROUND).await == 0 {
+            return;
+        }
+        let durable = commit(&round, &parts).await;
+        if committed.send(Committed { round, durable }).await.is_err() {
+            return;
+        }
     }
 }
 
-/// One round: one store transaction for every durable item, then delivery in order.
+/// One store transaction for every durable item of the round.
+async fn commit(round: &[Job], parts: &Parts) -> Result<std::vec::IntoIter<(String, u64)>, String> {
+    let appends: Vec<HistoryAppend> = round
+        .iter()
+        .flat_map(|job| job.items.iter().filter_map(|i| Some(append_of(&job.app, i, i.spec.filter(|s| s.durable)?))))
+        .collect();
+    if appends.is_empty() {
+        return Ok(Vec::new().into_iter());
+    }
+    let started = std::time::Instant::now();
+    let stored = parts.store.append_history(&appends).await;
+    parts.metrics.store_commit.observe(started.elapsed());
+    stored.map(Vec::into_iter).map_err(|e| {
+        tracing::error!(error = %e, events = appends.len(), "history commit failed; nothing was published");
+        format!("the store could not keep the events: {e}")
+    })
+}
+
+async fn deliver_all(mut rounds: mpsc::Receiver<Committed>, parts: Arc<Parts>) {
+    while let Some(Committed { round, durable }) = rounds.recv().await {
+        match durable {
+            Ok(durable) => deliver(round, durable, &parts).await,
+            Err(message) => {
+                for job in round {
+                    let _ = job.reply.send(Err(HubError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Delivery of a committed round, in order, then the answers.
 ///
 /// A publish with a durable event is acknowledged once committed, even when the broker did
 /// not take it: the event reaches every subscriber from the store, and an error would make
 /// its publisher retry and store it twice. The broker's refusal fails only a publish with
 /// nothing durable.
-async fn commit(round: &mut Vec<Job>, parts: &Parts) {
-    let Parts { store, broker, memory, metrics, unsent } = parts;
-    let appends: Vec<HistoryAppend> = round
-        .iter()
-        .flat_map(|job| job.items.iter().filter_map(|i| Some(append_of(&job.app, i, i.spec.filter(|s| s.durable)?))))
-        .collect();
-    let stored = match appends.is_empty() {
-        true => Ok(Vec::new()),
-        false => {
-            let started = std::time::Instant::now();
-            let stored = store.append_history(&appends).await;
-            metrics.store_commit.observe(started.elapsed());
-            stored
-        }
-    };
-    let mut durable = match stored {
-        Ok(positions) => positions.into_iter(),
-        Err(e) => {
-            tracing::error!(error = %e, events = appends.len(), "history commit failed; nothing was published");
-            let message = format!("the store could not keep the events: {e}");
-            for job in round.drain(..) {
-                let _ = job.reply.send(Err(HubError::Unavailable(message.clone())));
-            }
-            return;
-        }
-    };
+async fn deliver(round: Vec<Job>, mut durable: std::vec::IntoIter<(String, u64)>, parts: &Parts) {
+    let Parts { broker, memory, unsent, .. } = parts;
     // Every envelope of the round goes to the broker in order, and the confirmations are
     // awaited together: a remote broker confirms a whole round in one round trip.
     let (mut envelopes, mut owners, mut answers) = (Vec::new(), Vec::new(), Vec::with_capacity(round.len()));
@@ -242,7 +270,7 @@ async fn commit(round: &mut Vec<Job>, parts: &Parts) {
             failed.get_or_insert(HubError::from(e));
         }
     }
-    for (job, (positions, mut failed, committed)) in round.drain(..).zip(answers) {
+    for (job, (positions, mut failed, committed)) in round.into_iter().zip(answers) {
         if let (true, Some(e)) = (committed, &failed) {
             tracing::warn!(error = %e, "the broker did not take committed events; they are published again when it does");
             failed = None;

@@ -105,7 +105,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_HTTP_MAX_HEADER_BYTES", value_name = "BYTES")]
     pub http_max_header_bytes: Option<usize>,
     /// Publishes waiting for the history store, at most; past it publishes answer 503 with
-    /// Retry-After [default: 2048; at least 100, a whole batch].
+    /// Retry-After [default: 8192; at least 100, a whole batch].
     #[arg(long, env = "SWITCHBOARD_HISTORY_QUEUE", value_name = "N")]
     pub history_queue: Option<usize>,
     /// Connections and Socket.IO sessions that have not authenticated yet, at most, on this

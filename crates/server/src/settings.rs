@@ -68,9 +68,9 @@ impl Default for HttpLimits {
     }
 }
 
-/// The default of `history_queue` (the hub's own default too): at the few thousand durable
-/// events per second one SQLite store commits, under a second of waiting.
-pub(crate) const HISTORY_QUEUE: usize = 2048;
+/// The default of `history_queue` (the hub's own default too): at the tens of thousands of
+/// durable events per second one SQLite store commits, a fraction of a second of waiting.
+pub(crate) const HISTORY_QUEUE: usize = 8192;
 /// The least `history_queue` may be: the largest batch must fit in it at once.
 const MIN_HISTORY_QUEUE: usize = 100;
 /// The least header size limit: a request line with a token in its query string needs room.

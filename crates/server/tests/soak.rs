@@ -356,7 +356,8 @@ async fn a_hanging_backend_fails_calls_on_time_and_holds_up_nothing_else() {
     assert_exactly_once("watcher", &seqs, EVENTS);
     let mut called = 0;
     for asker in askers {
-        let reached = tokio::time::timeout(WAIT, asker).await.expect("every call fails within its timeout and slot wait");
+        let reached =
+            tokio::time::timeout(WAIT, asker).await.expect("every call fails within its timeout and slot wait");
         called += usize::from(reached.unwrap());
     }
     // A call that never got a slot never reached the backend, so only the others are timed.

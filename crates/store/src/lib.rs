@@ -52,6 +52,9 @@ pub enum StoreError {
     /// certificate this node does not trust. The message says what to do.
     #[error("TLS to the database: {0}")]
     Tls(String),
+    /// The SQLite history writer failed or is closed.
+    #[error("database error: {0}")]
+    Writer(String),
     /// A migration could not be applied.
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
@@ -72,6 +75,12 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => Self::Unstorable,
             _ => Self::Database(e),
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Writer(e.to_string())
     }
 }
 

@@ -19,9 +19,11 @@ macro_rules! migrations {
 }
 
 const SQLITE: &[Migration] = migrations!("sqlite":
-    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql", 6 "0006_control.sql");
+    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql", 6 "0006_control.sql",
+    7 "0007_history_log.sql");
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
-    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql", 6 "0006_control.sql");
+    1 "0001_core.sql", 2 "0002_history.sql", 3 "0003_acks.sql", 4 "0004_inbox.sql", 5 "0005_chat.sql", 6 "0006_control.sql",
+    7 "0007_history_log.sql");
 
 const CREATE_LOG: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
@@ -70,5 +72,44 @@ impl Migration {
 
     fn failed(&self, source: sqlx::Error) -> StoreError {
         StoreError::Migration { version: self.version, name: self.name, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SqliteStore, Store};
+
+    /// A database written before migration 7 (history clustered by channel) keeps every event,
+    /// its position and the counters when the history table becomes an append-only log.
+    #[tokio::test]
+    async fn history_survives_the_move_to_a_log() {
+        let dir = std::env::temp_dir().join(format!("sb-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("old.db").display());
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url).unwrap();
+        let pool = SqlitePool::connect_with(options.create_if_missing(true)).await.unwrap();
+        pool.execute(CREATE_LOG).await.unwrap();
+        for m in SQLITE.iter().filter(|m| m.version < 7) {
+            pool.execute(m.sql).await.unwrap();
+            pool.execute(m.record().as_str()).await.unwrap();
+        }
+        pool.execute(
+            "INSERT INTO history_streams VALUES ('a1', 'user:u1', 'e1', 3);
+             INSERT INTO history_events VALUES ('a1', 'user:u1', 2, 'id2', 'k', '{\"n\":2}', 2, 9999999999),
+                                               ('a1', 'user:u1', 3, 'id3', 'k', '{\"n\":3}', 3, 9999999999);",
+        )
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = SqliteStore::open(&url).await.unwrap();
+        let page = store.history("a1", "user:u1", 0, 10).await.unwrap();
+        assert_eq!((page.epoch.as_str(), page.latest), ("e1", 3));
+        assert_eq!(page.events.iter().map(|e| (e.seq, e.id.as_str())).collect::<Vec<_>>(), [(2, "id2"), (3, "id3")]);
+        let next = crate::testing::history_event("a1", "user:u1", 4, 3, std::time::Duration::from_secs(60));
+        assert_eq!(store.append_history(&[next]).await.unwrap(), [("e1".to_owned(), 4)]);
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -109,6 +109,14 @@ fn tls_advice(e: sqlx::Error) -> StoreError {
     }
 }
 
+impl PgStore {
+    async fn append(&self, events: &[crate::HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError> {
+        history_append(&self.pool, events).await
+    }
+
+    async fn finish_writes(&self) {}
+}
+
 crate::sql::core::core_store!(PgStore, Postgres);
 // Read committed would let an append land between a read's statements.
 crate::sql::history::history_fns!(Postgres, Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));

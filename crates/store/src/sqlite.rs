@@ -6,11 +6,20 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
-use crate::{migrate, StoreError};
+use crate::{migrate, HistoryAppend, StoreError};
+
+mod checkpoint;
+mod writer;
+
+/// How long a connection waits for another's write lock.
+const BUSY: Duration = Duration::from_secs(5);
 
 /// A [`Store`](crate::Store) on SQLite.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// History appends, on a file database; an in-memory one has a single connection, the
+    /// pool's, and appends through it.
+    writer: Option<writer::Writer>,
 }
 
 impl SqliteStore {
@@ -23,13 +32,31 @@ impl SqliteStore {
             // With WAL, NORMAL loses nothing on a process crash (kill -9); only power loss
             // can drop the last commits. FULL would fsync every commit.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY)
             .foreign_keys(true);
         // An in-memory database lives per connection, so it must be a single one.
-        let max = if url.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        let in_memory = url.contains(":memory:");
+        let max = if in_memory { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options.clone()).await?;
         migrate::sqlite(&pool).await?;
-        Ok(Self { pool })
+        let writer = match in_memory {
+            true => None,
+            false => Some(writer::Writer::open(options.get_filename(), BUSY)?),
+        };
+        Ok(Self { pool, writer })
+    }
+
+    async fn append(&self, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError> {
+        match &self.writer {
+            Some(writer) => writer.append(events).await,
+            None => history_append(&self.pool, events).await,
+        }
+    }
+
+    async fn finish_writes(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The [`Store`](crate::Store) trait in SQL: members, idempotency, settings and acks here;
 //! history in `history.rs`.
 
-/// Implements [`Store`](crate::Store) for `$store` (which has a `pool: sqlx::Pool<$db>`).
+/// Implements [`Store`](crate::Store) for `$store` (which has a `pool: sqlx::Pool<$db>`, and
+/// inherent `append` for history and `finish_writes` for closing).
 /// The invoking module must also invoke [`history_fns!`](crate::history_fns).
 macro_rules! core_store {
     ($store:ty, $db:ty) => {
@@ -168,7 +169,7 @@ macro_rules! core_store {
                 &self,
                 events: &[$crate::HistoryAppend],
             ) -> Result<Vec<(String, u64)>, $crate::StoreError> {
-                history_append(&self.pool, events).await
+                self.append(events).await
             }
 
             async fn history(
@@ -253,6 +254,7 @@ macro_rules! core_store {
             }
 
             async fn close(&self) {
+                self.finish_writes().await;
                 self.pool.close().await;
             }
         }
