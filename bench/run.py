@@ -296,7 +296,7 @@ def flow(target: str, scenario: str, clients: int, rate: int, seconds: int, batc
 
 # Where each maximum-rate search starts, in events/s (a broadcast event counts once however
 # many subscribers it reaches); the rate then grows by about sqrt(2) per step.
-MAX_START = {"broadcast": 20_000, "personal": 1_000, "batch": 10_000}
+MAX_START = {"broadcast": 20_000, "personal": 1_000, "batch": 10_000, "notify": 1_000}
 
 
 def max_rate(target: str, scenario: str, clients: int, seconds: int, p99_limit: float) -> dict:
@@ -363,8 +363,8 @@ def campaign(args, targets):
         columns.append((key, f"{label}; p50/p99/p99.9 ms at half", "max"))
         for rep in range(args.reps):
             for t in targets:
-                if scenario == "batch" and not t.startswith("switchboard"):
-                    continue
+                if scenario in ("batch", "notify") and not t.startswith("switchboard"):
+                    continue  # only Switchboard has a batch endpoint and an inbox
                 rows[t].setdefault(key, []).append(max_rate(t, scenario, args.fanout, args.seconds, args.p99_limit))
     return rows, columns
 
@@ -412,7 +412,8 @@ def main() -> None:
     parser.add_argument("--rates", default="20,160,640", help="broadcast publishes per second")
     parser.add_argument("--personal-rates", default="", help="personal messages per second, one per request")
     parser.add_argument("--batch-rates", default="", help="personal messages per second, 100 per request (switchboard)")
-    parser.add_argument("--max", default="", help="maximum-rate searches: broadcast,personal,batch")
+    parser.add_argument("--max", default="", help="maximum-rate searches: broadcast,personal,batch,notify "
+                        "(notify: POST /notifications, one per request, Switchboard only)")
     parser.add_argument("--p99-limit", type=float, default=100, help="ms; the maximum-rate searches' latency bound")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--out", default="latest", help="results go to target/bench/OUT.json and OUT.md")

@@ -4,7 +4,9 @@
 //! - [`Store`]: the contract (below), held as `Arc<dyn Store>`.
 //! - [`InboxStore`] (in [`inbox`]): notifications and alerts, and [`ChatStore`] (in
 //!   [`chat`]): conversations, messages and last-seen times; both supertraits of [`Store`].
-//! - [`SqliteStore`]: the embedded default, through sqlx, WAL mode.
+//! - [`SqliteStore`]: the embedded default, WAL mode: reads and feature writes through sqlx,
+//!   history appends on one writer thread with its own connection (`sqlite/writer.rs`), and
+//!   checkpoints on another (`sqlite/checkpoint.rs`).
 //! - [`PgStore`]: PostgreSQL, for several nodes sharing one database.
 //! - `sql`: the SQL both run, written once and instantiated per driver.
 //! - `migrate`: applies numbered SQL files (embedded in the binary) once, in order.

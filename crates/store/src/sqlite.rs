@@ -88,6 +88,9 @@ mod tests {
         let store = SqliteStore::open(&url).await.unwrap();
         crate::testing::survives_reopen(&store).await;
         store.close().await;
+        // The checkpoint thread's last checkpoint leaves an empty WAL behind.
+        let wal = std::fs::metadata(dir.join("t.db-wal")).map_or(0, |m| m.len());
+        assert_eq!(wal, 0, "the WAL is checkpointed and truncated on close");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

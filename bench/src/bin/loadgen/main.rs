@@ -29,19 +29,22 @@ pub(crate) enum Kind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Scenario {
+pub(crate) enum Scenario {
     /// Connect N clients, report the connect rate, hold until stdin closes.
     Idle,
     /// Publish to everyone at --rate publishes/s for --seconds.
     Broadcast,
     /// Publish to one user at a time at --rate messages/s for --seconds.
     Personal,
+    /// Switchboard: create a notification for one user at a time (POST /notifications, stored
+    /// in the inbox, pushed as `notification:new`) at --rate per second for --seconds.
+    Notify,
 }
 
 #[derive(Debug, Parser)]
 pub(crate) struct Args {
     #[arg(value_enum)]
-    scenario: Scenario,
+    pub(crate) scenario: Scenario,
     #[arg(long, value_enum)]
     kind: Kind,
     /// Server address, e.g. 127.0.0.1:8080; several nodes of one cluster comma-separated
@@ -197,7 +200,7 @@ async fn publish_paced(target: &Arc<Target>) -> anyhow::Result<u64> {
 fn events_of(args: &Args, i: u64) -> Vec<target::Event> {
     let batch = args.batch as u64;
     (i * batch..(i + 1) * batch)
-        .map(|k| ((args.scenario == Scenario::Personal).then_some(k as usize % args.clients), k))
+        .map(|k| ((args.scenario != Scenario::Broadcast).then_some(k as usize % args.clients), k))
         .collect()
 }
 

@@ -102,6 +102,11 @@ impl Target {
             json!({"channels": [channel], "type": "bench", "data": self.data(*k)})
         };
         let (path, body) = match events {
+            [(Some(user), k)] if self.args.scenario == crate::Scenario::Notify => {
+                let data = self.data(*k);
+                let body = json!({"user": format!("u{user}"), "title": "Bench", "message": "A notification", "type": "bench", "data": data});
+                ("/api/v1/apps/bench/notifications", body)
+            }
             [one] => ("/api/v1/apps/bench/publish", event(one)),
             many => ("/api/v1/apps/bench/publish/batch", json!({"events": many.iter().map(event).collect::<Vec<_>>()})),
         };

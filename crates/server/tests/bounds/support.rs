@@ -43,6 +43,14 @@ impl Server {
         format!("{}{path}", self.base.replacen("http", "ws", 1))
     }
 
+    /// Stalls the server's store until the returned lock is dropped: another connection
+    /// holds SQLite's write lock, so commits wait (up to the store's 5 s busy timeout).
+    pub(crate) fn stall_store(&self) -> rusqlite::Connection {
+        let lock = rusqlite::Connection::open(self._dir.path().join("bounds.db")).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        lock
+    }
+
     /// `127.0.0.1:PORT`.
     pub(crate) fn addr(&self) -> &str {
         self.base.trim_start_matches("http://")
