@@ -114,6 +114,10 @@ impl PgStore {
         history_append(&self.pool, events).await
     }
 
+    async fn ping_writes(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn finish_writes(&self) {}
 }
 

@@ -53,6 +53,14 @@ impl SqliteStore {
         }
     }
 
+    /// The writer answers in its turn: a writer stuck behind a lock makes the store unhealthy.
+    async fn ping_writes(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(writer) => writer.ping().await,
+            None => Ok(()),
+        }
+    }
+
     async fn finish_writes(&self) {
         if let Some(writer) = &self.writer {
             writer.close().await;

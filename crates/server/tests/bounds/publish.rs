@@ -326,3 +326,50 @@ async fn chat_messages_refused_under_load_can_be_retried_and_are_not_stored() {
     let stored = page["messages"].as_array().unwrap().len();
     assert_eq!(stored, sent, "exactly the messages answered with a reply are stored");
 }
+
+/// `/readyz`'s status and body.
+async fn readyz(server: &Server) -> (u16, Value) {
+    let response = server.http.get(format!("{}/readyz", server.base)).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `/readyz` (bounded) until it answers `status`; its body then.
+async fn readyz_becomes(server: &Server, status: u16) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (got, body) = readyz(server).await;
+        if got == status {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {got}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_commit_fails_readyz_until_it_commits_again() {
+    let server = Server::start_with(manifest(), &[]).await;
+    readyz_becomes(&server, 200).await;
+    // Commits wait behind another connection's write lock while publishes keep coming.
+    let stall = server.stall_store();
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = tokio::spawn({
+        let (base, stop) = (server.base.clone(), stop.clone());
+        async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({"channels": ["user:stalled"], "type": "t", "data": {}});
+                let url = format!("{base}/api/v1/apps/bounds/publish");
+                let status = http.post(url).bearer_auth(KEY).json(&body).send().await.unwrap().status().as_u16();
+                assert!(status == 200 || status == 503, "a publish behind a stalled store answers {status}");
+            }
+        }
+    });
+    let unready = readyz_becomes(&server, 503).await;
+    assert!(unready.to_string().contains("store"), "the store is named as the problem: {unready}");
+    stop.store(true, Ordering::Relaxed);
+    drop(stall);
+    publisher.await.unwrap();
+    readyz_becomes(&server, 200).await;
+}

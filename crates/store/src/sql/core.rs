@@ -2,7 +2,7 @@
 //! history in `history.rs`.
 
 /// Implements [`Store`](crate::Store) for `$store` (which has a `pool: sqlx::Pool<$db>`, and
-/// inherent `append` for history and `finish_writes` for closing).
+/// inherent `append` for history, `ping_writes` for health and `finish_writes` for closing).
 /// The invoking module must also invoke [`history_fns!`](crate::history_fns).
 macro_rules! core_store {
     ($store:ty, $db:ty) => {
@@ -162,7 +162,7 @@ macro_rules! core_store {
 
             async fn ping(&self) -> Result<(), $crate::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
+                self.ping_writes().await
             }
 
             async fn append_history(

@@ -27,6 +27,7 @@ type Positions = Result<Vec<(String, u64)>, StoreError>;
 
 enum Job {
     Append(Vec<HistoryAppend>, oneshot::Sender<Positions>),
+    Ping(oneshot::Sender<Result<(), StoreError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -41,7 +42,7 @@ impl Writer {
     /// the thread that owns it.
     pub(crate) fn open(path: &Path, busy: Duration) -> Result<Self, StoreError> {
         let connection = Connection::open(path)?;
-        connection.busy_timeout(busy)?;
+        connection.busy_handler(Some(wait_for_lock))?;
         // The same durability as the pool's connections: with WAL, NORMAL loses nothing on
         // a process crash. Statement journals stay in memory rather than in temporary files.
         // Checkpoints run on their own thread (checkpoint.rs), never inside a commit here.
@@ -65,6 +66,13 @@ impl Writer {
         answer.await.map_err(|_| closed())?
     }
 
+    /// Answers once the thread has run a trivial query after every round queued before it.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job::Ping(reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
     /// Closes the connection and ends the thread; later appends fail.
     pub(crate) async fn close(&self) {
         let (done, closed) = oneshot::channel();
@@ -78,6 +86,18 @@ impl Writer {
     }
 }
 
+/// How long the writer waits between looks at a write lock another connection holds, and how
+/// many looks before it gives up (about the pool's 5 s busy timeout).
+const LOCK_STEP: Duration = Duration::from_micros(100);
+const LOCK_LOOKS: i32 = 50_000;
+
+/// SQLite's own busy timeout sleeps 1, 2, 5, 10, ... 100 ms between looks, so a round that
+/// found an inbox write holding the lock for a fraction of a millisecond slept far longer.
+fn wait_for_lock(looks: i32) -> bool {
+    std::thread::sleep(LOCK_STEP);
+    looks < LOCK_LOOKS
+}
+
 fn closed() -> StoreError {
     StoreError::Writer("the history writer is closed".into())
 }
@@ -89,6 +109,10 @@ fn run(mut connection: Connection, checkpointer: Checkpointer, mut jobs: mpsc::R
             Job::Append(events, reply) => {
                 let _ = reply.send(append(&mut connection, &events).map_err(StoreError::from));
                 checkpointer.nudge();
+            }
+            Job::Ping(reply) => {
+                let answer = connection.query_row("SELECT 1", [], |_| Ok(()));
+                let _ = reply.send(answer.map_err(StoreError::from));
             }
             Job::Close(closed) => {
                 done = Some(closed);
