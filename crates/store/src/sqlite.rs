@@ -35,7 +35,8 @@ impl SqliteStore {
             .busy_timeout(BUSY)
             .foreign_keys(true);
         // An in-memory database lives per connection, so it must be a single one.
-        let in_memory = url.contains(":memory:");
+        // sqlx takes both spellings of an in-memory database.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let max = if in_memory { 1 } else { 4 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options.clone()).await?;
         migrate::sqlite(&pool).await?;

@@ -8,14 +8,15 @@
 //! using the sqlx pool: SQLite in WAL mode lets readers run beside this writer, and other
 //! writers wait for its lock (the busy timeout).
 
+use std::cell::Cell;
 use std::path::Path;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{self, Checkpointer};
 use crate::sql::history::{seqs, streams, Stream};
 use crate::{HistoryAppend, StoreError};
 
@@ -46,10 +47,12 @@ impl Writer {
         // The same durability as the pool's connections: with WAL, NORMAL loses nothing on
         // a process crash. Statement journals stay in memory rather than in temporary files.
         // Checkpoints run on their own thread (checkpoint.rs), never inside a commit here.
-        connection.execute_batch(
+        // A WAL reset after a long one leaves the file at most this large.
+        connection.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;
-             PRAGMA wal_autocheckpoint = 0;",
-        )?;
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+            checkpoint::CAP * 4096
+        ))?;
         let checkpointer = Checkpointer::start(path, busy)?;
         let (jobs, waiting) = mpsc::channel(WAITING);
         let thread = std::thread::Builder::new()
@@ -86,16 +89,32 @@ impl Writer {
     }
 }
 
-/// How long the writer waits between looks at a write lock another connection holds, and how
-/// many looks before it gives up (about the pool's 5 s busy timeout).
-const LOCK_STEP: Duration = Duration::from_micros(100);
-const LOCK_LOOKS: i32 = 50_000;
+/// How long the writer waits between looks at a write lock another connection holds: in fine
+/// steps for the first milliseconds (the holder is most likely a short inbox or chat
+/// transaction), then coarser ones, so that a long wait neither spins nor starves the pool's
+/// writers, which back off the same way past that point.
+const FINE_STEP: Duration = Duration::from_micros(100);
+const FINE_FOR: Duration = Duration::from_millis(10);
+const COARSE_STEP: Duration = Duration::from_millis(2);
+
+thread_local! {
+    /// When the current wait for the lock began.
+    static WAITING_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
 
 /// SQLite's own busy timeout sleeps 1, 2, 5, 10, ... 100 ms between looks, so a round that
 /// found an inbox write holding the lock for a fraction of a millisecond slept far longer.
+/// Gives up after the pool's busy timeout, measured in time (sleeps overshoot).
 fn wait_for_lock(looks: i32) -> bool {
-    std::thread::sleep(LOCK_STEP);
-    looks < LOCK_LOOKS
+    let since = WAITING_SINCE.with(|since| {
+        if looks == 0 || since.get().is_none() {
+            since.set(Some(Instant::now()));
+        }
+        since.get().unwrap_or_else(Instant::now)
+    });
+    let waited = since.elapsed();
+    std::thread::sleep(if waited < FINE_FOR { FINE_STEP } else { COARSE_STEP });
+    waited < super::BUSY
 }
 
 fn closed() -> StoreError {
@@ -108,7 +127,7 @@ fn run(mut connection: Connection, checkpointer: Checkpointer, mut jobs: mpsc::R
         match job {
             Job::Append(events, reply) => {
                 let _ = reply.send(append(&mut connection, &events).map_err(StoreError::from));
-                checkpointer.nudge();
+                checkpointer.after_commit(&connection);
             }
             Job::Ping(reply) => {
                 let answer = connection.query_row("SELECT 1", [], |_| Ok(()));
