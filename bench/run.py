@@ -118,7 +118,7 @@ def node_command(target: str, port: int, workdir: str, node: int):
 
 
 # --before: the binary the `switchboard-before` target runs.
-BEFORE = {"bin": None}
+BEFORE = {"bin": None, "bare": None}
 
 # --store: the store of the single-process Switchboard targets.
 STORE = {"url": None}
@@ -160,8 +160,9 @@ def command(target: str, port: int, workdir: str):
         return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / manifest),
                  "--bind", f"127.0.0.1:{port}", "--store", store_url(workdir), "--node-id", "bench"],
                 None, "switchboard")
-    if target == "bare":
-        return [str(RELEASE / "bare"), f"127.0.0.1:{port}"], None, "peer"
+    if target in ("bare", "bare-before"):
+        binary = BEFORE["bare"] if target == "bare-before" else str(RELEASE / "bare")
+        return [binary, f"127.0.0.1:{port}"], None, "peer"
     if target in ("node-ws", "node-ws-deflate"):
         return ["node", str(PEERS / "node" / "ws-server.js"), str(port)], None, "peer"
     if target == "node-socketio":
@@ -422,9 +423,10 @@ def main() -> None:
     parser.add_argument("--deflate", action="store_true", help="clients offer permessage-deflate, as browsers do")
     parser.add_argument("--store", help="a store URL (postgres://...) for the switchboard targets instead of SQLite")
     parser.add_argument("--before", help="a saved switchboard binary, run as the target `switchboard-before`")
+    parser.add_argument("--before-bare", help="a saved bare reference binary, run as the target `bare-before`")
     args = parser.parse_args()
     LOAD.update(payload=args.payload, deflate=args.deflate)
-    BEFORE["bin"] = args.before
+    BEFORE.update(bin=args.before, bare=args.before_bare)
     STORE["url"] = args.store
     if args.quick:
         args.targets, args.reps, args.sizes, args.fanout, args.seconds = "switchboard,bare", 1, "500", 200, 1

@@ -1,37 +1,45 @@
 //! The bare broadcaster: the least a hub can do. A user map, a bounded queue and a writer
 //! task per connection, one pre-encoded frame shared by every target, every queued frame
-//! written before one flush. No auth, no channels, no features: the reference that tells
+//! written with one `writev`. No auth, no channels, no features: the reference that tells
 //! what this machine and the load generator allow.
 //!
-//! WebSocket connections go straight to tokio-tungstenite; everything else (the publish
-//! API) goes to hyper. A peek at the request line decides, so an idle connection carries
-//! nothing of the HTTP stack.
+//! The WebSocket side is raw tokio: the upgrade is answered by hand (the accept key and
+//! nothing else), server frames are encoded once per publish, and a connection's reader
+//! borrows a stack buffer only while a read is ready, so an idle connection holds its two
+//! tasks, its queue and the socket. Everything else (the publish API) goes to hyper; a peek
+//! at the request line decides.
 //!
 //! Contract shared with the peers under bench/peers: connect to `/ws?user=ID`; publish with
 //! `POST /publish {"user": ID?, "event": {...}}` (no user: everyone).
 
 use std::collections::HashMap;
+use std::io::{ErrorKind, IoSlice};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use futures_util::{SinkExt, StreamExt};
+use base64::Engine;
+use bytes::{BufMut, Bytes, BytesMut};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// Frames one connection may have queued before new ones are dropped.
 const QUEUE: usize = 1024;
+/// The largest upgrade request read; the load generator's is about 250 bytes.
+const REQUEST_HEAD: usize = 4096;
+/// Frames gathered into one `writev`.
+const WRITE_BATCH: usize = 64;
 
 /// One connection's number and queue.
-type Conn = (u64, mpsc::Sender<Utf8Bytes>);
+type Conn = (u64, mpsc::Sender<Bytes>);
 
 #[derive(Default)]
 struct Hub {
@@ -68,49 +76,42 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The user named in `?user=`.
-fn user_of(request: &Request) -> String {
-    let query = request.uri().query().unwrap_or_default();
-    query.split('&').find_map(|pair| pair.strip_prefix("user=")).unwrap_or_default().to_owned()
+/// Reads the upgrade request and answers 101; the user named in `?user=`, or `None` when the
+/// request is not a WebSocket upgrade this reference understands.
+async fn handshake(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::with_capacity(512);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= REQUEST_HEAD || stream.read_buf(&mut head).await.ok()? == 0 {
+            return None;
+        }
+    }
+    let text = std::str::from_utf8(&head).ok()?;
+    let target = text.lines().next()?.split(' ').nth(1)?;
+    let query = target.split_once('?').map_or("", |(_, query)| query);
+    let user = query.split('&').find_map(|pair| pair.strip_prefix("user=")).unwrap_or_default();
+    let key = text.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim())
+    })?;
+    let accept = base64::engine::general_purpose::STANDARD
+        .encode(Sha1::new().chain_update(key).chain_update("258EAFA5-E914-47DA-95CA-C5AB0DC85B11").finalize());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).await.ok()?;
+    Some(user.to_owned())
 }
 
-// tungstenite's handshake callback fixes the (large) error type.
-#[allow(clippy::result_large_err)]
-async fn session(hub: Arc<Hub>, stream: TcpStream) {
-    let mut user = String::new();
-    let remember = |request: &Request, response: Response| {
-        user = user_of(request);
-        Ok(response)
-    };
-    let config = WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(4096);
-    let Ok(socket) = tokio_tungstenite::accept_hdr_async_with_config(stream, remember, Some(config)).await else {
+async fn session(hub: Arc<Hub>, mut stream: TcpStream) {
+    let Some(user) = handshake(&mut stream).await else {
         return;
     };
     let id = hub.next.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     hub.users.lock().unwrap().entry(user.clone()).or_default().push((id, tx));
-    let (mut sink, mut stream) = socket.split();
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if sink.feed(Message::Text(frame)).await.is_err() {
-                return;
-            }
-            // Everything already queued goes out before the one flush.
-            while let Ok(frame) = rx.try_recv() {
-                if sink.feed(Message::Text(frame)).await.is_err() {
-                    return;
-                }
-            }
-            if sink.flush().await.is_err() {
-                return;
-            }
-        }
-    });
-    while let Some(Ok(message)) = stream.next().await {
-        if matches!(message, Message::Close(_)) {
-            break;
-        }
-    }
+    let (read, write) = stream.into_split();
+    let writer = tokio::spawn(write_frames(write, rx));
+    read_until_close(read).await;
     writer.abort();
     let mut users = hub.users.lock().unwrap();
     if let Some(conns) = users.get_mut(&user) {
@@ -121,8 +122,82 @@ async fn session(hub: Arc<Hub>, stream: TcpStream) {
     }
 }
 
+/// Waits for the client to leave: end of stream, an error, or a close frame at the start of
+/// a read (clients send nothing else here, so no frame is parsed). The buffer lives on the
+/// stack between two awaits, not in the task.
+async fn read_until_close(read: OwnedReadHalf) {
+    loop {
+        if read.readable().await.is_err() {
+            return;
+        }
+        let mut buf = [0u8; 256];
+        match read.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) if buf[0] & 0x0f == 0x8 => return,
+            Err(e) if e.kind() != ErrorKind::WouldBlock => return,
+            _ => {}
+        }
+    }
+}
+
+/// Writes queued frames, everything already queued in one `writev`.
+async fn write_frames(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(frame) = rx.recv().await {
+        let mut batch = vec![frame];
+        while batch.len() < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(frame) => batch.push(frame),
+                Err(_) => break,
+            }
+        }
+        if write_all(&mut write, &batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_all(write: &mut OwnedWriteHalf, frames: &[Bytes]) -> std::io::Result<()> {
+    let total: usize = frames.iter().map(Bytes::len).sum();
+    let mut written = 0;
+    while written < total {
+        let mut skip = written;
+        let slices: Vec<IoSlice<'_>> = frames
+            .iter()
+            .filter_map(|frame| {
+                let start = skip.min(frame.len());
+                skip -= start;
+                (start < frame.len()).then(|| IoSlice::new(&frame[start..]))
+            })
+            .collect();
+        match write.write_vectored(&slices).await? {
+            0 => return Err(ErrorKind::WriteZero.into()),
+            n => written += n,
+        }
+    }
+    Ok(())
+}
+
+/// An unmasked text frame (RFC 6455 5.2), encoded once for every target.
+fn text_frame(payload: &[u8]) -> Bytes {
+    let mut frame = BytesMut::with_capacity(payload.len() + 10);
+    frame.put_u8(0x81);
+    match payload.len() {
+        len @ 0..=125 => frame.put_u8(len as u8),
+        len @ 126..=0xffff => {
+            frame.put_u8(126);
+            frame.put_u16(len as u16);
+        }
+        len => {
+            frame.put_u8(127);
+            frame.put_u64(len as u64);
+        }
+    }
+    frame.put_slice(payload);
+    frame.freeze()
+}
+
 async fn publish(State(hub): State<Arc<Hub>>, Json(p): Json<Publish>) -> Json<serde_json::Value> {
-    let frame = Utf8Bytes::from(p.event.to_string());
+    let frame = text_frame(p.event.to_string().as_bytes());
     let users = hub.users.lock().unwrap();
     let mut delivered = 0;
     let mut send = |conns: &Vec<Conn>| {
