@@ -119,6 +119,11 @@ impl PgStore {
     }
 
     async fn finish_writes(&self) {}
+
+    /// PostgreSQL's reads are all through the pool.
+    fn quick_strings(&self, _sql: &str, _params: &[&str]) -> Option<Vec<String>> {
+        None
+    }
 }
 
 crate::sql::core::core_store!(PgStore, Postgres);

@@ -9,6 +9,7 @@ use sqlx::{Sqlite, SqlitePool};
 use crate::{migrate, HistoryAppend, StoreError};
 
 mod checkpoint;
+mod reader;
 mod writer;
 
 /// How long a connection waits for another's write lock.
@@ -20,6 +21,8 @@ pub struct SqliteStore {
     /// History appends, on a file database; an in-memory one has a single connection, the
     /// pool's, and appends through it.
     writer: Option<writer::Writer>,
+    /// Quick reads on the caller's thread, on a file database (reader.rs).
+    reader: Option<reader::Reader>,
 }
 
 impl SqliteStore {
@@ -40,11 +43,14 @@ impl SqliteStore {
         let max = if in_memory { 1 } else { 4 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options.clone()).await?;
         migrate::sqlite(&pool).await?;
-        let writer = match in_memory {
-            true => None,
-            false => Some(writer::Writer::open(options.get_filename(), BUSY)?),
+        let (writer, reader) = match in_memory {
+            true => (None, None),
+            false => {
+                let path = options.get_filename();
+                (Some(writer::Writer::open(path, BUSY)?), Some(reader::Reader::new(path)))
+            }
         };
-        Ok(Self { pool, writer })
+        Ok(Self { pool, writer, reader })
     }
 
     async fn append(&self, events: &[HistoryAppend]) -> Result<Vec<(String, u64)>, StoreError> {
@@ -60,6 +66,11 @@ impl SqliteStore {
             Some(writer) => writer.ping().await,
             None => Ok(()),
         }
+    }
+
+    /// A small read on this thread when it can be done at once; `None` sends it to the pool.
+    fn quick_strings(&self, sql: &str, params: &[&str]) -> Option<Vec<String>> {
+        self.reader.as_ref()?.strings(sql, params)
     }
 
     async fn finish_writes(&self) {

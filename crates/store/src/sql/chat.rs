@@ -127,6 +127,9 @@ macro_rules! chat_store {
                 let sql = "SELECT DISTINCT other.user_id FROM participants me
                      JOIN participants other ON other.app = me.app AND other.conversation_id = me.conversation_id
                      WHERE me.app = $1 AND me.user_id = $2 AND other.user_id <> $2 ORDER BY other.user_id";
+                if let Some(partners) = self.quick_strings(sql, &[app, user]) {
+                    return Ok(partners);
+                }
                 Ok(sqlx::query_scalar(sql).bind(app).bind(user).fetch_all(&self.pool).await?)
             }
 

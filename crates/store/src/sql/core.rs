@@ -39,6 +39,9 @@ macro_rules! core_store {
 
             async fn memberships(&self, app: &str, user: &str) -> Result<Vec<String>, $crate::StoreError> {
                 let sql = "SELECT channel FROM members WHERE app = $1 AND user_id = $2 ORDER BY channel";
+                if let Some(channels) = self.quick_strings(sql, &[app, user]) {
+                    return Ok(channels);
+                }
                 Ok(sqlx::query_scalar(sql).bind(app).bind(user).fetch_all(&self.pool).await?)
             }
 
