@@ -5,7 +5,8 @@ Every server is started fresh for every measurement, on 127.0.0.1; the load gene
 (target/release/loadgen) is a separate process. Results print as a Markdown table and are
 saved as JSON under target/bench/.
 
-  bench/run.py --quick                 # seconds: Switchboard and the bare reference, small sizes (CI)
+  bench/run.py --quick                 # a minute: Switchboard and the bare reference, small sizes (CI);
+                                       # fails if broadcast CPU per delivery passes 1.25x the bare one
   bench/run.py                         # the full campaign (installs the peers on first use)
   bench/run.py --targets switchboard,bare --reps 5 --fanout 5000 --rates 20,40
   bench/run.py --personal-rates 2000,8000 --batch-rates 50000
@@ -404,7 +405,9 @@ def summarize(rows, columns) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a few seconds: switchboard and bare, small sizes")
+    parser.add_argument("--quick", action="store_true",
+                        help="a minute: switchboard and bare, small sizes; fails when broadcast CPU per delivery "
+                        f"exceeds {BROADCAST_CPU_LIMIT}x the bare reference's")
     parser.add_argument("--targets", default="switchboard,bare,node-ws,node-socketio,seed-fastapi",
                         help="also: sockudo (built on first use, about 20 minutes)")
     parser.add_argument("--reps", type=int, default=3)
@@ -429,8 +432,8 @@ def main() -> None:
     BEFORE.update(bin=args.before, bare=args.before_bare)
     STORE["url"] = args.store
     if args.quick:
-        args.targets, args.reps, args.sizes, args.fanout, args.seconds = "switchboard,bare", 1, "500", 200, 1
-        args.rates, args.personal_rates, args.batch_rates = "50", "500", "2000"
+        args.targets, args.reps, args.sizes, args.fanout, args.seconds = "switchboard,bare", 3, "500", 1000, 2
+        args.rates, args.personal_rates, args.batch_rates = "160", "500", "2000"
     targets = args.targets.split(",")
     ints = lambda text: [int(v) for v in text.split(",") if v]
     args.sizes, args.rates = ints(args.sizes), ints(args.rates)
@@ -451,6 +454,25 @@ def main() -> None:
     (out / f"{args.out}.json").write_text(json.dumps(rows, indent=1))
     (out / f"{args.out}.md").write_text(table + "\n")
     print("\n" + table)
+    if args.quick:
+        guard_broadcast_cpu(rows, f"broadcast_{args.fanout}_{args.rates[0]}")
+
+
+# How far Switchboard's CPU per broadcast delivery may rise above the bare reference's before
+# the quick benchmark fails (measured 3.2 against 3.1 us at 160k deliveries/s, change 13;
+# run-to-run noise on two shared cores is about 10%).
+BROADCAST_CPU_LIMIT = 1.25
+
+
+def guard_broadcast_cpu(rows, key) -> None:
+    """Fails when broadcast fan-out costs noticeably more CPU than the bare reference's."""
+    cost = {t: median([r.get("cpu_us_per_delivery", 0) for r in rows[t][key]]) for t in ("switchboard", "bare")}
+    ratio = cost["switchboard"] / cost["bare"]
+    verdict = "ok" if ratio <= BROADCAST_CPU_LIMIT else "TOO HIGH"
+    print(f"\nbroadcast CPU per delivery: switchboard {cost['switchboard']:.2f} us, bare {cost['bare']:.2f} us, "
+          f"ratio {ratio:.2f} (limit {BROADCAST_CPU_LIMIT}): {verdict}")
+    if ratio > BROADCAST_CPU_LIMIT:
+        raise SystemExit("broadcast fan-out got slower than the bare reference allows; profile it (docs/BENCHMARKS.md)")
 
 
 if __name__ == "__main__":
