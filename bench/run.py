@@ -152,15 +152,16 @@ def command(target: str, port: int, workdir: str):
         return ([BEFORE["bin"], "serve", "--manifest", str(ROOT / "bench" / "manifest.json"),
                  "--bind", f"127.0.0.1:{port}", "--store", store_url(workdir), "--node-id", "bench"],
                 None, "switchboard")
-    if target in ("switchboard", "switchboard-nohistory", "switchboard-nopresence"):
+    if target in ("switchboard", "switchboard-nohistory", "switchboard-nopresence", "switchboard-socketio"):
         # `switchboard` runs as users get it: durable user and group history (SQLite, group
         # commit), presence on. `switchboard-nohistory` turns that history off, and
         # `switchboard-nopresence` presence, to price each.
-        manifest = {"switchboard": "manifest.json", "switchboard-nohistory": "manifest-no-history.json",
-                    "switchboard-nopresence": "manifest-no-presence.json"}[target]
+        # `switchboard-socketio` is `switchboard` with its clients on the Socket.IO endpoint.
+        manifest = {"switchboard-nohistory": "manifest-no-history.json",
+                    "switchboard-nopresence": "manifest-no-presence.json"}.get(target, "manifest.json")
         return ([str(RELEASE / "switchboard"), "serve", "--manifest", str(ROOT / "bench" / manifest),
                  "--bind", f"127.0.0.1:{port}", "--store", store_url(workdir), "--node-id", "bench"],
-                None, "switchboard")
+                None, "switchboard-socketio" if target == "switchboard-socketio" else "switchboard")
     if target in ("bare", "bare-before"):
         binary = BEFORE["bare"] if target == "bare-before" else str(RELEASE / "bare")
         return [binary, f"127.0.0.1:{port}"], None, "peer"
@@ -298,7 +299,7 @@ def flow(target: str, scenario: str, clients: int, rate: int, seconds: int, batc
 
 # Where each maximum-rate search starts, in events/s (a broadcast event counts once however
 # many subscribers it reaches); the rate then grows by about sqrt(2) per step.
-MAX_START = {"broadcast": 20_000, "personal": 1_000, "batch": 10_000, "notify": 1_000}
+MAX_START = {"broadcast": 20_000, "personal": 1_000, "batch": 10_000, "notify": 1_000, "chat": 1_000}
 
 
 def max_rate(target: str, scenario: str, clients: int, seconds: int, p99_limit: float) -> dict:
@@ -333,6 +334,14 @@ def record(rows, target, key, result, label) -> None:
           + (f" ERROR {result['error']}" if "error" in result else ""), flush=True)
 
 
+def supports(target: str, scenario: str) -> bool:
+    """Only Switchboard has a batch endpoint, an inbox and chat; the load generator sends
+    `chat:send` in the native protocol only."""
+    if scenario == "chat":
+        return target.startswith("switchboard") and target != "switchboard-socketio"
+    return scenario not in ("batch", "notify") or target.startswith("switchboard")
+
+
 def campaign(args, targets):
     """Every measurement for every target, interleaved: A B C, A B C, ..."""
     rows = {t: {} for t in targets}
@@ -352,12 +361,16 @@ def campaign(args, targets):
               for r in args.personal_rates]
     plans += [(f"batch_{r}", f"personal {r}/s in batches of 100", "personal", args.fanout, r, 100)
               for r in args.batch_rates]
+    plans += [(f"notify_{r}", f"notifications {r}/s to {args.fanout} users", "notify", args.fanout, r, 1)
+              for r in args.notify_rates]
+    plans += [(f"chat_{r}", f"chat:send {r}/s in {args.fanout // 2} conversations", "chat", args.fanout, r, 1)
+              for r in args.chat_rates]
     for key, label, scenario, clients, rate, batch in plans:
         columns.append((key, label, "flow"))
         for rep in range(args.reps):
             for t in targets:
-                if batch > 1 and not t.startswith("switchboard"):
-                    continue  # only Switchboard has a batch endpoint
+                if not supports(t, "batch" if batch > 1 else scenario):
+                    continue
                 record(rows, t, key, flow(t, scenario, clients, rate, args.seconds, batch), f"{label} rep {rep}")
     for scenario in args.max:
         key = f"max_{scenario}_{args.fanout}"
@@ -365,8 +378,8 @@ def campaign(args, targets):
         columns.append((key, f"{label}; p50/p99/p99.9 ms at half", "max"))
         for rep in range(args.reps):
             for t in targets:
-                if scenario in ("batch", "notify") and not t.startswith("switchboard"):
-                    continue  # only Switchboard has a batch endpoint and an inbox
+                if not supports(t, scenario):
+                    continue
                 rows[t].setdefault(key, []).append(max_rate(t, scenario, args.fanout, args.seconds, args.p99_limit))
     return rows, columns
 
@@ -416,8 +429,14 @@ def main() -> None:
     parser.add_argument("--rates", default="20,160,640", help="broadcast publishes per second")
     parser.add_argument("--personal-rates", default="", help="personal messages per second, one per request")
     parser.add_argument("--batch-rates", default="", help="personal messages per second, 100 per request (switchboard)")
-    parser.add_argument("--max", default="", help="maximum-rate searches: broadcast,personal,batch,notify "
-                        "(notify: POST /notifications, one per request, Switchboard only)")
+    parser.add_argument("--notify-rates", default="",
+                        help="notifications per second, one POST /notifications per request (switchboard)")
+    parser.add_argument("--chat-rates", default="",
+                        help="chat:send messages per second over the senders' sockets, the other participant's "
+                        "chat:message timed (switchboard)")
+    parser.add_argument("--max", default="", help="maximum-rate searches: broadcast,personal,batch,notify,chat "
+                        "(notify: POST /notifications, one per request; chat: chat:send on a socket; "
+                        "both Switchboard only)")
     parser.add_argument("--p99-limit", type=float, default=100, help="ms; the maximum-rate searches' latency bound")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--out", default="latest", help="results go to target/bench/OUT.json and OUT.md")
@@ -438,6 +457,7 @@ def main() -> None:
     ints = lambda text: [int(v) for v in text.split(",") if v]
     args.sizes, args.rates = ints(args.sizes), ints(args.rates)
     args.personal_rates, args.batch_rates = ints(args.personal_rates), ints(args.batch_rates)
+    args.notify_rates, args.chat_rates = ints(args.notify_rates), ints(args.chat_rates)
     args.max = [m for m in args.max.split(",") if m]
     if not (RELEASE / "loadgen").exists() or not (RELEASE / "switchboard").exists():
         subprocess.run(["cargo", "build", "--release", "-p", "switchboard", "-p", "switchboard-bench"], cwd=ROOT, check=True)

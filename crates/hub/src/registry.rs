@@ -136,9 +136,10 @@ impl Registry {
         if entry.channels.contains(channel) {
             return true;
         }
-        let channel: Arc<str> = channel.into();
+        let mut map = lock(&self.channels[shard_of(channel)]);
+        // Every subscriber of a channel shares one name (one allocation, not one per connection).
+        let channel: Arc<str> = map.get_key_value(channel).map_or_else(|| channel.into(), |(name, _)| name.clone());
         entry.channels.insert(channel.clone());
-        let mut map = lock(&self.channels[shard_of(&*channel)]);
         let subscribers = map.entry(channel.clone()).or_insert_with(|| Subscribers::after(head));
         if subscribers.outboxes.is_empty() {
             self.broker.subscribe(self.topic(channel));

@@ -17,10 +17,10 @@ pub use yawc::{Frame, OpCode, WebSocketError};
 
 mod offer;
 
-/// Bytes read from a socket at a time. The buffer is allocated for every connection, a large
-/// part of an idle connection's memory; client frames are small, and a larger frame still
-/// grows it while it arrives.
-const READ_BUFFER: usize = 1 << 10;
+/// The read buffer's size between frames: none. It is allocated when bytes arrive, grows
+/// while a frame does (doubling from a few bytes), and is given back with the frame, so an
+/// idle connection holds no read buffer (1 KiB each before; docs/BENCHMARKS.md, change 13).
+const READ_BUFFER: usize = 0;
 /// Bytes of queued frames gathered before a write: a burst of small events leaves in one
 /// syscall. The buffer only grows as far as a burst needs, so idle connections do not pay.
 const WRITE_BATCH: usize = 64 << 10;

@@ -27,9 +27,14 @@ impl Connection {
         Self { addr, stream: None, line: String::new() }
     }
 
-    /// Sends `post` and reads the whole response; returns its status. A connection the
-    /// server closed is reopened once.
+    /// Sends `post` and reads the whole response; returns its status.
     pub(crate) async fn send(&mut self, post: &Post) -> anyhow::Result<u16> {
+        Ok(self.exchange(post).await?.0)
+    }
+
+    /// Sends `post`; the response's status and body. A connection the server closed is
+    /// reopened once.
+    pub(crate) async fn exchange(&mut self, post: &Post) -> anyhow::Result<(u16, Vec<u8>)> {
         let auth = post.bearer.as_ref().map(|key| format!("Authorization: Bearer {key}\r\n")).unwrap_or_default();
         let request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{}",
@@ -38,16 +43,16 @@ impl Connection {
             post.body.len(),
             post.body
         );
-        match self.exchange(request.as_bytes()).await {
-            Ok(status) => Ok(status),
+        match self.once(request.as_bytes()).await {
+            Ok(response) => Ok(response),
             Err(_) => {
                 self.stream = None;
-                self.exchange(request.as_bytes()).await
+                self.once(request.as_bytes()).await
             }
         }
     }
 
-    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<u16> {
+    async fn once(&mut self, request: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(self.addr).await?;
             stream.set_nodelay(true)?;
@@ -56,13 +61,14 @@ impl Connection {
         let stream = self.stream.as_mut().context("connected above")?;
         stream.get_mut().write_all(request).await?;
         let (status, length, chunked) = read_head(stream, &mut self.line).await?;
+        let mut body = Vec::new();
         if chunked {
             skip_chunks(stream, &mut self.line).await?;
         } else {
-            let mut body = vec![0; length];
+            body.resize(length, 0);
             stream.read_exact(&mut body).await?;
         }
-        Ok(status)
+        Ok((status, body))
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde_json::json;
 use tokio::net::TcpSocket;
 use tokio::sync::Semaphore;
@@ -26,6 +26,9 @@ pub(crate) enum Kind {
     /// A Pusher-protocol server (Sockudo): public channels `broadcast` and `user-ID`, the
     /// signed HTTP events API; `--key` is the app secret.
     Pusher,
+    /// Switchboard through its Socket.IO endpoint (`/socket.io/`, the token in the query),
+    /// published to through the same HTTP API.
+    SwitchboardSocketio,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,6 +42,9 @@ pub(crate) enum Scenario {
     /// Switchboard: create a notification for one user at a time (POST /notifications, stored
     /// in the inbox, pushed as `notification:new`) at --rate per second for --seconds.
     Notify,
+    /// Switchboard: clients in pairs, each a direct conversation; the first of each pair sends
+    /// `chat:send` on its socket (--rate in total), the second's `chat:message` is timed.
+    Chat,
 }
 
 #[derive(Debug, Parser)]
@@ -77,11 +83,13 @@ pub(crate) struct Args {
     deflate: bool,
 }
 
+mod chat;
 mod http;
 mod target;
 mod wire;
 
 use target::{Socket, Target};
+use yawc::Frame;
 
 pub(crate) fn now_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default()
@@ -130,18 +138,30 @@ async fn open(target: &Target, user: usize, wire: Arc<AtomicU64>) -> anyhow::Res
     Ok(ws)
 }
 
-/// Opens every client (256 at a time) and starts its reader; returns the connect time.
-async fn connect_all(target: &Arc<Target>, tally: &Arc<Tally>) -> anyhow::Result<Duration> {
+/// Opens every client (64 at a time) and starts its reader; returns the connect time. In the
+/// chat scenario the first of each pair keeps its sending half in `senders`.
+async fn connect_all(target: &Arc<Target>, tally: &Arc<Tally>, senders: &chat::Senders) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(64));
     let mut opening = Vec::with_capacity(target.args.clients);
+    let counted: fn(&str) -> bool = match target.args.scenario {
+        Scenario::Chat => chat::counted,
+        _ => |_| true,
+    };
     for user in 0..target.args.clients {
-        let (target, tally, gate) = (target.clone(), tally.clone(), gate.clone());
+        let (target, tally, gate, senders) = (target.clone(), tally.clone(), gate.clone(), senders.clone());
         opening.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await?;
             let ws = tokio::time::timeout(Duration::from_secs(30), open(&target, user, tally.wire.clone())).await??;
             drop(permit);
-            tokio::spawn(read(ws, tally));
+            match senders.get(user / 2).filter(|_| user % 2 == 0) {
+                Some(place) => {
+                    let (sink, stream) = ws.split();
+                    *place.lock().await = Some(sink);
+                    tokio::spawn(read(stream, tally, counted));
+                }
+                None => drop(tokio::spawn(read(ws, tally, counted))),
+            }
             anyhow::Ok(())
         }));
     }
@@ -151,10 +171,11 @@ async fn connect_all(target: &Arc<Target>, tally: &Arc<Tally>) -> anyhow::Result
     Ok(started.elapsed())
 }
 
-async fn read(mut ws: Socket, tally: Arc<Tally>) {
+/// Counts and times every timestamped frame that `counted` accepts.
+async fn read(mut ws: impl Stream<Item = Frame> + Unpin, tally: Arc<Tally>, counted: fn(&str) -> bool) {
     let latencies = tally.client();
     while let Some(frame) = ws.next().await {
-        if frame.opcode() == yawc::OpCode::Text {
+        if frame.opcode() == yawc::OpCode::Text && counted(frame.as_str()) {
             if let Some(t) = sent_at(frame.as_str()) {
                 latencies.lock().unwrap().push((now_nanos().saturating_sub(t) / 1000) as u32);
                 tally.received.fetch_add(1, Ordering::Relaxed);
@@ -228,9 +249,13 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.scenario == Scenario::Chat && args.kind != Kind::Switchboard {
+        anyhow::bail!("the chat scenario sends chat:send in Switchboard's native protocol: use --kind switchboard");
+    }
     let target = Arc::new(Target { args });
     let tally = Arc::new(Tally::default());
-    let connect = connect_all(&target, &tally).await?;
+    let senders = chat::senders(if target.args.scenario == Scenario::Chat { target.args.clients } else { 0 });
+    let connect = connect_all(&target, &tally, &senders).await?;
     let clients = target.args.clients;
     let rate = clients as f64 / connect.as_secs_f64();
     if target.args.scenario == Scenario::Idle {
@@ -246,8 +271,15 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await;
         return Ok(());
     }
+    let conversations = match target.args.scenario {
+        Scenario::Chat => chat::conversations(&target).await?,
+        _ => Vec::new(),
+    };
     let (started, wire_before) = (Instant::now(), tally.wire.load(Ordering::Relaxed));
-    let sent = publish_paced(&target).await?;
+    let sent = match target.args.scenario {
+        Scenario::Chat => chat::send_paced(&target, senders, conversations).await?,
+        _ => publish_paced(&target).await?,
+    };
     let publish_secs = started.elapsed().as_secs_f64();
     let per_event = if target.args.scenario == Scenario::Broadcast { clients as u64 } else { 1 };
     let expected = sent * per_event;

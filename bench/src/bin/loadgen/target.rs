@@ -37,18 +37,22 @@ impl Target {
     pub(crate) fn ws_url(&self, user: usize) -> String {
         let addr = self.node_of(user);
         match self.args.kind {
-            Kind::Switchboard => {
-                let claims = json!({"sub": format!("u{user}"), "exp": now_nanos() / 1_000_000_000 + 86_400});
-                let claims = claims.as_object().cloned().unwrap_or_default();
-                let token =
-                    switchboard_auth::mint(switchboard_auth::Algorithm::HS256, self.args.secret.as_bytes(), &claims)
-                        .unwrap_or_default();
-                format!("ws://{addr}/ws?token={token}")
+            Kind::Switchboard => format!("ws://{addr}/ws?token={}", self.token(user)),
+            Kind::SwitchboardSocketio => {
+                format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&token={}", self.token(user))
             }
             Kind::Peer => format!("ws://{addr}/ws?user=u{user}"),
             Kind::Socketio => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&user=u{user}"),
             Kind::Pusher => format!("ws://{addr}/app/{}?protocol=7&client=bench&version=1", PUSHER_APP.1),
         }
+    }
+
+    /// User `u{user}`'s JWT for a day.
+    fn token(&self, user: usize) -> String {
+        let claims = json!({"sub": format!("u{user}"), "exp": now_nanos() / 1_000_000_000 + 86_400});
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        switchboard_auth::mint(switchboard_auth::Algorithm::HS256, self.args.secret.as_bytes(), &claims)
+            .unwrap_or_default()
     }
 
     /// Completes the protocol's own handshake, so that the client receives events once this
@@ -57,7 +61,7 @@ impl Target {
         match self.args.kind {
             Kind::Switchboard => wait_for(ws, "\"connected\"").await,
             Kind::Peer => Ok(()),
-            Kind::Socketio => {
+            Kind::Socketio | Kind::SwitchboardSocketio => {
                 wait_for(ws, "0{").await?; // Engine.IO open
                 ws.send(Frame::text("40")).await?; // Socket.IO connect to "/"
                 wait_for(ws, "40").await
@@ -77,7 +81,7 @@ impl Target {
     /// One HTTP request carrying `events`.
     pub(crate) fn publish(&self, events: &[Event]) -> Post {
         match self.args.kind {
-            Kind::Switchboard => self.switchboard_request(events),
+            Kind::Switchboard | Kind::SwitchboardSocketio => self.switchboard_request(events),
             Kind::Peer | Kind::Socketio => {
                 let (user, k) = events[0];
                 let event = json!({"type": "bench", "data": self.data(k)});
