@@ -23,6 +23,10 @@ pub(crate) enum Packet {
     Pong(String),
     /// A text message: a Socket.IO packet.
     Message(String),
+    /// A text message already encoded, its type (`4`) included. The server's own events are
+    /// built this way, in one allocation, and an event without a per-connection part is
+    /// built once and shared by every connection: over WebSocket the frame takes it as is.
+    Encoded(Bytes),
     /// A binary message: a Socket.IO attachment.
     Binary(Bytes),
     /// Completes an upgrade to WebSocket.
@@ -39,10 +43,11 @@ pub(crate) struct PacketError(pub(crate) &'static str);
 impl Packet {
     /// About how many bytes it takes in a queue: its payload, plus one for its type.
     pub(crate) fn size(&self) -> usize {
-        1 + match self {
-            Self::Open(text) | Self::Ping(text) | Self::Pong(text) | Self::Message(text) => text.len(),
-            Self::Binary(bytes) => bytes.len(),
-            Self::Close | Self::Upgrade | Self::Noop => 0,
+        match self {
+            Self::Open(text) | Self::Ping(text) | Self::Pong(text) | Self::Message(text) => 1 + text.len(),
+            Self::Binary(bytes) => 1 + bytes.len(),
+            Self::Encoded(bytes) => bytes.len(),
+            Self::Close | Self::Upgrade | Self::Noop => 1,
         }
     }
 
@@ -54,6 +59,7 @@ impl Packet {
             Self::Ping(data) => format!("2{data}"),
             Self::Pong(data) => format!("3{data}"),
             Self::Message(text) => format!("4{text}"),
+            Self::Encoded(bytes) => String::from_utf8_lossy(bytes).into_owned(),
             Self::Binary(bytes) => format!("b{}", STANDARD.encode(bytes)),
             Self::Upgrade => "5".into(),
             Self::Noop => "6".into(),

@@ -72,6 +72,8 @@ struct State {
     posting: bool,
     queue: VecDeque<Packet>,
     queued_bytes: usize,
+    /// Someone waits on `room` for the queue to shrink: the next drain tells them.
+    room_wanted: bool,
     ended: Option<End>,
     /// When the pong to the last ping is due; `None` while none is owed.
     pong_due: Option<Instant>,
@@ -117,6 +119,7 @@ impl EngineSocket {
             // Bounded in bytes by `max_queue`: `send` ends the session past it.
             queue: VecDeque::new(),
             queued_bytes: 0,
+            room_wanted: false,
             ended: None,
             pong_due: None,
         };
@@ -205,18 +208,36 @@ impl EngineSocket {
         }
         state.queued_bytes += size;
         state.queue.push_back(packet);
+        // A queue that held packets already has its transport woken (a waiting transport
+        // drains all of it): one wakeup per burst, not per packet.
+        let first = state.queue.len() == 1;
         drop(state);
-        self.wake.notify_waiters();
+        if first {
+            self.wake.notify_waiters();
+        }
     }
 
     /// Waits until the queue holds less than [`SOFT_BYTES`], or the session ended.
     pub(crate) async fn room(&self) {
+        // Most calls find room at once: no waiter is registered for them.
+        if self.state().queued_bytes < SOFT_BYTES || self.is_closed() {
+            return;
+        }
+        self.wait_for_room(|state| state.queued_bytes < SOFT_BYTES).await;
+    }
+
+    /// Waits until `enough` holds of the queue, or the session ended.
+    async fn wait_for_room(&self, enough: impl Fn(&State) -> bool) {
         loop {
             let notified = self.room.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.state().queued_bytes < SOFT_BYTES || self.is_closed() {
-                return;
+            {
+                let mut state = self.state();
+                if enough(&state) || state.ended.is_some() {
+                    return;
+                }
+                state.room_wanted = true;
             }
             notified.await;
         }
@@ -226,25 +247,23 @@ impl EngineSocket {
     /// conformance mode sends its packets one write at a time, as the reference server does
     /// and the published suites expect.
     pub(crate) async fn drained(&self) {
-        loop {
-            let notified = self.room.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.state().queue.is_empty() || self.is_closed() {
-                return;
-            }
-            notified.await;
-        }
+        self.wait_for_room(|state| state.queue.is_empty()).await;
     }
 
-    /// Everything queued.
-    fn drain(&self) -> Vec<Packet> {
+    /// Everything queued, when `transport` carries the session now (else `None`).
+    fn take_for(&self, transport: Transport) -> Option<Vec<Packet>> {
         let mut state = self.state();
+        if state.transport != transport || (transport == Transport::Polling && state.upgrading) {
+            return None;
+        }
         state.queued_bytes = 0;
         let batch = state.queue.drain(..).collect();
+        let wanted = std::mem::take(&mut state.room_wanted);
         drop(state);
-        self.room.notify_waiters();
-        batch
+        if wanted {
+            self.room.notify_waiters();
+        }
+        Some(batch)
     }
 
     pub(crate) fn transport(&self) -> Transport {
@@ -279,11 +298,6 @@ impl EngineSocket {
         self.wake.notify_waiters();
     }
 
-    /// Whether polls should end at once with a noop (an upgrade is under way).
-    pub(crate) fn is_upgrading(&self) -> bool {
-        self.state().upgrading
-    }
-
     /// A packet from the client. Messages wait for room in the inbound channel: this is how
     /// a client that sends faster than the Socket.IO layer reads is held back.
     pub(crate) async fn received(&self, packet: Packet) {
@@ -295,7 +309,7 @@ impl EngineSocket {
                 let _ = self.inbound.try_send(packet);
             }
             Packet::Close => self.end(End::ByClient),
-            Packet::Message(_) | Packet::Binary(_) => {
+            Packet::Message(_) | Packet::Encoded(_) | Packet::Binary(_) => {
                 tokio::select! {
                     _ = self.inbound.send(packet) => {}
                     _ = self.closed.cancelled() => {}
@@ -366,17 +380,19 @@ impl EngineSocket {
     /// Waits for packets (for a long-poll or the WebSocket writer). Empty when the transport
     /// changed, an upgrade began (polls only) or the session closed.
     pub(crate) async fn next_batch(&self, transport: Transport) -> Vec<Packet> {
+        // Most wakeups find packets, and those need no waiter registered.
+        match self.take_for(transport) {
+            Some(batch) if batch.is_empty() => {}
+            taken => return taken.unwrap_or_default(),
+        }
         loop {
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.transport() != transport || (transport == Transport::Polling && self.is_upgrading()) {
-                return Vec::new();
-            }
             // What was queued before a close still goes out (a last DISCONNECT, say).
-            let batch = self.drain();
-            if !batch.is_empty() || self.is_closed() {
-                return batch;
+            match self.take_for(transport) {
+                Some(batch) if batch.is_empty() && !self.is_closed() => {}
+                taken => return taken.unwrap_or_default(),
             }
             notified.await;
         }

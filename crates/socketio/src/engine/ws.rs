@@ -110,6 +110,7 @@ async fn write(session: Arc<EngineSocket>, mut sink: SplitSink<Socket, Frame>) {
         for packet in batch {
             let frame = match packet {
                 Packet::Binary(bytes) => Frame::binary(bytes),
+                Packet::Encoded(bytes) => Frame::text(bytes),
                 other => Frame::text(other.encode()),
             };
             if sink.feed(frame).await.is_err() {

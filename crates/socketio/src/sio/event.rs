@@ -3,7 +3,7 @@
 //! first Socket.IO connection to take a frame parses it, and the others that take it on the
 //! same thread find it among the few frames parsed last.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -22,11 +22,13 @@ pub(crate) struct Event {
     pub(crate) head: String,
     /// Its channel's position, when the channel keeps history: channel, epoch, seq.
     pub(crate) position: Option<(String, String, u64)>,
+    /// The Engine.IO message without an offset, built by the first connection that sends it.
+    shared: OnceCell<Bytes>,
 }
 
 impl Event {
     pub(crate) fn new(frame: Bytes, head: String, position: Option<(String, String, u64)>) -> Rc<Self> {
-        let event = Rc::new(Self { frame, head, position });
+        let event = Rc::new(Self { frame, head, position, shared: OnceCell::new() });
         if event.frame.len() <= LARGEST {
             RECENT_EVENTS.with(|recent| {
                 let mut recent = recent.borrow_mut();
@@ -37,6 +39,32 @@ impl Event {
             });
         }
         event
+    }
+
+    /// The Engine.IO message `42["type",data]`, the same bytes for every connection.
+    pub(crate) fn shared(&self) -> Bytes {
+        self.shared.get_or_init(|| self.message(None)).clone()
+    }
+
+    /// The Engine.IO message with `offset` as its last argument, for one connection.
+    pub(crate) fn with_offset(&self, offset: &str) -> Bytes {
+        self.message(Some(offset))
+    }
+
+    /// `4` (an Engine.IO message), the EVENT packet's head, the offset if any, `]`: one
+    /// allocation.
+    fn message(&self, offset: Option<&str>) -> Bytes {
+        let extra = offset.map_or(0, |o| o.len() + 3);
+        let mut text = String::with_capacity(self.head.len() + extra + 2);
+        text.push('4');
+        text.push_str(&self.head);
+        if let Some(offset) = offset {
+            text.push_str(",\"");
+            text.push_str(offset);
+            text.push('"');
+        }
+        text.push(']');
+        Bytes::from(text)
     }
 
     /// The event this very frame was parsed into, if this thread parsed it lately.
@@ -65,6 +93,9 @@ mod tests {
         let event = Event::new(frame.clone(), "2[\"t\",1".into(), None);
         let again = Event::recent(&frame.clone()).expect("the same frame, handed to another connection");
         assert!(Rc::ptr_eq(&event, &again));
+        assert_eq!(event.shared(), "42[\"t\",1]");
+        assert_eq!(event.shared().as_ptr(), again.shared().as_ptr(), "built once, shared");
+        assert_eq!(event.with_offset("abc"), "42[\"t\",1,\"abc\"]");
         let equal_but_other = Bytes::from(frame.to_vec());
         assert!(Event::recent(&equal_but_other).is_none(), "identity, not content, names a frame");
         let big = Bytes::from(vec![b' '; LARGEST + 1]);

@@ -93,13 +93,13 @@ impl Translator {
     /// An event: `2["type",data]`, with the offset as a last argument for clients that use it.
     fn on_event(&mut self, event: &Event) {
         let Some(offset) = &mut self.offset else {
-            return self.socket.send(Packet::Message(format!("{}]", event.head)));
+            return self.socket.send(Packet::Encoded(event.shared()));
         };
         if let Some((channel, epoch, seq)) = &event.position {
             self.positions.insert(channel.clone(), (epoch.clone(), *seq));
             *offset = encode_offset(&self.positions);
         }
-        self.socket.send(Packet::Message(format!("{},\"{offset}\"]", event.head)));
+        self.socket.send(Packet::Encoded(event.with_offset(offset)));
     }
 
     fn on_text(&mut self, frame: Frame<'_>, bytes: &bytes::Bytes) {
