@@ -120,6 +120,21 @@ impl PgStore {
 
     async fn finish_writes(&self) {}
 
+    /// PostgreSQL's writes are all through the pool.
+    async fn write_notification(&self, _: &crate::NewNotification, _: u32) -> Option<Result<u64, StoreError>> {
+        None
+    }
+
+    /// See [`PgStore::write_notification`].
+    async fn write_message(&self, _: &crate::NewMessage) -> Option<Result<crate::Message, StoreError>> {
+        None
+    }
+
+    /// See [`PgStore::quick_strings`].
+    fn quick_conversation(&self, _app: &str, _id: &str) -> Option<Option<crate::Conversation>> {
+        None
+    }
+
     /// PostgreSQL's reads are all through the pool.
     fn quick_strings(&self, _sql: &str, _params: &[&str]) -> Option<Vec<String>> {
         None

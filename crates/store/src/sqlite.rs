@@ -9,6 +9,7 @@ use sqlx::{Sqlite, SqlitePool};
 use crate::{migrate, HistoryAppend, StoreError};
 
 mod checkpoint;
+mod features;
 mod reader;
 mod writer;
 

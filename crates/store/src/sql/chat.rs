@@ -7,6 +7,18 @@ pub(crate) const VISIBLE: &str =
 
 /// A user's conversations with their newest visible message and unread count; `$1` app,
 /// `$2` user.
+/// A conversation's kind, name, creator and creation time.
+pub(crate) const CONVERSATION: &str =
+    "SELECT kind, name, created_by, created_at FROM conversations WHERE app = $1 AND id = $2";
+/// A conversation's participants, sorted.
+pub(crate) const PARTICIPANTS: &str =
+    "SELECT user_id FROM participants WHERE app = $1 AND conversation_id = $2 ORDER BY user_id";
+
+/// Stores a message; answers its cursor.
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (app, id, conversation_id, sender, kind, content,
+   reply_to, media_url, mentions, temp_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ RETURNING seq";
+
 pub(crate) fn summaries_sql() -> String {
     format!(
         "SELECT c.id, c.kind, c.name, c.created_by, c.created_at,
@@ -71,12 +83,17 @@ macro_rules! chat_store {
                 app: &str,
                 id: &str,
             ) -> Result<Option<$crate::Conversation>, $crate::StoreError> {
-                let sql = "SELECT kind, name, created_by, created_at FROM conversations WHERE app = $1 AND id = $2";
-                let found: Option<(String, Option<String>, String, i64)> =
-                    sqlx::query_as(sql).bind(app).bind(id).fetch_optional(&self.pool).await?;
+                if let Some(found) = self.quick_conversation(app, id) {
+                    return Ok(found);
+                }
+                let found: Option<(String, Option<String>, String, i64)> = sqlx::query_as($crate::sql::chat::CONVERSATION)
+                    .bind(app)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
                 let Some((kind, name, created_by, created)) = found else { return Ok(None) };
-                let sql = "SELECT user_id FROM participants WHERE app = $1 AND conversation_id = $2 ORDER BY user_id";
-                let participants = sqlx::query_scalar(sql).bind(app).bind(id).fetch_all(&self.pool).await?;
+                let participants =
+                    sqlx::query_scalar($crate::sql::chat::PARTICIPANTS).bind(app).bind(id).fetch_all(&self.pool).await?;
                 Ok(Some($crate::NewConversation {
                     app: app.into(),
                     id: id.into(),
@@ -134,11 +151,10 @@ macro_rules! chat_store {
             }
 
             async fn insert_message(&self, m: &$crate::NewMessage) -> Result<$crate::Message, $crate::StoreError> {
-                let seq: i64 = sqlx::query_scalar(
-                    "INSERT INTO messages (app, id, conversation_id, sender, kind, content, reply_to, media_url,
-                       mentions, temp_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                     RETURNING seq",
-                )
+                if let Some(written) = self.write_message(m).await {
+                    return written;
+                }
+                let seq: i64 = sqlx::query_scalar($crate::sql::chat::INSERT_MESSAGE)
                 .bind(&m.app)
                 .bind(&m.id)
                 .bind(&m.conversation)

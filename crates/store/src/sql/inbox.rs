@@ -10,6 +10,21 @@ pub(crate) const NOTIFICATIONS: (&str, &str) = ("notifications", "user_id");
 /// See [`NOTIFICATIONS`].
 pub(crate) const ALERTS: (&str, &str) = ("alerts", "group_id");
 
+/// Stores a notification.
+pub(crate) const INSERT_NOTIFICATION: &str = "INSERT INTO notifications (app, id, user_id, kind, title, message,
+   data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// A user's unread notifications.
+pub(crate) const UNREAD_NOTIFICATIONS: &str =
+    "SELECT COUNT(*) FROM notifications WHERE app = $1 AND user_id = $2 AND read_at IS NULL";
+
+/// Deletes an owner's rows beyond the newest `$3`, in an inbox table (`$1` app, `$2` owner).
+pub(crate) fn keep_newest_sql((table, owner): (&str, &str)) -> String {
+    format!(
+        "DELETE FROM {table} WHERE app = $1 AND {owner} = $2 AND seq <= (
+           SELECT seq FROM {table} WHERE app = $1 AND {owner} = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)"
+    )
+}
+
 /// Whether a page asks only for pending rows, as the database compares it.
 pub(crate) fn pending(page: Page) -> i64 {
     i64::from(page.pending_only)
@@ -25,21 +40,21 @@ macro_rules! inbox_store {
                 n: &$crate::NewNotification,
                 keep: u32,
             ) -> Result<u64, $crate::StoreError> {
+                if let Some(written) = self.write_notification(n, keep).await {
+                    return written;
+                }
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO notifications (app, id, user_id, kind, title, message, data, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&n.app)
-                .bind(&n.id)
-                .bind(&n.user)
-                .bind(&n.kind)
-                .bind(&n.title)
-                .bind(&n.message)
-                .bind(&n.data)
-                .bind(n.created_at_ms as i64)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query($crate::sql::inbox::INSERT_NOTIFICATION)
+                    .bind(&n.app)
+                    .bind(&n.id)
+                    .bind(&n.user)
+                    .bind(&n.kind)
+                    .bind(&n.title)
+                    .bind(&n.message)
+                    .bind(&n.data)
+                    .bind(n.created_at_ms as i64)
+                    .execute(&mut *tx)
+                    .await?;
                 keep_newest(&mut *tx, $crate::sql::inbox::NOTIFICATIONS, &n.app, &n.user, keep).await?;
                 let unread = unread_notifications(&mut *tx, &n.app, &n.user).await?;
                 tx.commit().await?;
@@ -293,10 +308,7 @@ macro_rules! inbox_store {
             who: &str,
             keep: u32,
         ) -> Result<(), $crate::StoreError> {
-            let sql = format!(
-                "DELETE FROM {table} WHERE app = $1 AND {owner} = $2 AND seq <= (
-               SELECT seq FROM {table} WHERE app = $1 AND {owner} = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)"
-            );
+            let sql = $crate::sql::inbox::keep_newest_sql((table, owner));
             sqlx::query(&sql).bind(app).bind(who).bind(i64::from(keep)).execute(conn).await?;
             Ok(())
         }
@@ -306,8 +318,11 @@ macro_rules! inbox_store {
             app: &str,
             user: &str,
         ) -> Result<u64, $crate::StoreError> {
-            let sql = "SELECT COUNT(*) FROM notifications WHERE app = $1 AND user_id = $2 AND read_at IS NULL";
-            let count: i64 = sqlx::query_scalar(sql).bind(app).bind(user).fetch_one(conn).await?;
+            let count: i64 = sqlx::query_scalar($crate::sql::inbox::UNREAD_NOTIFICATIONS)
+                .bind(app)
+                .bind(user)
+                .fetch_one(conn)
+                .await?;
             Ok(count as u64)
         }
 

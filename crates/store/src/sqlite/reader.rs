@@ -3,7 +3,8 @@
 //! A read through sqlx is handed to its worker thread and back: two wakeups that cost more
 //! than the indexed lookup itself. A connect made two of them (the user's server-managed
 //! memberships, and their chat partners for presence), and they were a quarter of its CPU
-//! (docs/BENCHMARKS.md, change 13). Here such a read runs on a connection taken from a small
+//! (docs/BENCHMARKS.md, change 13); a chat message read its conversation the same way
+//! (change 15). Here such a read runs on a connection taken from a small
 //! idle list, in the calling task, and never waits: with WAL a reader does not wait for the
 //! writer, and in the rare case SQLite answers busy, or anything else goes wrong, the caller
 //! reads through the pool instead, which waits and reports errors as every other read does.
@@ -30,17 +31,22 @@ impl Reader {
     /// The first column of every row `sql` returns with `params` bound in order, or `None`
     /// when the read could not be done here at once.
     pub(crate) fn strings(&self, sql: &str, params: &[&str]) -> Option<Vec<String>> {
+        self.read(|connection| strings(connection, sql, params))
+    }
+
+    /// What `read` finds on a connection of the idle list, or `None` when it failed.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
         let taken = self.idle.lock().ok()?.pop();
         let connection = match taken {
             Some(connection) => connection,
             None => open(&self.path)?,
         };
-        let rows = read(&connection, sql, params);
+        let found = read(&connection).ok();
         let mut idle = self.idle.lock().ok()?;
-        if rows.is_some() && idle.len() < IDLE {
+        if found.is_some() && idle.len() < IDLE {
             idle.push(connection);
         }
-        rows
+        found
     }
 }
 
@@ -53,10 +59,11 @@ fn open(path: &Path) -> Option<Connection> {
     Some(connection)
 }
 
-fn read(connection: &Connection, sql: &str, params: &[&str]) -> Option<Vec<String>> {
-    let mut statement = connection.prepare_cached(sql).ok()?;
-    let rows = statement.query_map(rusqlite::params_from_iter(params), |row| row.get(0)).ok()?;
-    rows.collect::<Result<_, _>>().ok()
+/// The first column of every row `sql` returns with `params` bound in order.
+pub(crate) fn strings(connection: &Connection, sql: &str, params: &[&str]) -> rusqlite::Result<Vec<String>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(params), |row| row.get(0))?;
+    rows.collect()
 }
 
 #[cfg(test)]

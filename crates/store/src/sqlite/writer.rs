@@ -4,9 +4,10 @@
 //! of one event took five such hand-offs: the context switches were most of a durable
 //! publish's CPU, and SQLite's own work under 2% (docs/BENCHMARKS.md, changes 6 and 12).
 //! Here a round crosses threads once each way, and runs as prepared statements on a
-//! connection whose page cache stays warm between rounds. Reads and every other write keep
-//! using the sqlx pool: SQLite in WAL mode lets readers run beside this writer, and other
-//! writers wait for its lock (the busy timeout).
+//! connection whose page cache stays warm between rounds. The inbox's and chat's hot writes
+//! (a notification, a message) run here too, between rounds (`features.rs`). Reads and the
+//! other writes keep using the sqlx pool: SQLite in WAL mode lets readers run beside this
+//! writer, and other writers wait for its lock (the busy timeout).
 
 use std::cell::Cell;
 use std::path::Path;
@@ -26,8 +27,12 @@ const WAITING: usize = 16;
 
 type Positions = Result<Vec<(String, u64)>, StoreError>;
 
+/// Work for the writer's connection, run between rounds: the inbox's and chat's writes.
+type Work = Box<dyn FnOnce(&mut Connection) + Send>;
+
 enum Job {
     Append(Vec<HistoryAppend>, oneshot::Sender<Positions>),
+    Run(Work),
     Ping(oneshot::Sender<Result<(), StoreError>>),
     Close(oneshot::Sender<()>),
 }
@@ -67,6 +72,20 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job::Append(events.to_vec(), reply)).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
+    }
+
+    /// Runs `work` on the writer's connection, in its turn between rounds: SQLite takes one
+    /// writer at a time, and here no other connection waits for its lock.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Run(Box::new(move |connection| {
+            let _ = reply.send(work(connection));
+        }));
+        self.jobs.send(job).await.map_err(|_| closed())?;
+        Ok(answer.await.map_err(|_| closed())??)
     }
 
     /// Answers once the thread has run a trivial query after every round queued before it.
@@ -127,6 +146,10 @@ fn run(mut connection: Connection, checkpointer: Checkpointer, mut jobs: mpsc::R
         match job {
             Job::Append(events, reply) => {
                 let _ = reply.send(append(&mut connection, &events).map_err(StoreError::from));
+                checkpointer.after_commit(&connection);
+            }
+            Job::Run(work) => {
+                work(&mut connection);
                 checkpointer.after_commit(&connection);
             }
             Job::Ping(reply) => {
