@@ -22,6 +22,16 @@ pub(crate) struct Stream<'a> {
     pub(crate) first: i64,
 }
 
+impl Stream<'_> {
+    /// The newest seq the channel's window no longer holds, once it has had more events than
+    /// the window; before that there is nothing to trim, and the trim's statement (an index
+    /// seek per channel, per round) is skipped. Seqs start at 1.
+    pub(crate) fn trim_through(&self) -> Option<i64> {
+        let through = self.first + self.count - 1 - i64::from(self.size);
+        (through >= 1).then_some(through)
+    }
+}
+
 /// The batch's channels, sorted, and each event's index among them.
 pub(crate) fn streams(events: &[crate::HistoryAppend]) -> (Vec<Stream<'_>>, Vec<usize>) {
     let mut streams: Vec<Stream<'_>> = Vec::new();
@@ -77,13 +87,14 @@ macro_rules! history_fns {
                 });
                 insert.build().execute(&mut *tx).await?;
             }
-            for chunk in streams.chunks(CHUNK) {
+            let full: Vec<_> = streams.iter().filter_map(|s| Some((s, s.trim_through()?))).collect();
+            for chunk in full.chunks(CHUNK) {
                 // Drops what each channel's window no longer holds.
                 let mut trim = sqlx::QueryBuilder::<$db>::new("DELETE FROM history_events WHERE ");
-                for (n, s) in chunk.iter().enumerate() {
+                for (n, (s, through)) in chunk.iter().enumerate() {
                     trim.push(if n > 0 { " OR (app = " } else { "(app = " }).push_bind(s.app);
                     trim.push(" AND channel = ").push_bind(s.channel);
-                    trim.push(" AND seq <= ").push_bind(s.first + s.count - 1 - i64::from(s.size)).push(")");
+                    trim.push(" AND seq <= ").push_bind(*through).push(")");
                 }
                 trim.build().execute(&mut *tx).await?;
             }

@@ -189,8 +189,8 @@ fn append(connection: &mut Connection, events: &[HistoryAppend]) -> rusqlite::Re
         }
         // Drops what each channel's window no longer holds.
         let mut trim = tx.prepare_cached("DELETE FROM history_events WHERE app = ?1 AND channel = ?2 AND seq <= ?3")?;
-        for s in &streams {
-            trim.execute(params![s.app, s.channel, s.first + s.count - 1 - i64::from(s.size)])?;
+        for (s, through) in streams.iter().filter_map(|s| Some((s, s.trim_through()?))) {
+            trim.execute(params![s.app, s.channel, through])?;
         }
     }
     tx.commit()?;
