@@ -1,6 +1,7 @@
 //! One client connection, from authentication to close. Generic over the transport's
 //! streams, so the same logic serves every protocol: a reader task here, a writer in `writer.rs`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ pub async fn run<R, W>(
         if let Some(user) = &session.meta.user_id {
             span.record("user", user.as_str());
         }
-        tracker.spawn(session.live(endpoint.ping_interval, inbound, outbound).instrument(span));
+        tracker.spawn(session.live(inbound, outbound).instrument(span));
     }
 }
 
@@ -107,39 +108,46 @@ impl Session {
     }
 
     /// The connected life: a writer task sends, this task reads, until either ends.
-    async fn live<R, W>(mut self, ping_interval: Duration, mut inbound: R, outbound: W)
+    ///
+    /// Not an `async fn`: one keeps its arguments twice in its state (as passed, and as moved
+    /// into its body; rust-lang/rust#62958), and this state lives as long as the connection,
+    /// so that was 300 bytes of every idle connection. An `async move` block uses them in place.
+    #[allow(clippy::manual_async_fn)] // deliberately not an `async fn`, as said above
+    fn live<R, W>(mut self, mut inbound: R, outbound: W) -> impl Future<Output = ()> + Send
     where
         R: Stream<Item = Inbound> + Unpin + Send,
         W: Sink<Outbound> + Unpin + Send + 'static,
     {
-        tracing::debug!("connected"); // the span names the connection
-        let mut writer = tokio::spawn(writer::run(self.outbox.clone(), outbound));
-        let caller = self.caller();
-        for service in self.hub.services() {
-            service.connected(&self.hub, &caller).await;
+        async move {
+            tracing::debug!("connected"); // the span names the connection
+            let mut writer = tokio::spawn(writer::run(self.outbox.clone(), outbound));
+            let caller = self.caller();
+            for service in self.hub.services() {
+                service.connected(&self.hub, &caller).await;
+            }
+            let writer_done = self.drive(&mut inbound, &mut writer).await;
+            self.app.registry.remove(self.meta.id);
+            for service in self.hub.services() {
+                service.disconnected(&self.hub, &caller).await;
+            }
+            // The writer sends the close frame; it ends by itself once the outbox is closed.
+            if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
+                writer.abort();
+            }
+            // A client closed for what it kept sending may still be sending: the socket stays open,
+            // unread, a moment longer, so the close frame reaches it before the kernel answers its
+            // next bytes with a reset (which would discard the close on its side).
+            if self.outbox.close_code().is_some_and(client_caused) {
+                tokio::time::sleep(LINGER).await;
+            }
+            drop(inbound);
+            if self.outbox.close_code() == Some(Disconnect::SLOW_CONSUMER) {
+                crate::metrics::bump(&self.app.metrics.overflows);
+                let limit = self.app.spec.limits.outbox_max_bytes;
+                tracing::info!(limit, "closed a slow consumer: its queue passed the limit");
+            }
+            tracing::debug!("closed");
         }
-        let writer_done = self.drive(&mut inbound, &mut writer, ping_interval).await;
-        self.app.registry.remove(self.meta.id);
-        for service in self.hub.services() {
-            service.disconnected(&self.hub, &caller).await;
-        }
-        // The writer sends the close frame; it ends by itself once the outbox is closed.
-        if !writer_done && tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
-            writer.abort();
-        }
-        // A client closed for what it kept sending may still be sending: the socket stays open,
-        // unread, a moment longer, so the close frame reaches it before the kernel answers its
-        // next bytes with a reset (which would discard the close on its side).
-        if self.outbox.close_code().is_some_and(client_caused) {
-            tokio::time::sleep(LINGER).await;
-        }
-        drop(inbound);
-        if self.outbox.close_code() == Some(Disconnect::SLOW_CONSUMER) {
-            crate::metrics::bump(&self.app.metrics.overflows);
-            let limit = self.app.spec.limits.outbox_max_bytes;
-            tracing::info!(limit, "closed a slow consumer: its queue passed the limit");
-        }
-        tracing::debug!("closed");
     }
 
     async fn register(
@@ -261,66 +269,74 @@ impl Session {
     /// The reader's loop: client frames, pings, token expiry and shutdown. Every ending
     /// closes the outbox, which tells the writer to send the close frame. Returns whether the
     /// writer has already finished.
-    async fn drive<R>(&mut self, inbound: &mut R, writer: &mut JoinHandle<()>, ping_interval: Duration) -> bool
+    // An `async move` block rather than an `async fn`, for the reason given at `live`.
+    #[allow(clippy::manual_async_fn)]
+    fn drive<'a, R>(
+        &'a mut self,
+        inbound: &'a mut R,
+        writer: &'a mut JoinHandle<()>,
+    ) -> impl Future<Output = bool> + Send + 'a
     where
         R: Stream<Item = Inbound> + Unpin + Send,
     {
-        let shutdown = self.hub.shutdown_token();
-        // The shutdown future and the timer live across iterations: re-creating them on every
-        // wakeup would re-register with the shared token and the timer wheel. Pings are timed
-        // here, not in the writer, so deliveries never poll a timer.
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
-        let resume_wait = self.awaiting_resume.then_some(RESUME_WAIT);
-        let mut deadlines = Deadlines::new(Instant::now(), ping_interval, self.expires, resume_wait);
-        let timer = tokio::time::sleep_until(deadlines.next());
-        tokio::pin!(timer);
-        let mut armed_for = self.expires;
-        let mut unanswered = 0u8;
-        let mut draining = false;
-        loop {
-            if self.expires != armed_for {
-                armed_for = self.expires; // a refresh moved the deadline
-                deadlines.set_expiry(self.expires);
-                timer.as_mut().reset(deadlines.next());
-            }
-            tokio::select! {
-                // The writer ended: close sent, or the socket failed.
-                _ = &mut *writer => return true,
-                frame = inbound.next() => {
-                    // Anything from the client proves it alive, as a pong does.
-                    unanswered = 0;
-                    if !self.on_inbound(frame).await {
-                        return false;
-                    }
-                }
-                _ = &mut timer => {
-                    let due = deadlines.due(Instant::now());
+        async move {
+            let shutdown = self.hub.shutdown_token();
+            // The shutdown future and the timer live across iterations: re-creating them on every
+            // wakeup would re-register with the shared token and the timer wheel. Pings are timed
+            // here, not in the writer, so deliveries never poll a timer.
+            let cancelled = shutdown.cancelled();
+            tokio::pin!(cancelled);
+            let resume_wait = self.awaiting_resume.then_some(RESUME_WAIT);
+            let ping_interval = self.endpoint.ping_interval;
+            let mut deadlines = Deadlines::new(Instant::now(), ping_interval, self.expires, resume_wait);
+            let timer = tokio::time::sleep_until(deadlines.next());
+            tokio::pin!(timer);
+            let mut unanswered = 0u8;
+            let mut draining = false;
+            loop {
+                if deadlines.expiry() != self.expires {
+                    // A refresh moved the deadline.
+                    deadlines.set_expiry(self.expires);
                     timer.as_mut().reset(deadlines.next());
-                    match due {
-                        Some(Due::Ping) if unanswered >= 2 => {
-                            tracing::debug!("dropping dead peer: two pings unanswered");
-                            writer.abort();
-                            return true;
-                        }
-                        Some(Due::Ping) => {
-                            unanswered += 1;
-                            self.outbox.ping();
-                        }
-                        // No `resume` came: live events flow, and a late resume reports the gap.
-                        Some(Due::Resume) => self.end_resume_wait(),
-                        Some(Due::Expiry) => {
-                            let reason = "token expired; send refresh with a new token before it expires";
-                            self.outbox.close(Disconnect::unauthorized(reason), false);
+                }
+                tokio::select! {
+                    // The writer ended: close sent, or the socket failed.
+                    _ = &mut *writer => return true,
+                    frame = inbound.next() => {
+                        // Anything from the client proves it alive, as a pong does.
+                        unanswered = 0;
+                        if !self.on_inbound(frame).await {
                             return false;
                         }
-                        None => {}
                     }
-                }
-                _ = &mut cancelled, if !draining => {
-                    // Queued events still go out, then 1001 tells the client to resume elsewhere.
-                    draining = true;
-                    self.outbox.close(Disconnect::going_away(), true);
+                    _ = &mut timer => {
+                        let due = deadlines.due(Instant::now());
+                        timer.as_mut().reset(deadlines.next());
+                        match due {
+                            Some(Due::Ping) if unanswered >= 2 => {
+                                tracing::debug!("dropping dead peer: two pings unanswered");
+                                writer.abort();
+                                return true;
+                            }
+                            Some(Due::Ping) => {
+                                unanswered += 1;
+                                self.outbox.ping();
+                            }
+                            // No `resume` came: live events flow, and a late resume reports the gap.
+                            Some(Due::Resume) => self.end_resume_wait(),
+                            Some(Due::Expiry) => {
+                                let reason = "token expired; send refresh with a new token before it expires";
+                                self.outbox.close(Disconnect::unauthorized(reason), false);
+                                return false;
+                            }
+                            None => {}
+                        }
+                    }
+                    _ = &mut cancelled, if !draining => {
+                        // Queued events still go out, then 1001 tells the client to resume elsewhere.
+                        draining = true;
+                        self.outbox.close(Disconnect::going_away(), true);
+                    }
                 }
             }
         }

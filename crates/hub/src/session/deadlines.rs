@@ -42,6 +42,11 @@ impl Deadlines {
         [Some(self.ping), self.expiry, self.resume].into_iter().flatten().min().unwrap_or(self.ping)
     }
 
+    /// The token's expiry, as last set.
+    pub(super) fn expiry(&self) -> Option<Instant> {
+        self.expiry
+    }
+
     /// A refresh moved (or removed) the token's expiry.
     pub(super) fn set_expiry(&mut self, expiry: Option<Instant>) {
         self.expiry = expiry;
