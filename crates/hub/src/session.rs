@@ -11,15 +11,12 @@ use serde_json::json;
 use switchboard_auth::Identity;
 use switchboard_protocol::{channel, Disconnect, ErrorCode, ServerFrame};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
 pub use crate::frames::{Handshake, Inbound, Outbound};
 use crate::rate::RateLimiter;
 use crate::{clock, writer, App, Caller, ConnMeta, EndpointSpec, Hub, Outbox};
-use deadlines::{Deadlines, Due};
-
-mod deadlines;
 
 /// The live state of one authenticated connection.
 pub(crate) struct Session {
@@ -281,23 +278,25 @@ impl Session {
     {
         async move {
             let shutdown = self.hub.shutdown_token();
-            // The shutdown future and the timer live across iterations: re-creating them on every
-            // wakeup would re-register with the shared token and the timer wheel. Pings are timed
-            // here, not in the writer, so deliveries never poll a timer.
+            // The shutdown and expiry futures live across iterations: re-creating them on every
+            // wakeup would re-register with the shared token and the timer wheel.
             let cancelled = shutdown.cancelled();
             tokio::pin!(cancelled);
-            let resume_wait = self.awaiting_resume.then_some(RESUME_WAIT);
+            let expiry = tokio::time::sleep_until(self.expires.unwrap_or_else(far_future));
+            tokio::pin!(expiry);
+            let mut armed_for = self.expires;
+            // Pings are timed here, not in the writer, so deliveries never poll a timer.
             let ping_interval = self.endpoint.ping_interval;
-            let mut deadlines = Deadlines::new(Instant::now(), ping_interval, self.expires, resume_wait);
-            let timer = tokio::time::sleep_until(deadlines.next());
-            tokio::pin!(timer);
+            let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+            ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
             let mut unanswered = 0u8;
             let mut draining = false;
+            let resume_wait = tokio::time::sleep(RESUME_WAIT);
+            tokio::pin!(resume_wait);
             loop {
-                if deadlines.expiry() != self.expires {
-                    // A refresh moved the deadline.
-                    deadlines.set_expiry(self.expires);
-                    timer.as_mut().reset(deadlines.next());
+                if self.expires != armed_for {
+                    armed_for = self.expires; // a refresh moved the deadline
+                    expiry.as_mut().reset(self.expires.unwrap_or_else(far_future));
                 }
                 tokio::select! {
                     // The writer ended: close sent, or the socket failed.
@@ -309,28 +308,23 @@ impl Session {
                             return false;
                         }
                     }
-                    _ = &mut timer => {
-                        let due = deadlines.due(Instant::now());
-                        timer.as_mut().reset(deadlines.next());
-                        match due {
-                            Some(Due::Ping) if unanswered >= 2 => {
-                                tracing::debug!("dropping dead peer: two pings unanswered");
-                                writer.abort();
-                                return true;
-                            }
-                            Some(Due::Ping) => {
-                                unanswered += 1;
-                                self.outbox.ping();
-                            }
-                            // No `resume` came: live events flow, and a late resume reports the gap.
-                            Some(Due::Resume) => self.end_resume_wait(),
-                            Some(Due::Expiry) => {
-                                let reason = "token expired; send refresh with a new token before it expires";
-                                self.outbox.close(Disconnect::unauthorized(reason), false);
-                                return false;
-                            }
-                            None => {}
+                    _ = ping.tick() => {
+                        if unanswered >= 2 {
+                            tracing::debug!("dropping dead peer: two pings unanswered");
+                            writer.abort();
+                            return true;
                         }
+                        unanswered += 1;
+                        self.outbox.ping();
+                    }
+                    _ = &mut resume_wait, if self.awaiting_resume => {
+                        // No `resume` came: live events flow, and a late resume reports the gap.
+                        self.end_resume_wait();
+                    }
+                    _ = &mut expiry, if self.expires.is_some() => {
+                        let reason = "token expired; send refresh with a new token before it expires";
+                        self.outbox.close(Disconnect::unauthorized(reason), false);
+                        return false;
                     }
                     _ = &mut cancelled, if !draining => {
                         // Queued events still go out, then 1001 tells the client to resume elsewhere.
@@ -389,4 +383,8 @@ fn seconds(d: Duration) -> serde_json::Value {
     } else {
         json!(d.as_secs_f64())
     }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
 }
