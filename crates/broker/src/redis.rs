@@ -301,18 +301,36 @@ mod tests {
         crate::testing::conformance_on(|| async { RedisBroker::connect(&url).await.unwrap() }).await;
     }
 
-    /// Kills every connection of `kind` (`pubsub`, `normal`) on database `db` (this test's).
+    /// The ids of every connection of `kind` (`pubsub`, `normal`) on database `db` (this test's).
+    async fn clients(admin: &mut redis::aio::MultiplexedConnection, kind: &str, db: u32) -> Vec<String> {
+        let list: String = redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg(kind).query_async(admin).await.unwrap();
+        let ours = list.lines().filter(|l| l.split(' ').any(|f| f == format!("db={db}")));
+        ours.map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap().to_owned()).collect()
+    }
+
+    /// Waits until database `db` has `normal` plain and `pubsub` subscribed connections: a
+    /// broker opens its connections in the background, and one that has not subscribed yet
+    /// still counts as plain.
+    async fn settled(admin: &str, db: u32, normal: usize, pubsub: usize) {
+        let mut admin = redis::Client::open(admin).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let counts = (clients(&mut admin, "normal", db).await.len(), clients(&mut admin, "pubsub", db).await.len());
+            if counts == (normal, pubsub) || tokio::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Kills every connection of `kind` on database `db`; how many there were.
     async fn kill_clients(admin: &str, kind: &str, db: u32) -> usize {
         let mut admin = redis::Client::open(admin).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let list: String =
-            redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg(kind).query_async(&mut admin).await.unwrap();
-        let mut killed = 0;
-        for line in list.lines().filter(|l| l.split(' ').any(|f| f == format!("db={db}"))) {
-            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
+        let ids = clients(&mut admin, kind, db).await;
+        for id in &ids {
             let _: () = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query_async(&mut admin).await.unwrap();
-            killed += 1;
         }
-        killed
+        ids.len()
     }
 
     #[tokio::test]
@@ -330,6 +348,7 @@ mod tests {
         receiving.settle().await;
         // Normal ones first: the receiving connection, once killed, comes back at once and
         // counts as `normal` until it has subscribed again.
+        settled(&admin, 9, 4, 2).await;
         assert_eq!(kill_clients(&admin, "normal", 9).await, 4, "both nodes' publishing and probing connections");
         assert_eq!(
             kill_clients(&admin, "pubsub", 9).await,
