@@ -308,25 +308,18 @@ mod tests {
         ours.map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap().to_owned()).collect()
     }
 
-    /// Waits until database `db` has `normal` plain and `pubsub` subscribed connections: a
-    /// broker opens its connections in the background, and one that has not subscribed yet
-    /// still counts as plain.
-    async fn settled(admin: &str, db: u32, normal: usize, pubsub: usize) {
+    /// Kills every connection of `kind` on database `db` once there are `expected` of them
+    /// (for at most 5 s); how many it killed. A broker opens its connections in the
+    /// background, and reopens its receiving one when its probe's connection is killed: one
+    /// that has not subscribed yet still counts as plain.
+    async fn kill_clients(admin: &str, kind: &str, db: u32, expected: usize) -> usize {
         let mut admin = redis::Client::open(admin).unwrap().get_multiplexed_async_connection().await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let counts = (clients(&mut admin, "normal", db).await.len(), clients(&mut admin, "pubsub", db).await.len());
-            if counts == (normal, pubsub) || tokio::time::Instant::now() > deadline {
-                return;
-            }
+        let mut ids = clients(&mut admin, kind, db).await;
+        while ids.len() != expected && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
+            ids = clients(&mut admin, kind, db).await;
         }
-    }
-
-    /// Kills every connection of `kind` on database `db`; how many there were.
-    async fn kill_clients(admin: &str, kind: &str, db: u32) -> usize {
-        let mut admin = redis::Client::open(admin).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let ids = clients(&mut admin, kind, db).await;
         for id in &ids {
             let _: () = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query_async(&mut admin).await.unwrap();
         }
@@ -348,10 +341,9 @@ mod tests {
         receiving.settle().await;
         // Normal ones first: the receiving connection, once killed, comes back at once and
         // counts as `normal` until it has subscribed again.
-        settled(&admin, 9, 4, 2).await;
-        assert_eq!(kill_clients(&admin, "normal", 9).await, 4, "both nodes' publishing and probing connections");
+        assert_eq!(kill_clients(&admin, "normal", 9, 4).await, 4, "both nodes' publishing and probing connections");
         assert_eq!(
-            kill_clients(&admin, "pubsub", 9).await,
+            kill_clients(&admin, "pubsub", 9, 2).await,
             2,
             "both nodes' receiving connections (probes keep them subscribed)"
         );
