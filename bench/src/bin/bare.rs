@@ -76,9 +76,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Reads the upgrade request and answers 101; the user named in `?user=`, or `None` when the
-/// request is not a WebSocket upgrade this reference understands.
-async fn handshake(stream: &mut TcpStream) -> Option<String> {
+/// Reads the upgrade request: the user named in `?user=` and the 101 response, or `None` when
+/// the request is not a WebSocket upgrade this reference understands.
+async fn handshake(stream: &mut TcpStream) -> Option<(String, String)> {
     let mut head = Vec::with_capacity(512);
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() >= REQUEST_HEAD || stream.read_buf(&mut head).await.ok()? == 0 {
@@ -98,21 +98,23 @@ async fn handshake(stream: &mut TcpStream) -> Option<String> {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    stream.write_all(response.as_bytes()).await.ok()?;
-    Some(user.to_owned())
+    Some((user.to_owned(), response))
 }
 
 async fn session(hub: Arc<Hub>, mut stream: TcpStream) {
-    let Some(user) = handshake(&mut stream).await else {
+    let Some((user, response)) = handshake(&mut stream).await else {
         return;
     };
+    // Registered before the 101 goes out: a client that saw it is reachable.
     let id = hub.next.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     hub.users.lock().unwrap().entry(user.clone()).or_default().push((id, tx));
-    let (read, write) = stream.into_split();
-    let writer = tokio::spawn(write_frames(write, rx));
-    read_until_close(read).await;
-    writer.abort();
+    if stream.write_all(response.as_bytes()).await.is_ok() {
+        let (read, write) = stream.into_split();
+        let writer = tokio::spawn(write_frames(write, rx));
+        read_until_close(read).await;
+        writer.abort();
+    }
     let mut users = hub.users.lock().unwrap();
     if let Some(conns) = users.get_mut(&user) {
         conns.retain(|(c, _)| *c != id);
